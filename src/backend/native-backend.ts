@@ -1,0 +1,142 @@
+// The one Backend implementation over the native ABI: CPU and CUDA libraries export the same
+// symbols, so they differ only in which library is loaded and in the activation dtype.
+import { DTYPE_BF16, type NativeLibrary, hostPtr, loadNative, readCString } from "../native/lib.ts";
+import type { Backend, BackendName, DevPtr, Dtype } from "./backend.ts";
+
+export class NativeBackend implements Backend {
+  readonly name: BackendName;
+  readonly actDtype: Dtype;
+  readonly actBytes: number;
+  readonly deviceName: string;
+  private readonly lib: NativeLibrary;
+  // A ≥1 KiB scratch for small out-parameters (small typed arrays can move under the JIT).
+  private readonly scratch = new BigUint64Array(128);
+
+  constructor(lib: NativeLibrary, device = 0) {
+    this.lib = lib;
+    this.name = lib.kind;
+    lib.check("olmo_init", lib.sym.olmo_init(device));
+    this.actDtype = lib.sym.olmo_act_dtype() === DTYPE_BF16 ? "bf16" : "f32";
+    this.actBytes = this.actDtype === "bf16" ? 2 : 4;
+    const buf = new Uint8Array(1024);
+    lib.check("olmo_device_name", lib.sym.olmo_device_name(buf, buf.length));
+    this.deviceName = readCString(buf);
+  }
+
+  private c(fn: string, status: number): void {
+    if (status !== 0) this.lib.check(fn, status);
+  }
+
+  alloc(bytes: number): DevPtr {
+    const s = this.lib.sym;
+    this.c("olmo_alloc", s.olmo_alloc(this.scratch, Math.max(1, bytes)));
+    return Number(this.scratch[0]);
+  }
+  free(p: DevPtr): void { this.c("olmo_free", this.lib.sym.olmo_free(p as never)); }
+  upload(dst: DevPtr, src: ArrayBufferView): void {
+    if (src.byteLength === 0) return;
+    this.c("olmo_memcpy_h2d", this.lib.sym.olmo_memcpy_h2d(dst as never, hostPtr(src) as never, src.byteLength));
+  }
+  download(dst: ArrayBufferView, src: DevPtr): void {
+    if (dst.byteLength === 0) return;
+    this.c("olmo_memcpy_d2h", this.lib.sym.olmo_memcpy_d2h(hostPtr(dst) as never, src as never, dst.byteLength));
+  }
+  copy(dst: DevPtr, src: DevPtr, bytes: number): void { this.c("olmo_memcpy_d2d", this.lib.sym.olmo_memcpy_d2d(dst as never, src as never, bytes)); }
+  zero(dst: DevPtr, bytes: number): void { this.c("olmo_memset", this.lib.sym.olmo_memset(dst as never, 0, bytes)); }
+  fillF32(dst: DevPtr, value: number, n: number): void { this.c("olmo_fill_f32", this.lib.sym.olmo_fill_f32(dst as never, value, n)); }
+  castF32ToAct(d: DevPtr, s: DevPtr, n: number): void { this.c("olmo_cast_f32_to_act", this.lib.sym.olmo_cast_f32_to_act(d as never, s as never, n)); }
+  castActToF32(d: DevPtr, s: DevPtr, n: number): void { this.c("olmo_cast_act_to_f32", this.lib.sym.olmo_cast_act_to_f32(d as never, s as never, n)); }
+  synchronize(): void { this.c("olmo_synchronize", this.lib.sym.olmo_synchronize()); }
+
+  add(out: DevPtr, a: DevPtr, b: DevPtr, n: number): void { this.c("olmo_add", this.lib.sym.olmo_add(out as never, a as never, b as never, n)); }
+  scaleF32(x: DevPtr, s: number, n: number): void { this.c("olmo_scale_f32", this.lib.sym.olmo_scale_f32(x as never, s, n)); }
+
+  embeddingForward(out: DevPtr, tok: DevPtr, wte: DevPtr, N: number, C: number, V: number): void {
+    this.c("olmo_embedding_forward", this.lib.sym.olmo_embedding_forward(out as never, tok as never, wte as never, N, C, V));
+  }
+  embeddingBackward(dwte: DevPtr, dout: DevPtr, tok: DevPtr, N: number, C: number, V: number): void {
+    this.c("olmo_embedding_backward", this.lib.sym.olmo_embedding_backward(dwte as never, dout as never, tok as never, N, C, V));
+  }
+  rmsnormForward(out: DevPtr, rstd: DevPtr, x: DevPtr, w: DevPtr, N: number, C: number, eps: number): void {
+    this.c("olmo_rmsnorm_forward", this.lib.sym.olmo_rmsnorm_forward(out as never, rstd as never, x as never, w as never, N, C, eps));
+  }
+  rmsnormBackward(dx: DevPtr, dw: DevPtr, dout: DevPtr, x: DevPtr, w: DevPtr, rstd: DevPtr, N: number, C: number): void {
+    this.c("olmo_rmsnorm_backward",
+      this.lib.sym.olmo_rmsnorm_backward(dx as never, dw as never, dout as never, x as never, w as never, rstd as never, N, C));
+  }
+  ropeForward(out: DevPtr, x: DevPtr, cos: DevPtr, sin: DevPtr, B: number, T: number, Hx: number, D: number): void {
+    this.c("olmo_rope_forward", this.lib.sym.olmo_rope_forward(out as never, x as never, cos as never, sin as never, B, T, Hx, D));
+  }
+  ropeBackward(dx: DevPtr, dout: DevPtr, cos: DevPtr, sin: DevPtr, B: number, T: number, Hx: number, D: number): void {
+    this.c("olmo_rope_backward", this.lib.sym.olmo_rope_backward(dx as never, dout as never, cos as never, sin as never, B, T, Hx, D));
+  }
+  attentionForward(out: DevPtr, lse: DevPtr, q: DevPtr, k: DevPtr, v: DevPtr, B: number, T: number, H: number, K: number, D: number): void {
+    this.c("olmo_attention_forward",
+      this.lib.sym.olmo_attention_forward(out as never, lse as never, q as never, k as never, v as never, B, T, H, K, D));
+  }
+  attentionBackward(dq: DevPtr, dk: DevPtr, dv: DevPtr, dout: DevPtr, q: DevPtr, k: DevPtr, v: DevPtr, out: DevPtr, lse: DevPtr,
+    B: number, T: number, H: number, K: number, D: number): void {
+    this.c("olmo_attention_backward", this.lib.sym.olmo_attention_backward(dq as never, dk as never, dv as never, dout as never,
+      q as never, k as never, v as never, out as never, lse as never, B, T, H, K, D));
+  }
+  swigluForward(out: DevPtr, gu: DevPtr, N: number, F: number): void {
+    this.c("olmo_swiglu_forward", this.lib.sym.olmo_swiglu_forward(out as never, gu as never, N, F));
+  }
+  swigluBackward(dgu: DevPtr, dout: DevPtr, gu: DevPtr, N: number, F: number): void {
+    this.c("olmo_swiglu_backward", this.lib.sym.olmo_swiglu_backward(dgu as never, dout as never, gu as never, N, F));
+  }
+  matmul(C: DevPtr, A: DevPtr, B: DevPtr, M: number, N: number, K: number, tA: boolean, tB: boolean, beta: number): void {
+    this.c("olmo_matmul", this.lib.sym.olmo_matmul(C as never, A as never, B as never, M, N, K, tA ? 1 : 0, tB ? 1 : 0, beta));
+  }
+  matmulF32(C: DevPtr, A: DevPtr, B: DevPtr, M: number, N: number, K: number, tA: boolean, tB: boolean, beta: number): void {
+    this.c("olmo_matmul_f32", this.lib.sym.olmo_matmul_f32(C as never, A as never, B as never, M, N, K, tA ? 1 : 0, tB ? 1 : 0, beta));
+  }
+  crossEntropy(logits: DevPtr, ce: DevPtr, lse: DevPtr, targets: DevPtr, N: number, V: number, zMult: number, gradScale: number): void {
+    this.c("olmo_cross_entropy",
+      this.lib.sym.olmo_cross_entropy(logits as never, ce as never, lse as never, targets as never, N, V, zMult, gradScale));
+  }
+  normSquared(out: DevPtr, x: DevPtr, n: number, accumulate: boolean): void {
+    this.c("olmo_norm_squared", this.lib.sym.olmo_norm_squared(out as never, x as never, n, accumulate ? 1 : 0));
+  }
+  adamw(param: DevPtr, paramAct: DevPtr, grad: DevPtr, m: DevPtr, v: DevPtr, n: number,
+    hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number; gradScale: number }): void {
+    this.c("olmo_adamw", this.lib.sym.olmo_adamw(param as never, paramAct as never, grad as never, m as never, v as never, n,
+      hp.lr, hp.beta1, hp.beta2, hp.eps, hp.weightDecay, hp.bc1, hp.bc2, hp.gradScale));
+  }
+}
+
+/** Choose a backend: OLMO_BACKEND=cpu|cuda|auto (default auto: CUDA when a GPU is usable). */
+export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "auto", opts: { threads?: number } = {}): Backend {
+  if (requested !== "cpu" && requested !== "cuda" && requested !== "auto") {
+    throw new BackendChoiceError(`OLMO_BACKEND=${requested} is not one of cpu, cuda, auto`);
+  }
+  if (requested === "cuda" || requested === "auto") {
+    const usable = cudaUsable();
+    if (usable === true) return new NativeBackend(loadNative("cuda"));
+    if (requested === "cuda") throw new BackendChoiceError(`CUDA backend requested but no GPU is usable: ${usable}`);
+  }
+  const lib = loadNative("cpu");
+  if (opts.threads) lib.check("olmo_set_num_threads", lib.sym.olmo_set_num_threads(opts.threads));
+  return new NativeBackend(lib);
+}
+
+export class BackendChoiceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BackendChoiceError";
+  }
+}
+
+/** true when libolmo_cuda.so loads and sees a device; otherwise the reason as a string. */
+export function cudaUsable(): true | string {
+  let lib: NativeLibrary;
+  try {
+    lib = loadNative("cuda");
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const count = new Int32Array(256);
+  const st = lib.sym.olmo_device_count(count);
+  if (st !== 0) return lib.lastError();
+  return count[0] > 0 ? true : "no CUDA device (driver missing or no GPU)";
+}

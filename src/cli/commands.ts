@@ -1,0 +1,4 @@
+// The command table. Each command lives in its own file under ./commands/.
+import type { CommandSpec } from "./args.ts";
+
+export const commands: CommandSpec[] = [];

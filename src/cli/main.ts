@@ -1,0 +1,51 @@
+#!/usr/bin/env bun
+// `olmo <command> ...`: dispatch to one of the commands in ./commands/. Thin by design.
+import { UserError } from "../errors.ts";
+import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
+import { commands } from "./commands.ts";
+
+function topHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "olmo — a Bun-native OLMo-2 trainer",
+    "",
+    "usage: olmo <command> [options]      (olmo <command> --help for its options)",
+    "",
+    "commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "environment: OLMO_BACKEND=cpu|cuda|auto (default auto), OLMO_THREADS=N (CPU threads)",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(topHelp());
+    return name ? 0 : 2;
+  }
+  // "olmo data order ..." style: a command name may have two words.
+  let spec: CommandSpec | undefined = commands.find((c) => c.name === `${name} ${rest[0]}`);
+  let args = rest;
+  if (spec) args = rest.slice(1);
+  else spec = commands.find((c) => c.name === name);
+  if (!spec) throw new UserError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")})`);
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(formatHelp(spec));
+    return 0;
+  }
+  const code = await spec.run(parseArgs(spec, args));
+  return typeof code === "number" ? code : 0;
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof UserError || (e instanceof Error && (e.name === "NativeLoadError" || e.name === "BackendChoiceError"))) {
+      console.error(`olmo: error: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,151 @@
+// The ONLY module that imports bun:ffi. It knows the symbol table of cuda/include/olmo.h, loads
+// libolmo_cpu.so or libolmo_cuda.so, checks the ABI version and turns a nonzero status into an
+// Error carrying olmo_last_error().
+import { dlopen, FFIType, ptr, CString, type Pointer } from "bun:ffi";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
+
+export const ABI_VERSION = 1;
+export const DTYPE_F32 = 0;
+export const DTYPE_BF16 = 1;
+
+const symbols = {
+  olmo_abi_version: { args: [], returns: i32 },
+  olmo_last_error: { args: [], returns: cstring },
+  olmo_init: { args: [i32], returns: i32 },
+  olmo_device_count: { args: [P], returns: i32 },
+  olmo_device_name: { args: [P, i64_fast], returns: i32 },
+  olmo_act_dtype: { args: [], returns: i32 },
+  olmo_set_num_threads: { args: [i32], returns: i32 },
+  olmo_synchronize: { args: [], returns: i32 },
+  olmo_alloc: { args: [P, i64_fast], returns: i32 },
+  olmo_free: { args: [P], returns: i32 },
+  olmo_memcpy_h2d: { args: [P, P, i64_fast], returns: i32 },
+  olmo_memcpy_d2h: { args: [P, P, i64_fast], returns: i32 },
+  olmo_memcpy_d2d: { args: [P, P, i64_fast], returns: i32 },
+  olmo_memset: { args: [P, i32, i64_fast], returns: i32 },
+  olmo_fill_f32: { args: [P, f32, i64_fast], returns: i32 },
+  olmo_cast_f32_to_act: { args: [P, P, i64_fast], returns: i32 },
+  olmo_cast_act_to_f32: { args: [P, P, i64_fast], returns: i32 },
+  olmo_add: { args: [P, P, P, i64_fast], returns: i32 },
+  olmo_scale_f32: { args: [P, f32, i64_fast], returns: i32 },
+  olmo_embedding_forward: { args: [P, P, P, i64_fast, i64_fast, i64_fast], returns: i32 },
+  olmo_embedding_backward: { args: [P, P, P, i64_fast, i64_fast, i64_fast], returns: i32 },
+  olmo_rmsnorm_forward: { args: [P, P, P, P, i64_fast, i64_fast, f32], returns: i32 },
+  olmo_rmsnorm_backward: { args: [P, P, P, P, P, P, i64_fast, i64_fast], returns: i32 },
+  olmo_rope_forward: { args: [P, P, P, P, i64_fast, i64_fast, i64_fast, i64_fast], returns: i32 },
+  olmo_rope_backward: { args: [P, P, P, P, i64_fast, i64_fast, i64_fast, i64_fast], returns: i32 },
+  olmo_attention_forward: { args: [P, P, P, P, P, i64_fast, i64_fast, i64_fast, i64_fast, i64_fast], returns: i32 },
+  olmo_attention_backward: {
+    args: [P, P, P, P, P, P, P, P, P, i64_fast, i64_fast, i64_fast, i64_fast, i64_fast], returns: i32,
+  },
+  olmo_swiglu_forward: { args: [P, P, i64_fast, i64_fast], returns: i32 },
+  olmo_swiglu_backward: { args: [P, P, P, i64_fast, i64_fast], returns: i32 },
+  olmo_matmul: { args: [P, P, P, i64_fast, i64_fast, i64_fast, i32, i32, f32], returns: i32 },
+  olmo_matmul_f32: { args: [P, P, P, i64_fast, i64_fast, i64_fast, i32, i32, f32], returns: i32 },
+  olmo_cross_entropy: { args: [P, P, P, P, i64_fast, i64_fast, f32, f32], returns: i32 },
+  olmo_norm_squared: { args: [P, P, i64_fast, i32], returns: i32 },
+  olmo_adamw: {
+    args: [P, P, P, P, P, i64_fast, f32, f32, f32, f32, f32, f32, f32, f32], returns: i32,
+  },
+  olmo_comm_unique_id: { args: [P], returns: i32 },
+  olmo_comm_init: { args: [P, P, i32, i32], returns: i32 },
+  olmo_comm_destroy: { args: [P], returns: i32 },
+  olmo_comm_all_reduce: { args: [P, P, P, i64_fast, i32, i32], returns: i32 },
+  olmo_comm_all_gather: { args: [P, P, P, i64_fast, i32], returns: i32 },
+  olmo_comm_reduce_scatter: { args: [P, P, P, i64_fast, i32, i32], returns: i32 },
+  olmo_comm_broadcast: { args: [P, P, i64_fast, i32, i32], returns: i32 },
+} as const;
+
+export type NativeSymbols = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+export type LibraryKind = "cpu" | "cuda";
+
+/** Raised when a native call returns a nonzero status. */
+export class NativeError extends Error {
+  constructor(readonly fn: string, readonly status: number, detail: string) {
+    super(`${fn} failed (status ${status}): ${detail}`);
+    this.name = "NativeError";
+  }
+}
+
+/** Raised when the native library cannot be found or loaded: a setup problem, not a bug. */
+export class NativeLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NativeLoadError";
+  }
+}
+
+export interface NativeLibrary {
+  kind: LibraryKind;
+  path: string;
+  sym: NativeSymbols;
+  /** Throw NativeError(fn, status, olmo_last_error()) when status != 0. */
+  check(fn: string, status: number): void;
+  lastError(): string;
+  close(): void;
+}
+
+const repoRoot = resolve(import.meta.dir, "../..");
+
+/** Where each library is looked for: $OLMO_NATIVE_DIR, then <repo>/build, then next to the binary. */
+export function librarySearchPaths(kind: LibraryKind): string[] {
+  const file = `libolmo_${kind}.so`;
+  const dirs = [process.env.OLMO_NATIVE_DIR, join(repoRoot, "build"), join(process.execPath, "..")];
+  return dirs.filter((d): d is string => !!d).map((d) => join(d, file));
+}
+
+const loaded = new Map<string, NativeLibrary>();
+
+/** Load (once per path) one of the two native libraries. */
+export function loadNative(kind: LibraryKind, explicitPath?: string): NativeLibrary {
+  const candidates = explicitPath ? [explicitPath] : librarySearchPaths(kind);
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new NativeLoadError(
+      `libolmo_${kind}.so not found (searched: ${candidates.join(", ")}); build it with: bun run build:native`,
+    );
+  }
+  const cached = loaded.get(path);
+  if (cached) return cached;
+  let lib: ReturnType<typeof dlopen<typeof symbols>>;
+  try {
+    lib = dlopen(path, symbols);
+  } catch (e) {
+    throw new NativeLoadError(`cannot load ${path}: ${(e as Error).message}; rebuild with: bun run build:native`);
+  }
+  const sym = lib.symbols;
+  const version = sym.olmo_abi_version();
+  if (version !== ABI_VERSION) {
+    lib.close();
+    throw new NativeLoadError(`${path} has ABI version ${version}, expected ${ABI_VERSION}; rebuild with: bun run build:native`);
+  }
+  const lastError = () => String(sym.olmo_last_error());
+  const native: NativeLibrary = {
+    kind,
+    path,
+    sym,
+    lastError,
+    check(fn, status) {
+      if (status !== 0) throw new NativeError(fn, status, lastError());
+    },
+    close() {
+      loaded.delete(path);
+      lib.close();
+    },
+  };
+  loaded.set(path, native);
+  return native;
+}
+
+/** Read a NUL-terminated string the library wrote into a host buffer. */
+export function readCString(buf: Uint8Array): string {
+  return new CString(ptr(buf) as Pointer).toString();
+}
+
+/** Host address of a typed array (valid while the array is alive and not resized). */
+export function hostPtr(a: ArrayBufferView): number {
+  return ptr(a) as unknown as number;
+}
