@@ -1,0 +1,111 @@
+// bun run bench:step — tokens/s of one full OLMo-2 training step (forward, backward, AdamW) on the
+// selected backend, next to the same step in PyTorch measured in the same run (bench/step_torch.py).
+// Last line: one JSON object {tokens_per_s, ms_per_step, torch_tokens_per_s, ratio, mfu, ...}.
+import { createBackend } from "../src/backend/native-backend.ts";
+import { formatHelp, parseArgs, type CommandSpec } from "../src/cli/args.ts";
+import { ModelConfigSchema, paddedVocab } from "../src/model/config.ts";
+import { initParams } from "../src/model/init.ts";
+import { Olmo2, shiftLabels } from "../src/model/olmo2.ts";
+import { ParamStore } from "../src/model/param-store.ts";
+import { AdamW } from "../src/optim/adamw.ts";
+import { UserError } from "../src/errors.ts";
+import { findPython } from "./python.ts";
+
+const spec: CommandSpec = {
+  name: "bench:step",
+  summary: "Time a full training step vs PyTorch",
+  usage: "bun run bench:step [options]",
+  options: [
+    { name: "d-model", type: "number", help: "model width", default: 256 },
+    { name: "layers", type: "number", help: "layers", default: 4 },
+    { name: "heads", type: "number", help: "query heads", default: 8 },
+    { name: "kv-heads", type: "number", help: "key/value heads", default: 4 },
+    { name: "ffn", type: "number", help: "SwiGLU hidden size", default: 768 },
+    { name: "vocab", type: "number", help: "vocabulary (padded to 128)", default: 100352 },
+    { name: "seq-len", type: "number", help: "tokens per instance", default: 256 },
+    { name: "batch", type: "number", help: "instances per step", default: 8 },
+    { name: "steps", type: "number", help: "timed steps", default: 5 },
+    { name: "warmup", type: "number", help: "untimed steps first", default: 2 },
+    { name: "threads", type: "number", help: "CPU threads (ours and torch)", default: navigator.hardwareConcurrency },
+    { name: "no-torch", type: "boolean", help: "skip the PyTorch anchor" },
+    { name: "peak-tflops", type: "number", help: "peak dense bf16 TFLOP/s for MFU (H100 SXM)", default: 989.4 },
+  ],
+  run: async () => {},
+};
+
+const argv = process.argv.slice(2);
+if (argv.includes("--help")) {
+  console.log(formatHelp(spec));
+  process.exit(0);
+}
+let o: ReturnType<typeof parseArgs>["opts"];
+try {
+  o = parseArgs(spec, argv).opts;
+} catch (e) {
+  if (e instanceof UserError) {
+    console.error(`bench:step: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}
+const n = (k: string) => o[k] as number;
+const cfg = ModelConfigSchema.parse({
+  dModel: n("d-model"), nLayers: n("layers"), nHeads: n("heads"), nKvHeads: n("kv-heads"), ffnHidden: n("ffn"),
+  vocabSize: n("vocab"), maxSeqLen: n("seq-len"),
+});
+const B = n("batch"), T = n("seq-len"), threads = n("threads");
+const be = createBackend(process.env.OLMO_BACKEND ?? "auto", { threads });
+console.log(`backend: ${be.name} — ${be.deviceName}`);
+const store = new ParamStore(be, cfg);
+const arena = new Float32Array(store.numel);
+initParams(arena, store.specs, 0.02, 0);
+store.upload(arena);
+const model = new Olmo2(store, cfg, B, T, { training: true });
+const opt = new AdamW(store, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1, stepIncrementBug: false });
+const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 13) % cfg.vocabSize);
+const targets = shiftLabels(tokens, B, T);
+
+function step(): void {
+  store.zeroGrads();
+  model.step(tokens, targets, 1e-5, 1 / (B * (T - 1)));
+  opt.update(1e-4);
+  be.synchronize();
+}
+for (let i = 0; i < n("warmup"); i++) step();
+const times: number[] = [];
+for (let i = 0; i < n("steps"); i++) {
+  const t0 = performance.now();
+  step();
+  times.push(performance.now() - t0);
+}
+times.sort((a, b) => a - b);
+const ms = times[Math.floor(times.length / 2)];
+const tokensPerS = (B * T) / (ms / 1000);
+// PaLM convention: 6·N_matmul + 12·L·H·hd·T (N_matmul excludes the input embedding)
+const V = paddedVocab(cfg);
+const nMatmul = store.numel - V * cfg.dModel;
+const flopsPerToken = 6 * nMatmul + 12 * cfg.nLayers * cfg.dModel * T;
+const mfu = be.name === "cuda" ? (flopsPerToken * tokensPerS) / (n("peak-tflops") * 1e12) : null;
+console.log(`olmo-bun: ${ms.toFixed(1)} ms/step, ${tokensPerS.toFixed(0)} tokens/s${mfu !== null ? `, MFU ${(mfu * 100).toFixed(1)}%` : ""}`);
+
+let torch: { tokens_per_s: number; ms_per_step: number; impl: string; torch: string } | null = null;
+const python = o["no-torch"] ? null : findPython("torch");
+if (!o["no-torch"] && !python) console.error("torch anchor skipped: no python3 with torch found (Debian: apt-get install python3-torch; or set OLMO_PYTHON)");
+if (python) {
+  const py = Bun.spawnSync([python, `${import.meta.dir}/step_torch.py`, "--d-model", `${cfg.dModel}`, "--layers", `${cfg.nLayers}`,
+    "--heads", `${cfg.nHeads}`, "--kv-heads", `${cfg.nKvHeads}`, "--ffn", `${cfg.ffnHidden}`, "--vocab", `${V}`, "--seq-len", `${T}`,
+    "--batch", `${B}`, "--steps", `${n("steps")}`, "--warmup", `${n("warmup")}`, "--threads", `${threads}`,
+    "--device", be.name === "cuda" ? "cuda" : "cpu"], { stdout: "pipe", stderr: "pipe" });
+  if (py.exitCode !== 0) {
+    console.error(`torch anchor failed (install Debian's python3-torch, or pass --no-torch):\n${py.stderr.toString().slice(-2000)}`);
+  } else {
+    torch = JSON.parse(py.stdout.toString().trim().split("\n").pop()!);
+    console.log(`pytorch ${torch!.torch} (${torch!.impl}): ${torch!.ms_per_step.toFixed(1)} ms/step, ${torch!.tokens_per_s.toFixed(0)} tokens/s`);
+  }
+}
+const ratio = torch ? tokensPerS / torch.tokens_per_s : null;
+if (ratio !== null) console.log(`ratio olmo-bun / pytorch: ${ratio.toFixed(2)}×`);
+console.log(JSON.stringify({
+  backend: be.name, device: be.deviceName, tokens_per_s: tokensPerS, ms_per_step: ms, torch_tokens_per_s: torch?.tokens_per_s ?? null,
+  torch_impl: torch?.impl ?? null, ratio, mfu, flops_per_token: flopsPerToken, shape: { ...cfg, batch: B, seqLen: T, threads },
+}));

@@ -1,0 +1,34 @@
+// The embedded default run: `bun run train` (no argument) trains this on the CPU in a few minutes.
+// A tiny OLMo-2 (all the architecture: reordered norm, QK-norm, RoPE, GQA, SwiGLU, untied head,
+// the real padded dolma2 vocabulary) on the Brown corpus, tokenized with cl100k_base.
+import type { RunConfigInput } from "../src/config/schema.ts";
+
+export default {
+  name: "tiny",
+  model: {
+    dModel: 128,
+    nLayers: 4,
+    nHeads: 4,
+    nKvHeads: 2,
+    ffnHidden: 384,
+    vocabSize: 100278, // dolma2; padded to 100352 for the embedding and head
+    maxSeqLen: 1024,
+  },
+  data: { embedded: "brown", seed: 34521 },
+  train: {
+    seqLen: 128,
+    globalBatchInstances: 8,
+    microBatchInstances: 4,
+    steps: 300,
+    logEvery: 25,
+    samplePrompt: "The jury said",
+    sampleTokens: 24,
+  },
+  optim: {
+    lr: 3e-3,
+    weightDecay: 0.1,
+    schedule: { kind: "cosine", warmupSteps: 20, alpha: 0.1 },
+  },
+  checkpoint: { saveInterval: 100, keep: 2 },
+  backend: "auto",
+} satisfies RunConfigInput;

@@ -1,0 +1,28 @@
+// olmo train [CONFIG] [--a.b=value ...]
+import { resolve } from "node:path";
+import { createBackend } from "../../backend/native-backend.ts";
+import { loadConfig } from "../../config/load.ts";
+import { UserError } from "../../errors.ts";
+import type { CommandSpec } from "../args.ts";
+import { runTraining } from "../../train/run.ts";
+
+export const DEFAULT_CONFIG = resolve(import.meta.dir, "../../../configs/tiny.ts");
+
+export const trainCommand: CommandSpec = {
+  name: "train",
+  summary: "Train a model from a config (default: the embedded tiny run on the Brown corpus)",
+  usage: "olmo train [CONFIG] [--a.b=value ...]",
+  options: [
+    { name: "run-dir", type: "string", help: "run folder (default: runs/<name>)", metavar: "DIR" },
+    { name: "quiet", type: "boolean", help: "no per-step log lines (metrics.jsonl is still written)" },
+  ],
+  overrides: true,
+  async run(args) {
+    if (args.positional.length > 1) throw new UserError(`train takes one CONFIG, got ${args.positional.join(" ")}`);
+    const configPath = args.positional[0] ?? DEFAULT_CONFIG;
+    const cfg = await loadConfig(configPath, args.overrides);
+    const runDir = (args.opts["run-dir"] as string | undefined) ?? cfg.runDir ?? `runs/${cfg.name}`;
+    const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined) });
+    await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet });
+  },
+};

@@ -1,0 +1,58 @@
+// Load a TS config module, apply --a.b=value overrides, validate with the schema.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { UserError } from "../errors.ts";
+import { type RunConfig, type RunConfigInput, RunConfigSchema } from "./schema.ts";
+
+/** "3" -> 3, "true" -> true, "[1,2]" -> [1,2], anything else stays a string */
+function parseValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+export function applyOverrides(config: Record<string, unknown>, overrides: [string, string][]): Record<string, unknown> {
+  const out = structuredClone(config);
+  for (const [path, raw] of overrides) {
+    const keys = path.split(".");
+    let node: Record<string, unknown> = out;
+    for (const k of keys.slice(0, -1)) {
+      const next = node[k];
+      if (next === undefined) node[k] = {};
+      else if (typeof next !== "object" || next === null || Array.isArray(next)) throw new UserError(`override --${path}: ${k} is not an object`);
+      node = node[k] as Record<string, unknown>;
+    }
+    node[keys[keys.length - 1]] = parseValue(raw);
+  }
+  return out;
+}
+
+export function validateConfig(raw: unknown, source: string): RunConfig {
+  const r = RunConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0];
+  const path = first.path.join(".") || "(root)";
+  const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more: ${r.error.issues.slice(1, 4).map((i) => i.path.join(".")).join(", ")})` : "";
+  throw new UserError(`${source}: invalid config at ${path}: ${first.message}${more}`);
+}
+
+export async function loadConfigModule(path: string): Promise<RunConfigInput> {
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new UserError(`config file not found: ${path}`);
+  let mod: { default?: unknown };
+  try {
+    mod = await import(abs);
+  } catch (e) {
+    throw new UserError(`cannot load config ${path}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (!mod.default || typeof mod.default !== "object") throw new UserError(`config ${path} must have a default export (the run config object)`);
+  return mod.default as RunConfigInput;
+}
+
+export async function loadConfig(path: string, overrides: [string, string][] = []): Promise<RunConfig> {
+  const raw = await loadConfigModule(path);
+  return validateConfig(applyOverrides(raw as Record<string, unknown>, overrides), path);
+}
+

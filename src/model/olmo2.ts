@@ -1,0 +1,267 @@
+// OLMo-2 forward and backward for one micro-batch of shape [B, T], as explicit kernel calls
+// (no autograd tape). Math: olmo2-spec.md §1.3 (reordered norm, full-width QK-norm, NeoX RoPE,
+// GQA, SwiGLU, untied head) and §1.5 (labels shifted, loss = (ΣCE + z·Σlse²)/N).
+//
+// Per layer l (N = B*T tokens), saved for the backward:
+//   x      [N,C]   residual stream entering the layer
+//   qRaw   [N,Cq]  x Wq^T (before q_norm)     kRaw [N,Ck]   v [N,Ck]
+//   q, k           after QK-norm and RoPE      qRstd, kRstd [N]
+//   att    [N,Cq]  attention output, lse [B,H,T]
+//   a      [N,C]   att Wo^T (before post_attention_layernorm), aRstd [N]
+//   h      [N,C]   x + norm(a)
+//   gu     [N,2F]  h [Wgate;Wup]^T             sw [N,F] silu(gate)*up
+//   f      [N,C]   sw Wdown^T (before post_feedforward_layernorm), fRstd [N]
+// and the next layer's x = h + norm(f). The head: xn = norm(x_L); logits by row chunks.
+import type { Backend, DevPtr } from "../backend/backend.ts";
+import { type ModelConfig, headDim, paddedVocab } from "./config.ts";
+import { Arena } from "./layout.ts";
+import type { ParamStore } from "./param-store.ts";
+import { ropeTables } from "./rope.ts";
+
+export interface LossSums {
+  /** Σ CE over non-ignored tokens */
+  ceSum: number;
+  /** Σ lse² over non-ignored tokens (z-loss before its multiplier) */
+  lseSqSum: number;
+  /** number of non-ignored tokens */
+  nTokens: number;
+}
+
+export const IGNORE_INDEX = -100;
+
+/** OLMo label shift for fixed-length instances: target[t] = token[t+1]; the last position is ignored. */
+export function shiftLabels(tokens_BT: Int32Array, B: number, T: number): Int32Array {
+  const targets = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T - 1; t++) targets[b * T + t] = tokens_BT[b * T + t + 1];
+    targets[b * T + T - 1] = IGNORE_INDEX;
+  }
+  return targets;
+}
+
+const LAYER_BUFFERS = ["x", "qRaw", "kRaw", "v", "q", "k", "att", "lse", "a", "h", "gu", "sw", "f", "qRstd", "kRstd", "aRstd", "fRstd"] as const;
+
+export class Olmo2 {
+  readonly N: number;
+  readonly C: number;
+  readonly Cq: number;
+  readonly Ck: number;
+  readonly F: number;
+  readonly V: number;
+  readonly D: number;
+  /** rows of logits materialized at once (the fused, chunked cross-entropy) */
+  readonly ceChunkRows: number;
+  private readonly acts = new Arena();
+  private readonly bwd = new Arena();
+  private readonly be: Backend;
+
+  constructor(readonly params: ParamStore, readonly cfg: ModelConfig, readonly B: number, readonly T: number,
+    opts: { training: boolean; ceChunkRows?: number }) {
+    if (T > cfg.maxSeqLen) throw new Error(`sequence length ${T} exceeds model.maxSeqLen ${cfg.maxSeqLen}`);
+    const be = (this.be = params.backend);
+    this.N = B * T;
+    this.C = cfg.dModel;
+    this.D = headDim(cfg);
+    this.Cq = cfg.nHeads * this.D;
+    this.Ck = cfg.nKvHeads * this.D;
+    this.F = cfg.ffnHidden;
+    this.V = paddedVocab(cfg);
+    this.ceChunkRows = Math.min(this.N, opts.ceChunkRows ?? defaultCeChunkRows(be, this.V));
+    const a = be.actBytes, N = this.N;
+    const sizes: Record<(typeof LAYER_BUFFERS)[number], number> = {
+      x: N * this.C * a, qRaw: N * this.Cq * a, kRaw: N * this.Ck * a, v: N * this.Ck * a,
+      q: N * this.Cq * a, k: N * this.Ck * a, att: N * this.Cq * a, lse: B * cfg.nHeads * T * 4,
+      a: N * this.C * a, h: N * this.C * a, gu: N * 2 * this.F * a, sw: N * this.F * a, f: N * this.C * a,
+      qRstd: N * 4, kRstd: N * 4, aRstd: N * 4, fRstd: N * 4,
+    };
+    for (let l = 0; l < cfg.nLayers; l++) for (const name of LAYER_BUFFERS) this.acts.reserve(`${l}.${name}`, sizes[name]);
+    this.acts.reserve("xL", N * this.C * a);
+    this.acts.reserve("xn", N * this.C * a);
+    this.acts.reserve("xnRstd", N * 4);
+    this.acts.reserve("tmpC", N * this.C * a);
+    this.acts.reserve("tokens", N * 4);
+    this.acts.reserve("targets", N * 4);
+    this.acts.reserve("ce", N * 4);
+    this.acts.reserve("lseRows", N * 4);
+    this.acts.reserve("logits", this.ceChunkRows * this.V * a);
+    const { cos_TD2, sin_TD2 } = ropeTables(cfg.ropeTheta, this.D, T);
+    this.acts.reserve("cos", cos_TD2.byteLength);
+    this.acts.reserve("sin", sin_TD2.byteLength);
+    this.acts.alloc(be);
+    be.upload(this.acts.ptr("cos"), cos_TD2);
+    be.upload(this.acts.ptr("sin"), sin_TD2);
+    if (opts.training) {
+      for (const [name, bytes] of [["dx", N * this.C * a], ["dC", N * this.C * a], ["dq", N * this.Cq * a], ["dk", N * this.Ck * a],
+        ["dv", N * this.Ck * a], ["dgu", N * 2 * this.F * a], ["dsw", N * Math.max(this.F, this.Cq) * a]] as const) this.bwd.reserve(name, bytes);
+      this.bwd.alloc(be);
+      params.allocGrads();
+    }
+  }
+
+  /** bytes of activation + backward workspace memory */
+  get activationBytes(): number {
+    return this.acts.bytes + this.bwd.bytes;
+  }
+
+  private L(l: number, name: (typeof LAYER_BUFFERS)[number]): DevPtr {
+    return this.acts.ptr(`${l}.${name}`);
+  }
+
+  private lin(out: DevPtr, x: DevPtr, w: DevPtr, outF: number, inF: number, beta = 0): void {
+    // y[N,out] = x[N,in] @ W[out,in]^T
+    this.be.matmul(out, x, w, this.N, outF, inF, false, true, beta);
+  }
+
+  /**
+   * Forward (and, when gradScale > 0, backward accumulating into params.grad) for one micro-batch.
+   * tokens and targets are [B*T]; targets < 0 are ignored. gradScale is 1/N_total of the whole
+   * rank batch (sum-then-divide makes gradient accumulation exact).
+   */
+  step(tokens_BT: Int32Array, targets_BT: Int32Array, zLossMult: number, gradScale: number): LossSums {
+    const be = this.be;
+    if (tokens_BT.length !== this.N || targets_BT.length !== this.N) throw new Error(`expected ${this.N} tokens, got ${tokens_BT.length}`);
+    be.upload(this.acts.ptr("tokens"), tokens_BT);
+    be.upload(this.acts.ptr("targets"), targets_BT);
+    this.forwardTrunk();
+    this.head(zLossMult, gradScale);
+    if (gradScale !== 0) this.backwardTrunk();
+    const ce = new Float32Array(this.N), lse = new Float32Array(this.N);
+    be.download(ce, this.acts.ptr("ce"));
+    be.download(lse, this.acts.ptr("lseRows"));
+    let ceSum = 0, lseSqSum = 0, nTokens = 0;
+    for (let i = 0; i < this.N; i++) {
+      if (targets_BT[i] < 0) continue;
+      ceSum += ce[i];
+      lseSqSum += lse[i] * lse[i];
+      nTokens++;
+    }
+    return { ceSum, lseSqSum, nTokens };
+  }
+
+  private forwardTrunk(): void {
+    const be = this.be, p = this.params, cfg = this.cfg;
+    const { N, C, Cq, Ck, F, B, T, D } = this;
+    const H = cfg.nHeads, K = cfg.nKvHeads, eps = cfg.normEps;
+    const cos = this.acts.ptr("cos"), sin = this.acts.ptr("sin");
+    be.embeddingForward(this.L(0, "x"), this.acts.ptr("tokens"), p.w("model.embed_tokens.weight"), N, C, this.V);
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const pre = `model.layers.${l}`;
+      const x = this.L(l, "x");
+      const xNext = l + 1 < cfg.nLayers ? this.L(l + 1, "x") : this.acts.ptr("xL");
+      this.lin(this.L(l, "qRaw"), x, p.w(`${pre}.self_attn.q_proj.weight`), Cq, C);
+      this.lin(this.L(l, "kRaw"), x, p.w(`${pre}.self_attn.k_proj.weight`), Ck, C);
+      this.lin(this.L(l, "v"), x, p.w(`${pre}.self_attn.v_proj.weight`), Ck, C);
+      be.rmsnormForward(this.L(l, "q"), this.L(l, "qRstd"), this.L(l, "qRaw"), p.w(`${pre}.self_attn.q_norm.weight`), N, Cq, eps);
+      be.rmsnormForward(this.L(l, "k"), this.L(l, "kRstd"), this.L(l, "kRaw"), p.w(`${pre}.self_attn.k_norm.weight`), N, Ck, eps);
+      be.ropeForward(this.L(l, "q"), this.L(l, "q"), cos, sin, B, T, H, D);
+      be.ropeForward(this.L(l, "k"), this.L(l, "k"), cos, sin, B, T, K, D);
+      be.attentionForward(this.L(l, "att"), this.L(l, "lse"), this.L(l, "q"), this.L(l, "k"), this.L(l, "v"), B, T, H, K, D);
+      this.lin(this.L(l, "a"), this.L(l, "att"), p.w(`${pre}.self_attn.o_proj.weight`), C, Cq);
+      const tmp = this.acts.ptr("tmpC");
+      be.rmsnormForward(tmp, this.L(l, "aRstd"), this.L(l, "a"), p.w(`${pre}.post_attention_layernorm.weight`), N, C, eps);
+      be.add(this.L(l, "h"), x, tmp, N * C);
+      // gate_proj and up_proj are adjacent in the arena: one [2F, C] GEMM
+      this.lin(this.L(l, "gu"), this.L(l, "h"), p.w(`${pre}.mlp.gate_proj.weight`), 2 * F, C);
+      be.swigluForward(this.L(l, "sw"), this.L(l, "gu"), N, F);
+      this.lin(this.L(l, "f"), this.L(l, "sw"), p.w(`${pre}.mlp.down_proj.weight`), C, F);
+      be.rmsnormForward(tmp, this.L(l, "fRstd"), this.L(l, "f"), p.w(`${pre}.post_feedforward_layernorm.weight`), N, C, eps);
+      be.add(xNext, this.L(l, "h"), tmp, N * C);
+    }
+    be.rmsnormForward(this.acts.ptr("xn"), this.acts.ptr("xnRstd"), this.acts.ptr("xL"), p.w("model.norm.weight"), N, C, eps);
+  }
+
+  /** lm_head + cross-entropy + z-loss by row chunks; with gradScale != 0 also d(xn) and d(lm_head). */
+  private head(zLossMult: number, gradScale: number): void {
+    const be = this.be, p = this.params, a = be.actBytes;
+    const { N, C, V } = this;
+    const xn = this.acts.ptr("xn"), logits = this.acts.ptr("logits");
+    const wOut = p.w("lm_head.weight");
+    const dxn = gradScale !== 0 ? this.bwd.ptr("dC") : 0;
+    for (let r0 = 0; r0 < N; r0 += this.ceChunkRows) {
+      const rows = Math.min(this.ceChunkRows, N - r0);
+      const xnRows = xn + r0 * C * a;
+      be.matmul(logits, xnRows, wOut, rows, V, C, false, true, 0);
+      be.crossEntropy(logits, this.acts.ptr("ce") + r0 * 4, this.acts.ptr("lseRows") + r0 * 4, this.acts.ptr("targets") + r0 * 4,
+        rows, V, zLossMult, gradScale);
+      if (gradScale === 0) continue;
+      // logits now hold dlogits: d(xn) = dlogits @ W_out; dW_out += dlogits^T @ xn
+      be.matmul(dxn + r0 * C * a, logits, wOut, rows, C, V, false, false, 0);
+      be.matmulF32(p.g("lm_head.weight"), logits, xnRows, V, C, rows, true, false, 1);
+    }
+  }
+
+  private backwardTrunk(): void {
+    const be = this.be, p = this.params, cfg = this.cfg;
+    const { N, C, Cq, Ck, F, B, T, D } = this;
+    const H = cfg.nHeads, K = cfg.nKvHeads;
+    const cos = this.acts.ptr("cos"), sin = this.acts.ptr("sin");
+    const dx = this.bwd.ptr("dx"), dC = this.bwd.ptr("dC");
+    const dq = this.bwd.ptr("dq"), dk = this.bwd.ptr("dk"), dv = this.bwd.ptr("dv");
+    const dgu = this.bwd.ptr("dgu"), dsw = this.bwd.ptr("dsw");
+    // final norm: dx = d x_L
+    be.rmsnormBackward(dx, p.g("model.norm.weight"), dC, this.acts.ptr("xL"), p.w("model.norm.weight"), this.acts.ptr("xnRstd"), N, C);
+    for (let l = cfg.nLayers - 1; l >= 0; l--) {
+      const pre = `model.layers.${l}`;
+      // x_{l+1} = h + norm_ff(f): dh = dx (kept in dx), df = norm_ff backward
+      be.rmsnormBackward(dC, p.g(`${pre}.post_feedforward_layernorm.weight`), dx, this.L(l, "f"),
+        p.w(`${pre}.post_feedforward_layernorm.weight`), this.L(l, "fRstd"), N, C);
+      // f = sw Wd^T
+      be.matmul(dsw, dC, p.w(`${pre}.mlp.down_proj.weight`), N, F, C, false, false, 0);
+      be.matmulF32(p.g(`${pre}.mlp.down_proj.weight`), dC, this.L(l, "sw"), C, F, N, true, false, 1);
+      be.swigluBackward(dgu, dsw, this.L(l, "gu"), N, F);
+      // gu = h Wgu^T: dh += dgu Wgu; dWgu += dgu^T h
+      be.matmul(dx, dgu, p.w(`${pre}.mlp.gate_proj.weight`), N, C, 2 * F, false, false, 1);
+      be.matmulF32(p.g(`${pre}.mlp.gate_proj.weight`), dgu, this.L(l, "h"), 2 * F, C, N, true, false, 1);
+      // h = x + norm_attn(a): dx_l = dh (stays in dx), da = norm_attn backward
+      be.rmsnormBackward(dC, p.g(`${pre}.post_attention_layernorm.weight`), dx, this.L(l, "a"),
+        p.w(`${pre}.post_attention_layernorm.weight`), this.L(l, "aRstd"), N, C);
+      // a = att Wo^T. datt [N,Cq] reuses dsw, which is free again and sized max(F, Cq).
+      const datt = dsw;
+      be.matmul(datt, dC, p.w(`${pre}.self_attn.o_proj.weight`), N, Cq, C, false, false, 0);
+      be.matmulF32(p.g(`${pre}.self_attn.o_proj.weight`), dC, this.L(l, "att"), C, Cq, N, true, false, 1);
+      be.attentionBackward(dq, dk, dv, datt, this.L(l, "q"), this.L(l, "k"), this.L(l, "v"), this.L(l, "att"), this.L(l, "lse"), B, T, H, K, D);
+      be.ropeBackward(dq, dq, cos, sin, B, T, H, D);
+      be.ropeBackward(dk, dk, cos, sin, B, T, K, D);
+      be.rmsnormBackward(dq, p.g(`${pre}.self_attn.q_norm.weight`), dq, this.L(l, "qRaw"), p.w(`${pre}.self_attn.q_norm.weight`),
+        this.L(l, "qRstd"), N, Cq);
+      be.rmsnormBackward(dk, p.g(`${pre}.self_attn.k_norm.weight`), dk, this.L(l, "kRaw"), p.w(`${pre}.self_attn.k_norm.weight`),
+        this.L(l, "kRstd"), N, Ck);
+      const x = this.L(l, "x");
+      for (const [dy, name, outF] of [[dq, "q_proj", Cq], [dk, "k_proj", Ck], [dv, "v_proj", Ck]] as const) {
+        be.matmul(dx, dy, p.w(`${pre}.self_attn.${name}.weight`), N, C, outF, false, false, 1);
+        be.matmulF32(p.g(`${pre}.self_attn.${name}.weight`), dy, x, outF, C, N, true, false, 1);
+      }
+    }
+    be.embeddingBackward(p.g("model.embed_tokens.weight"), dx, this.acts.ptr("tokens"), N, C, this.V);
+  }
+
+  /** fp32 logits [V] of row `row` after the last forward (for sampling). */
+  logitsRow(row: number): Float32Array {
+    const be = this.be, a = be.actBytes;
+    const logits = this.acts.ptr("logits");
+    be.matmul(logits, this.acts.ptr("xn") + row * this.C * a, this.params.w("lm_head.weight"), 1, this.V, this.C, false, true, 0);
+    const f32 = be.alloc(this.V * 4);
+    be.castActToF32(f32, logits, this.V);
+    const out = new Float32Array(this.V);
+    be.download(out, f32);
+    be.free(f32);
+    return out;
+  }
+
+  /** forward only (for sampling); follow with logitsRow */
+  forward(tokens_BT: Int32Array): void {
+    this.be.upload(this.acts.ptr("tokens"), tokens_BT);
+    this.forwardTrunk();
+  }
+
+  free(): void {
+    this.acts.free(this.be);
+    this.bwd.free(this.be);
+  }
+}
+
+/** Chunk so that one chunk of logits stays around 64 MiB on CPU (cache-friendly reuse) and 1 GiB on GPU. */
+function defaultCeChunkRows(be: Backend, V: number): number {
+  const budgetBytes = be.name === "cuda" ? 1 << 30 : 64 << 20;
+  return Math.max(1, Math.floor(budgetBytes / (V * be.actBytes)));
+}
