@@ -1,0 +1,174 @@
+// bun run bench:matmul — our olmo_matmul (cuBLASLt through bun:ffi, OLMO_BACKEND=cuda) vs torch.matmul
+// on the same bf16 shapes: square 4096^3 and 8192^3, and the real GEMMs of the OLMo-2 1B/7B/32B
+// configs at 4 x 2048 = 8192 tokens per micro-batch (forward, dgrad, wgrad of q/k/v/o, the fused
+// gate+up [2F, C], down, and lm_head). Fresh random inputs (never zeros), warmup, then alternating
+// rounds A B A B (ours, torch) of N timed reps each, device-synchronized around the reps; the median
+// per side. Prints a table, then one JSON line. Exit 2 with a one-line message when no GPU is usable.
+// Env: OLMO_MATMUL_REPS (default 10), OLMO_MATMUL_ROUNDS (default 3), OLMO_MATMUL_QUICK=1 (fewer shapes).
+import { createBackend } from "../src/backend/native-backend.ts";
+import { findPython } from "./python.ts";
+
+interface Shape { name: string; M: number; N: number; K: number; tA: boolean; tB: boolean; f32?: boolean }
+
+const TOK = 8192;
+const configs = [
+  { tag: "1B", C: 2048, H: 16, KV: 16, D: 128, F: 8192 },
+  { tag: "7B", C: 4096, H: 32, KV: 32, D: 128, F: 11008 },
+  { tag: "32B", C: 5120, H: 40, KV: 8, D: 128, F: 27648 },
+];
+const V = 100352;
+
+function shapes(): Shape[] {
+  const s: Shape[] = [
+    { name: "square 4096", M: 4096, N: 4096, K: 4096, tA: false, tB: false },
+    { name: "square 8192", M: 8192, N: 8192, K: 8192, tA: false, tB: false },
+  ];
+  const quick = process.env.OLMO_MATMUL_QUICK === "1";
+  for (const c of configs) {
+    const layers: [string, number, number][] = [ // [name, out, in] of weight W[out, in]
+      ["q", c.H * c.D, c.C], ["kv", c.KV * c.D, c.C], ["o", c.C, c.H * c.D],
+      ["gate+up", 2 * c.F, c.C], ["down", c.C, c.F], ["lm_head", V, c.C],
+    ];
+    for (const [n, out, inp] of layers) {
+      if (quick && c.tag !== "1B") continue;
+      // forward  y[T,out] = x[T,in] @ W^T           (transB)
+      s.push({ name: `${c.tag} ${n} fwd`, M: TOK, N: out, K: inp, tA: false, tB: true });
+      // dgrad    dx[T,in] = dy[T,out] @ W[out,in]
+      s.push({ name: `${c.tag} ${n} dgrad`, M: TOK, N: inp, K: out, tA: false, tB: false });
+      // wgrad    dW[out,in] += dy^T[out,T] @ x[T,in]  (transA, fp32 accumulate, beta 1)
+      s.push({ name: `${c.tag} ${n} wgrad`, M: out, N: inp, K: TOK, tA: true, tB: false, f32: true });
+    }
+  }
+  return s;
+}
+
+const TORCH_SCRIPT = String.raw`
+import json, sys, time, torch
+shapes = json.loads(sys.stdin.read())
+reps, rounds = int(sys.argv[1]), int(sys.argv[2])
+torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+dev = "cuda"
+out = []
+for s in shapes:
+    M, N, K = s["M"], s["N"], s["K"]
+    a = torch.randn(K, M, device=dev, dtype=torch.bfloat16) if s["tA"] else torch.randn(M, K, device=dev, dtype=torch.bfloat16)
+    b = torch.randn(N, K, device=dev, dtype=torch.bfloat16) if s["tB"] else torch.randn(K, N, device=dev, dtype=torch.bfloat16)
+    A = a.t() if s["tA"] else a
+    B = b.t() if s["tB"] else b
+    if s.get("f32"):
+        c = torch.randn(M, N, device=dev, dtype=torch.float32)
+        f = lambda: c.addmm_(A, B)   # fp32 accumulate of a bf16 product (what a wgrad += needs)
+    else:
+        c = torch.empty(M, N, device=dev, dtype=torch.bfloat16)
+        f = lambda: torch.matmul(A, B, out=c)
+    for _ in range(3): f()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(rounds):
+        torch.cuda.synchronize(); t0 = time.perf_counter()
+        for _ in range(reps): f()
+        torch.cuda.synchronize(); times.append((time.perf_counter() - t0) / reps)
+    out.append(times)
+    del a, b, c
+print(json.dumps(out))
+`;
+
+function median(x: number[]): number {
+  const s = [...x].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+// Random bf16 fill without generating gigabytes on the host: one 4M-float random block is uploaded
+// once (twice its length, so any window of CH floats is valid) and each CH-sized piece of the
+// target is cast from a different window of it.
+const CH = 1 << 22;
+let stage = 0;
+function fillRandomBf16(be: ReturnType<typeof createBackend>, ptr: number, n: number, seed: number): void {
+  if (!stage) {
+    stage = be.alloc(2 * CH * 4);
+    const host = new Float32Array(2 * CH);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < 2 * CH; i++) {
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      host[i] = (x / 4294967296 - 0.5) * 2;
+    }
+    be.upload(stage, host);
+  }
+  for (let off = 0, k = 0; off < n; off += CH, k++) {
+    const m = Math.min(CH, n - off);
+    const win = ((seed * 7919 + k * 104729) % CH) * 4;
+    be.castF32ToAct(ptr + off * 2, stage + win, m);
+  }
+}
+
+function main(): void {
+  let be: ReturnType<typeof createBackend>;
+  try {
+    be = createBackend("cuda");
+  } catch (e) {
+    console.error(`bench:matmul: no usable GPU (${(e as Error).message.split("\n")[0]})`);
+    process.exit(2);
+  }
+  if (be.name !== "cuda") {
+    console.error("bench:matmul: the CUDA backend is not active");
+    process.exit(2);
+  }
+  const reps = Number(process.env.OLMO_MATMUL_REPS ?? 10);
+  const rounds = Number(process.env.OLMO_MATMUL_ROUNDS ?? 3);
+  const list = shapes();
+  const ours: number[][] = list.map(() => []);
+  const torchT: number[][] = list.map(() => []);
+  const py = findPython("torch");
+
+  const runOurs = () => {
+    list.forEach((s, i) => {
+      const aN = s.M * s.K, bN = s.K * s.N, cN = s.M * s.N;
+      const A = be.alloc(aN * 2), B = be.alloc(bN * 2), C = be.alloc(cN * (s.f32 ? 4 : 2));
+      fillRandomBf16(be, A, aN, 17 + i);
+      fillRandomBf16(be, B, bN, 91 + i);
+      if (s.f32) be.fillF32(C, 0.5, cN);
+      const f = () => s.f32 ? be.matmulF32(C, A, B, s.M, s.N, s.K, s.tA, s.tB, 1) : be.matmul(C, A, B, s.M, s.N, s.K, s.tA, s.tB, 0);
+      for (let w = 0; w < 3; w++) f();
+      be.synchronize();
+      const t0 = performance.now();
+      for (let r = 0; r < reps; r++) f();
+      be.synchronize();
+      ours[i].push((performance.now() - t0) / 1000 / reps);
+      be.free(A); be.free(B); be.free(C);
+    });
+  };
+  let torchError = "";
+  const runTorch = () => {
+    if (!py || torchError) return;
+    const p = Bun.spawnSync([py, "-c", TORCH_SCRIPT, String(reps), "1"], {
+      stdin: Buffer.from(JSON.stringify(list)), stdout: "pipe", stderr: "pipe",
+    });
+    if (p.exitCode !== 0) {
+      torchError = p.stderr.toString().trim().split("\n").slice(-1)[0] ?? "torch failed";
+      return;
+    }
+    const res = JSON.parse(p.stdout.toString().trim().split("\n").pop()!) as number[][];
+    res.forEach((t, i) => torchT[i].push(...t));
+  };
+  for (let r = 0; r < rounds; r++) { runOurs(); runTorch(); } // A B A B ...
+
+  const rows = list.map((s, i) => {
+    const flop = 2 * s.M * s.N * s.K;
+    const o = median(ours[i]), t = torchT[i].length ? median(torchT[i]) : NaN;
+    return { shape: s.name, M: s.M, N: s.N, K: s.K, tA: s.tA, tB: s.tB, c: s.f32 ? "f32" : "bf16",
+      ours_tflops: flop / o / 1e12, torch_tflops: flop / t / 1e12, ratio: t / o };
+  });
+  const fmt = (x: number, d = 1) => Number.isFinite(x) ? x.toFixed(d) : "-";
+  console.log(`device: ${be.deviceName}; reps ${reps} x rounds ${rounds}${py ? "" : " (no torch)"}${torchError ? ` (torch failed: ${torchError})` : ""}`);
+  console.log(["shape".padEnd(20), "M".padStart(6), "N".padStart(6), "K".padStart(6), "tA tB C   ", "ours TF/s".padStart(10), "torch TF/s".padStart(11), "ratio".padStart(6)].join(" "));
+  for (const r of rows) {
+    console.log([r.shape.padEnd(20), String(r.M).padStart(6), String(r.N).padStart(6), String(r.K).padStart(6),
+      `${r.tA ? "T" : "N"}  ${r.tB ? "T" : "N"}  ${r.c.padEnd(5)}`, fmt(r.ours_tflops).padStart(10), fmt(r.torch_tflops).padStart(11), fmt(r.ratio, 2).padStart(6)].join(" "));
+  }
+  const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+  const ratios = rows.map((r) => r.ratio).filter(Number.isFinite);
+  console.log(JSON.stringify({ bench: "matmul", device: be.deviceName, reps, rounds,
+    geomean_ratio: ratios.length ? geo(ratios) : null, rows }));
+}
+
+main();
