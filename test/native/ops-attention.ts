@@ -41,6 +41,9 @@ export function describeAttention(ctx: OpsCtx): void {
       { B: 2, T: 33, H: 4, K: 1, D: 16 },
       { B: 1, T: 1, H: 2, K: 2, D: 8 },
       { B: 2, T: 64, H: 8, K: 4, D: 32 },
+      // the head dims of the CUDA tensor-core kernels, with T not a multiple of their tiles
+      { B: 1, T: 130, H: 4, K: 2, D: 64 },
+      { B: 2, T: 70, H: 2, K: 1, D: 128 },
     ];
     for (const s of shapes) {
       test(`forward + backward B=${s.B} T=${s.T} H=${s.H} K=${s.K} D=${s.D}`, () => {

@@ -59,9 +59,9 @@ export function describeBasics(ctx: OpsCtx): void {
         const src = b.f32(x);
         const act = b.nanAct(x.length);
         const back = b.nanF32(x.length);
-        ctx.be.castF32ToAct(act, src, x.length);
-        ctx.be.castActToF32(back, act, x.length);
-        const want = ctx.be.actDtype === "bf16" ? fromBf16Array(toBf16Array(x)) : x;
+        b.be.castF32ToAct(act, src, x.length);
+        b.be.castActToF32(back, act, x.length);
+        const want = b.be.actDtype === "bf16" ? fromBf16Array(toBf16Array(x)) : x;
         expect(Array.from(b.readF32(back, x.length))).toEqual(Array.from(want));
         expect(Array.from(b.readAct(act, x.length))).toEqual(Array.from(want));
       });
@@ -74,8 +74,8 @@ export function describeBasics(ctx: OpsCtx): void {
       checkOp(ctx, "add", {
         run: (b) => {
           const pa = b.act(a), pc = b.act(c), out = b.nanAct(n);
-          ctx.be.add(out, pa, pc, n);
-          ctx.be.add(pa, pa, pc, n); // out aliases a
+          b.be.add(out, pa, pc, n);
+          b.be.add(pa, pa, pc, n); // out aliases a
           return { out: b.readAct(out, n), inPlace: b.readAct(pa, n) };
         },
         ref: () => { const s = a.map((v, i) => v + c[i]); return { out: s, inPlace: s }; },
@@ -83,7 +83,7 @@ export function describeBasics(ctx: OpsCtx): void {
       });
       withBuffers(ctx.be, (b) => {
         const p = b.f32(a);
-        ctx.be.scaleF32(p, -0.75, n);
+        b.be.scaleF32(p, -0.75, n);
         expectClose("scale_f32", b.readF32(p, n), Float64Array.from(a, (v) => v * -0.75), 1e-7);
       });
     });
@@ -99,8 +99,8 @@ export function describeBasics(ctx: OpsCtx): void {
           checkOp(ctx, "matmul", {
             run: (b) => {
               const pa = b.act(A), pb = b.act(B), c = b.nanAct(M * N), cf = b.f32(C0);
-              ctx.be.matmul(c, pa, pb, M, N, K, tA, tB, 0); // beta 0 must ignore NaN in C
-              ctx.be.matmulF32(cf, pa, pb, M, N, K, tA, tB, 1);
+              b.be.matmul(c, pa, pb, M, N, K, tA, tB, 0); // beta 0 must ignore NaN in C
+              b.be.matmulF32(cf, pa, pb, M, N, K, tA, tB, 1);
               return { C: b.readAct(c, M * N), Cf32: b.readF32(cf, M * N) };
             },
             ref: () => ({ C: R.matmul(A, B, M, N, K, tA, tB), Cf32: R.matmul(A, B, M, N, K, tA, tB, 1, C0) }),
@@ -116,9 +116,9 @@ export function describeBasics(ctx: OpsCtx): void {
       checkOp(ctx, "matmul beta", {
         run: (b) => {
           const c = b.act(C0), cz = b.nanF32(M * N), ck = b.f32(C0);
-          ctx.be.matmul(c, b.act(A), b.act(B), M, N, K, false, true, 0.5);
-          ctx.be.matmulF32(cz, b.act(A), b.act(B), M, N, 0, false, true, 0);
-          ctx.be.matmulF32(ck, b.act(A), b.act(B), M, N, 0, false, true, 2);
+          b.be.matmul(c, b.act(A), b.act(B), M, N, K, false, true, 0.5);
+          b.be.matmulF32(cz, b.act(A), b.act(B), M, N, 0, false, true, 0);
+          b.be.matmulF32(ck, b.act(A), b.act(B), M, N, 0, false, true, 2);
           return { C: b.readAct(c, M * N), zero: b.readF32(cz, M * N), twice: b.readF32(ck, M * N) };
         },
         ref: () => ({ C: R.matmul(A, B, M, N, K, false, true, 0.5, C0), zero: new Float64Array(M * N), twice: C0.map((v) => 2 * v) }),
@@ -137,8 +137,8 @@ export function describeBasics(ctx: OpsCtx): void {
         checkOp(ctx, "embedding", {
           run: (b) => {
             const out = b.nanAct(N * C), dw = b.f32(dw0), tok = b.i32(tokens);
-            ctx.be.embeddingForward(out, tok, b.act(wte), N, C, V);
-            ctx.be.embeddingBackward(dw, b.act(dout), tok, N, C, V);
+            b.be.embeddingForward(out, tok, b.act(wte), N, C, V);
+            b.be.embeddingBackward(dw, b.act(dout), tok, N, C, V);
             return { out: b.readAct(out, N * C), dwte: b.readF32(dw, V * C) };
           },
           ref: () => ({ out: R.embeddingForward(tokens, wte, N, C), dwte: R.embeddingBackward(dw0, dout, tokens, N, C) }),
@@ -155,8 +155,8 @@ export function describeBasics(ctx: OpsCtx): void {
         checkOp(ctx, "norm_squared", {
           run: (b) => {
             const px = b.f32(x), o1 = b.nanF32(1), o2 = b.f32([3]);
-            ctx.be.normSquared(o1, px, n, false);
-            ctx.be.normSquared(o2, px, n, true);
+            b.be.normSquared(o1, px, n, false);
+            b.be.normSquared(o2, px, n, true);
             return { set: b.readF32(o1, 1), acc: b.readF32(o2, 1) };
           },
           ref: () => ({ set: [R.normSquared(x)], acc: [3 + R.normSquared(x)] }),
@@ -179,9 +179,9 @@ export function describeBasics(ctx: OpsCtx): void {
         const p0 = rng.randn(n, 0.5), g = rng.randn(n), m0 = rng.randn(n, 0.1), v0 = rng.uniform(n, 0, 0.01);
         const run = (b: Buffers) => {
           const p = b.f32(p0), pa = b.nanAct(n), pm = b.f32(m0), pv = b.f32(v0);
-          ctx.be.adamw(p, pa, b.f32(g), pm, pv, n, hp);
+          b.be.adamw(p, pa, b.f32(g), pm, pv, n, hp);
           const q = b.f32(p0), qm = b.f32(m0), qv = b.f32(v0);
-          ctx.be.adamw(q, 0, b.f32(g), qm, qv, n, hp); // param_act NULL
+          b.be.adamw(q, 0, b.f32(g), qm, qv, n, hp); // param_act NULL
           return { p: b.readF32(p, n), pAct: b.readAct(pa, n), m: b.readF32(pm, n), v: b.readF32(pv, n), pNoAct: b.readF32(q, n) };
         };
         checkOp(ctx, "adamw", {

@@ -22,13 +22,13 @@ export function describeLayers(ctx: OpsCtx): void {
         checkOp(ctx, "rmsnorm", {
           run: (b) => {
             const px = b.act(x), pw = b.act(w), out = b.nanAct(N * C), rstd = b.nanF32(N);
-            ctx.be.rmsnormForward(out, rstd, px, pw, N, C, EPS);
+            b.be.rmsnormForward(out, rstd, px, pw, N, C, EPS);
             const dx = b.nanAct(N * C), dw = b.f32(dw0), pd = b.act(dout);
-            ctx.be.rmsnormBackward(dx, dw, pd, px, pw, rstd, N, C);
+            b.be.rmsnormBackward(dx, dw, pd, px, pw, rstd, N, C);
             // in place: out aliases x, dx aliases dout (dw accumulates a second time)
             const px2 = b.act(x), rstd2 = b.nanF32(N);
-            ctx.be.rmsnormForward(px2, rstd2, px2, pw, N, C, EPS);
-            ctx.be.rmsnormBackward(pd, dw, pd, px, pw, rstd, N, C);
+            b.be.rmsnormForward(px2, rstd2, px2, pw, N, C, EPS);
+            b.be.rmsnormBackward(pd, dw, pd, px, pw, rstd, N, C);
             return {
               out: b.readAct(out, N * C), rstd: b.readF32(rstd, N), dx: b.readAct(dx, N * C),
               outInPlace: b.readAct(px2, N * C), dxInPlace: b.readAct(pd, N * C), dw2: b.readF32(dw, C),
@@ -58,10 +58,10 @@ export function describeLayers(ctx: OpsCtx): void {
           run: (b) => {
             const pc = b.f32(cos), ps = b.f32(sin), out = b.nanAct(n), dx = b.nanAct(n);
             const px = b.act(x), pd = b.act(dout);
-            ctx.be.ropeForward(out, px, pc, ps, B, T, Hx, D);
-            ctx.be.ropeBackward(dx, pd, pc, ps, B, T, Hx, D);
-            ctx.be.ropeForward(px, px, pc, ps, B, T, Hx, D);
-            ctx.be.ropeBackward(pd, pd, pc, ps, B, T, Hx, D);
+            b.be.ropeForward(out, px, pc, ps, B, T, Hx, D);
+            b.be.ropeBackward(dx, pd, pc, ps, B, T, Hx, D);
+            b.be.ropeForward(px, px, pc, ps, B, T, Hx, D);
+            b.be.ropeBackward(pd, pd, pc, ps, B, T, Hx, D);
             return { out: b.readAct(out, n), dx: b.readAct(dx, n), outInPlace: b.readAct(px, n), dxInPlace: b.readAct(pd, n) };
           },
           ref: () => {
@@ -84,8 +84,8 @@ export function describeLayers(ctx: OpsCtx): void {
         checkOp(ctx, "swiglu", {
           run: (b) => {
             const pg = b.act(gu), out = b.nanAct(N * F), dgu = b.nanAct(N * 2 * F);
-            ctx.be.swigluForward(out, pg, N, F);
-            ctx.be.swigluBackward(dgu, b.act(dout), pg, N, F);
+            b.be.swigluForward(out, pg, N, F);
+            b.be.swigluBackward(dgu, b.act(dout), pg, N, F);
             return { out: b.readAct(out, N * F), dgu: b.readAct(dgu, N * 2 * F) };
           },
           ref: () => ({ out: R.swigluForward(gu, N, F), dgu: R.swigluBackward(dout, gu, N, F) }),
@@ -113,8 +113,8 @@ export function describeLayers(ctx: OpsCtx): void {
             const pl = b.act(logits), pt = b.i32(targets);
             const ce = b.nanF32(N), lse = b.nanF32(N), ce0 = b.nanF32(N), lse0 = b.nanF32(N);
             const pe = b.act(logits); // evaluation only: logits must stay untouched
-            ctx.be.crossEntropy(pe, ce0, lse0, pt, N, V, z, 0);
-            ctx.be.crossEntropy(pl, ce, lse, pt, N, V, z, scale);
+            b.be.crossEntropy(pe, ce0, lse0, pt, N, V, z, 0);
+            b.be.crossEntropy(pl, ce, lse, pt, N, V, z, scale);
             return {
               ce: b.readF32(ce, N), lse: b.readF32(lse, N), grad: b.readAct(pl, N * V),
               ceEval: b.readF32(ce0, N), lseEval: b.readF32(lse0, N), untouched: b.readAct(pe, N * V),
@@ -135,7 +135,7 @@ export function describeLayers(ctx: OpsCtx): void {
       checkOp(ctx, "cross_entropy ignored", {
         run: (b) => {
           const pl = b.act(logits), ce = b.nanF32(N), lse = b.nanF32(N);
-          ctx.be.crossEntropy(pl, ce, lse, b.i32([-100, -1, -100]), N, V, 1e-4, 1);
+          b.be.crossEntropy(pl, ce, lse, b.i32([-100, -1, -100]), N, V, 1e-4, 1);
           return { ce: b.readF32(ce, N), lse: b.readF32(lse, N), grad: b.readAct(pl, N * V) };
         },
         ref: () => ({ ce: new Float64Array(N), lse: new Float64Array(N), grad: new Float64Array(N * V) }),
