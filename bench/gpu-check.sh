@@ -9,7 +9,8 @@
 #   4 hf_parity   : bench/hf_parity.py (loss + grad norm vs transformers, cuda and cpu backends)
 #   5 matmul      : bun run bench:matmul (ours vs torch.matmul)
 #   6 step        : bun run bench:step, ~1B OLMo-2 at 4x4096 tokens (tokens/s, MFU, vs PyTorch)
-# The whole script stops starting work after OLMO_CHECK_BUDGET seconds (default 500).
+# The whole script stops starting work after OLMO_CHECK_BUDGET seconds (default 500);
+# OLMO_CHECK_SKIP="hf-parity step" skips the named steps.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -26,6 +27,10 @@ remaining() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 run_step() {
   local name=$1 log=$2 tmo=$3 note_cmd=$4; shift 5
   local left; left=$(remaining)
+  if [[ " ${OLMO_CHECK_SKIP:-} " == *" $name "* ]]; then
+    S_NAME+=("$name"); S_STATUS+=("SKIP"); S_SECS+=("0"); S_NOTE+=("skipped by OLMO_CHECK_SKIP")
+    return
+  fi
   if (( left < 15 )); then
     S_NAME+=("$name"); S_STATUS+=("SKIP"); S_SECS+=("0"); S_NOTE+=("out of time budget")
     return

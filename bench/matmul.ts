@@ -56,8 +56,14 @@ for s in shapes:
     A = a.t() if s["tA"] else a
     B = b.t() if s["tB"] else b
     if s.get("f32"):
-        c = torch.randn(M, N, device=dev, dtype=torch.float32)
-        f = lambda: c.addmm_(A, B)   # fp32 accumulate of a bf16 product (what a wgrad += needs)
+        # an fp32-output bf16 GEMM where torch has one (torch.mm out_dtype); else torch's own wgrad
+        # path, a bf16-output GEMM (what autograd runs for a bf16 weight gradient)
+        try:
+            torch.mm(A[:1], B[:, :1], out_dtype=torch.float32)
+            f = lambda: torch.mm(A, B, out_dtype=torch.float32)
+        except Exception:
+            c = torch.empty(M, N, device=dev, dtype=torch.bfloat16)
+            f = lambda: torch.matmul(A, B, out=c)
     else:
         c = torch.empty(M, N, device=dev, dtype=torch.bfloat16)
         f = lambda: torch.matmul(A, B, out=c)
@@ -69,7 +75,7 @@ for s in shapes:
         for _ in range(reps): f()
         torch.cuda.synchronize(); times.append((time.perf_counter() - t0) / reps)
     out.append(times)
-    del a, b, c
+    del a, b
 print(json.dumps(out))
 `;
 

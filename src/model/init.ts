@@ -50,6 +50,12 @@ export function truncatedNormal(out: Float32Array, std: number, seed: number, na
   }
 }
 
+/** Initialize one parameter tensor: ones for norms, truncated normal for matrices. */
+export function initTensor(spec: ParamSpec, out: Float32Array, std: number, seed: number): void {
+  if (spec.init === "ones") out.fill(1);
+  else truncatedNormal(out, std, seed, spec.name);
+}
+
 /** Initialize a whole parameter arena (fp32, paramSpecs order). */
 export function initParams(arena: Float32Array, specs: ParamSpec[], std: number, seed: number): void {
   for (const s of specs) {

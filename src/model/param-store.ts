@@ -56,6 +56,27 @@ export class ParamStore {
     this.refreshAct();
   }
 
+  /** Upload `data` into the master weights of one parameter starting at element `start`. */
+  uploadSlice(spec: ParamSpec, data: Float32Array, start = 0): void {
+    if (start + data.length > spec.numel) throw new Error(`${spec.name}: slice ${start}+${data.length} exceeds ${spec.numel}`);
+    this.backend.upload(this.master + (spec.offset + start) * 4, data);
+  }
+
+  /**
+   * Fill every parameter tensor by tensor (never the whole model in one host buffer, which a
+   * multi-billion-parameter model would not fit in) and refresh the compute copy.
+   */
+  fillEach(fill: (spec: ParamSpec, out: Float32Array) => void): void {
+    const maxNumel = Math.max(...this.specs.map((s) => s.numel));
+    const host = new Float32Array(maxNumel);
+    for (const s of this.specs) {
+      const view = host.subarray(0, s.numel);
+      fill(s, view);
+      this.uploadSlice(s, view);
+    }
+    this.refreshAct();
+  }
+
   download(): Float32Array {
     const out = new Float32Array(this.numel);
     this.backend.download(out, this.master);
