@@ -5,15 +5,21 @@
  *    so a check reads:  if (x == NULL) return FAIL("x is NULL");
  *  - fast_expf(x): exp(x) in fp32, written so that gcc auto-vectorizes it (no libm call, no
  *    fast-math needed). Range reduction x = n*ln2 + r with |r| <= ln2/2, a degree-6 polynomial
- *    for e^r and 2^n built in the exponent bits. Max relative error ~2 ulp; returns 0
- *    below -87.3 (the region where softmax probabilities are 0 in fp32 anyway).
+ *    (FMA) for e^r and 2^n built in the exponent bits. Max relative error ~2 ulp; exactly 0
+ *    below -87.3 (where softmax probabilities are 0 in fp32 anyway), +inf above ~88.4, NaN -> NaN.
  */
 #ifndef OLMO_CPU_INTERNAL_H
 #define OLMO_CPU_INTERNAL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "olmo.h"
+
+/* Without this, gcc refuses to if-convert float selects followed by arithmetic (it could raise an
+ * FP exception on the untaken path), which kept fast_expf and the clamps out of SIMD. Nothing here
+ * relies on FP traps; results are unchanged. */
+#pragma GCC optimize("no-trapping-math")
 
 int olmo_cpu_fail(const char* fn, const char* fmt, ...)
     __attribute__((format(printf, 2, 3), visibility("hidden")));
@@ -33,27 +39,37 @@ int olmo_cpu_fail(const char* fn, const char* fmt, ...)
 /* Elementwise loops below this size stay on one thread (thread wake-up costs more than the work). */
 #define OLMO_PAR_MIN 32768
 
-static inline float fast_expf(float x0) {
+static inline float fast_expf(float x) {
   const float log2e = 1.44269504088896341f;
   const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-  float x = x0 < -87.3f ? -87.3f : x0; /* keeps 2^n a normal number; flushed to 0 below */
-  x = x > 88.7f ? 88.7f : x;
-  /* n = round(x*log2e) via the 1.5*2^23 trick (exact for |n| < 2^22, no rounding-mode calls) */
-  float n = (x * log2e + 12582912.0f) - 12582912.0f;
-  float r = x - n * ln2_hi;
-  r = r - n * ln2_lo;
-  /* Cephes expf polynomial: e^r ~ 1 + r + r^2 * P(r) */
+  /* t = x*log2e + 1.5*2^23 rounds x*log2e to an integer n held in t's low mantissa bits, so n comes
+   * out with integer ops (no float->int conversion, no float clamps for gcc to mis-vectorize). */
+  float t = x * log2e + 12582912.0f;
+  float n = t - 12582912.0f;
+  int32_t ti;
+  memcpy(&ti, &t, sizeof ti);
+  int32_t ni = ti - 0x4B400000;
+  ni = ni < -126 ? -126 : ni; /* below -87.3 the result is masked to 0 anyway */
+  ni = ni > 128 ? 128 : ni;   /* 2^128 encodes +inf: overflow gives inf */
+  float r = fmaf(n, -ln2_hi, x);
+  r = fmaf(n, -ln2_lo, r);
+  /* Cephes expf polynomial: e^r ~ 1 + r + r^2 * P(r),  |r| <= ln2/2 */
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
+  p = fmaf(p, r, 1.3981999507e-3f);
+  p = fmaf(p, r, 8.3334519073e-3f);
+  p = fmaf(p, r, 4.1665795894e-2f);
+  p = fmaf(p, r, 1.6666665459e-1f);
+  p = fmaf(p, r, 5.0000001201e-1f);
+  p = fmaf(p * r, r, r + 1.0f);
+  int32_t bits = (ni + 127) << 23;
   float scale;
   memcpy(&scale, &bits, sizeof scale);
-  return x0 < -87.3f ? 0.0f : p * scale;
+  float res = p * scale;
+  int32_t rb;
+  memcpy(&rb, &res, sizeof rb);
+  rb &= (int32_t)(x < -87.3f) - 1; /* exact 0 below -87.3 (no denormals); NaN stays NaN */
+  memcpy(&res, &rb, sizeof res);
+  return res;
 }
 
 #endif /* OLMO_CPU_INTERNAL_H */

@@ -18,6 +18,55 @@
 #include "internal.h"
 
 #define CE_BLOCK 2048
+#define LANES 16 /* independent partial results: two AVX2 registers, so the loops pipeline */
+
+static float row_max(const float* x, int64_t V) {
+  float m[LANES];
+  for (int k = 0; k < LANES; k++) m[k] = -INFINITY;
+  int64_t j = 0;
+  for (; j + LANES <= V; j += LANES)
+    for (int k = 0; k < LANES; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
+  float mx = -INFINITY;
+  for (int k = 0; k < LANES; k++) mx = m[k] > mx ? m[k] : mx;
+  for (; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+  return mx;
+}
+
+/* sum_j exp(x_j - mx): fp32 lanes within a block, blocks summed in double. */
+static double exp_shift_sum(const float* x, int64_t V, float mx) {
+  double total = 0.0;
+  int64_t j = 0;
+  for (; j + CE_BLOCK <= V; j += CE_BLOCK) {
+    float s[LANES] = {0};
+    for (int64_t i = j; i < j + CE_BLOCK; i += LANES)
+      for (int k = 0; k < LANES; k++) s[k] += fast_expf(x[i + k] - mx);
+    for (int k = 0; k < LANES; k++) total += s[k];
+  }
+  for (; j < V; j++) total += fast_expf(x[j] - mx);
+  return total;
+}
+
+/* Same sum, also overwriting x_j with exp(x_j - mx). */
+static double exp_shift_store(float* x, int64_t V, float mx) {
+  double total = 0.0;
+  int64_t j = 0;
+  for (; j + CE_BLOCK <= V; j += CE_BLOCK) {
+    float s[LANES] = {0};
+    for (int64_t i = j; i < j + CE_BLOCK; i += LANES)
+      for (int k = 0; k < LANES; k++) {
+        float e = fast_expf(x[i + k] - mx);
+        x[i + k] = e;
+        s[k] += e;
+      }
+    for (int k = 0; k < LANES; k++) total += s[k];
+  }
+  for (; j < V; j++) {
+    float e = fast_expf(x[j] - mx);
+    x[j] = e;
+    total += e;
+  }
+  return total;
+}
 
 int olmo_cross_entropy(void* logits_NV, float* ce_N, float* lse_N, const int32_t* targets_N,
                        int64_t N, int64_t V, float z_mult, float grad_scale) {
@@ -46,26 +95,8 @@ int olmo_cross_entropy(void* logits_NV, float* ce_N, float* lse_N, const int32_t
       continue;
     }
     float xt = x[t];
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
-    double total = 0.0;
-    for (int64_t j0 = 0; j0 < V; j0 += CE_BLOCK) {
-      int64_t j1 = j0 + CE_BLOCK < V ? j0 + CE_BLOCK : V;
-      float part = 0.0f;
-      if (write_grad) {
-#pragma omp simd reduction(+ : part)
-        for (int64_t j = j0; j < j1; j++) {
-          float e = fast_expf(x[j] - mx);
-          x[j] = e;
-          part += e;
-        }
-      } else {
-#pragma omp simd reduction(+ : part)
-        for (int64_t j = j0; j < j1; j++) part += fast_expf(x[j] - mx);
-      }
-      total += part;
-    }
+    float mx = row_max(x, V);
+    double total = write_grad ? exp_shift_store(x, V, mx) : exp_shift_sum(x, V, mx);
     float lse = mx + (float)log(total);
     ce_N[i] = lse - xt;
     lse_N[i] = lse;
