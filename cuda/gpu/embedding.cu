@@ -40,10 +40,11 @@ __global__ void embedding_fwd_kernel(bf16* out, const int32_t* tok, const bf16* 
   }
 }
 
-__global__ void embedding_first_kernel(int32_t* first, const int32_t* tok, int64_t N, int64_t V) {
+__global__ void embedding_first_kernel(int32_t* first, const int32_t* tok, int64_t N, int64_t V, unsigned int* err) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x) {
     int32_t t = tok[i];
     if (t >= 0 && t < V) atomicMin(&first[t], (int32_t)i);
+    else atomicOr(err, OLMO_ERRBIT_TOKEN); /* reported at the next olmo_synchronize, as in the forward */
   }
 }
 
@@ -130,7 +131,7 @@ int olmo_embedding_backward(float* dwte_VC, const void* dout_NC, const int32_t* 
     embedding_reset_kernel<<<olmo_grid(V, 256), 256, 0, g_state.stream>>>(s_first, V);
     OLMO_LAUNCH_CHECK("embedding_reset_kernel");
   }
-  embedding_first_kernel<<<olmo_grid(N, 256), 256, 0, g_state.stream>>>(s_first, tokens_N, N, V);
+  embedding_first_kernel<<<olmo_grid(N, 256), 256, 0, g_state.stream>>>(s_first, tokens_N, N, V, g_state.err_word);
   OLMO_LAUNCH_CHECK("embedding_first_kernel");
   embedding_bwd_kernel<<<(unsigned int)N, EMB_BWD_THREADS, 0, g_state.stream>>>(dwte_VC, (const bf16*)dout_NC,
                                                                                  tokens_N, s_first, N, C, V);
