@@ -5,6 +5,7 @@ import { UserError } from "../errors.ts";
 import { type ModelConfig, paddedVocab } from "../model/config.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
 import { ParamStore } from "../model/param-store.ts";
+import type { ParamSpec } from "../model/params.ts";
 
 export interface EvalResult {
   ce_loss: number;
@@ -27,7 +28,14 @@ export function cutInstances(tokens: Uint32Array | Int32Array, T: number, vocab:
   return { tokens_BT: out, B };
 }
 
-export function evaluate(be: Backend, cfg: ModelConfig, arena: Float32Array, tokens_BT: Int32Array, B: number, T: number,
+/** Parameters arrive tensor by tensor (from an HF folder, a checkpoint, or an arena in tests). */
+export type ParamFill = (spec: ParamSpec, out: Float32Array) => void;
+
+export function arenaFill(arena: Float32Array): ParamFill {
+  return (s, out) => out.set(arena.subarray(s.offset, s.offset + s.numel));
+}
+
+export function evaluate(be: Backend, cfg: ModelConfig, fill: ParamFill, tokens_BT: Int32Array, B: number, T: number,
   opts: { zLossMult: number; grad: boolean }): EvalResult {
   if (T > cfg.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${cfg.maxSeqLen}`);
   const V = paddedVocab(cfg);
@@ -35,7 +43,7 @@ export function evaluate(be: Backend, cfg: ModelConfig, arena: Float32Array, tok
     if (tokens_BT[i] >= V) throw new UserError(`token id ${tokens_BT[i]} at position ${i} is outside the vocabulary (size ${V})`);
   }
   const store = new ParamStore(be, cfg);
-  store.upload(arena);
+  store.fillEach(fill);
   const model = new Olmo2(store, cfg, B, T, { training: opts.grad });
   const targets = shiftLabels(tokens_BT, B, T);
   const nTok = B * (T - 1);

@@ -1,7 +1,7 @@
 // olmo eval --from-hf DIR --data FILE --seq-len T [--grad]
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createBackend } from "../../backend/native-backend.ts";
-import { loadHfModel } from "../../checkpoint/hf.ts";
+import { HfSource } from "../../checkpoint/hf.ts";
 import { UserError } from "../../errors.ts";
 import { paddedVocab } from "../../model/config.ts";
 import { cutInstances, evaluate } from "../../train/evaluate.ts";
@@ -26,12 +26,18 @@ export const evalCommand: CommandSpec = {
     if (!existsSync(dataPath)) throw new UserError(`eval: data file not found: ${dataPath}`);
     const bytes = statSync(dataPath).size;
     if (bytes % 4 !== 0) throw new UserError(`eval: ${dataPath} is ${bytes} bytes, not a multiple of 4 (expected raw uint32 tokens)`);
-    const { config, params } = loadHfModel(dir);
+    const src = new HfSource(dir);
+    const config = src.config;
     const buf = readFileSync(dataPath);
     const tokens = new Uint32Array(buf.buffer, buf.byteOffset, bytes / 4);
     const { tokens_BT, B } = cutInstances(tokens, T, paddedVocab(config), dataPath);
     const be = createBackend(process.env.OLMO_BACKEND ?? "auto");
-    const r = evaluate(be, config, params, tokens_BT, B, T, { zLossMult: args.opts["z-loss"] as number, grad: !!args.opts.grad });
+    let r;
+    try {
+      r = evaluate(be, config, (s, out) => src.read(s.name, out), tokens_BT, B, T, { zLossMult: args.opts["z-loss"] as number, grad: !!args.opts.grad });
+    } finally {
+      src.close();
+    }
     console.log(JSON.stringify(r));
   },
 };

@@ -4,7 +4,6 @@ import { createBackend } from "../../backend/native-backend.ts";
 import { loadConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
 import type { CommandSpec } from "../args.ts";
-import { runTraining } from "../../train/run.ts";
 
 export const DEFAULT_CONFIG = resolve(import.meta.dir, "../../../configs/tiny.ts");
 
@@ -23,6 +22,8 @@ export const trainCommand: CommandSpec = {
     const cfg = await loadConfig(configPath, args.overrides);
     const runDir = (args.opts["run-dir"] as string | undefined) ?? cfg.runDir ?? `runs/${cfg.name}`;
     const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined) });
+    // loaded on demand: training pulls in the tokenizer and data code, which other commands never need
+    const { runTraining } = await import("../../train/run.ts");
     await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet });
   },
 };
