@@ -1,0 +1,101 @@
+// Checkpoint names (spec §3.1), finding the newest complete checkpoint in a run folder, and
+// keep-last-K retention. A checkpoint directory is complete iff its metadata exists: the writer
+// puts the metadata in last and publishes the directory with one rename, so anything else (a
+// `*.tmp-<pid>` directory, a directory without metadata) is the debris of an interrupted save.
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export const METADATA_FILE = "metadata.msgpack";
+const TMP_MARK = ".tmp-";
+
+export interface NameParts {
+  stage: number;
+  ingredient?: number;
+  step: number;
+  /** global batch size in tokens (instances × sequence length) */
+  globalBatchTokens: number;
+}
+
+/** `stage{S}[-ingredient{K}]-step{N}-tokens{ceil(N·batch/1e9)}B`; ceil, as OLMo-core's uploader (101B, not 100B). */
+export function checkpointName(p: NameParts): string {
+  const tokens = BigInt(p.step) * BigInt(p.globalBatchTokens);
+  const billions = (tokens + 999_999_999n) / 1_000_000_000n;
+  const ing = p.ingredient !== undefined ? `-ingredient${p.ingredient}` : "";
+  return `stage${p.stage}${ing}-step${p.step}-tokens${billions}B`;
+}
+
+const NAME_RE = /^stage(\d+)(?:-ingredient(\d+))?-step(\d+)-tokens(\d+)B$/;
+
+export function parseCheckpointName(name: string): { stage: number; ingredient?: number; step: number; tokensB: number } | null {
+  const m = NAME_RE.exec(name);
+  if (!m) return null;
+  return { stage: +m[1], ingredient: m[2] !== undefined ? +m[2] : undefined, step: +m[3], tokensB: +m[4] };
+}
+
+export function isCompleteCheckpoint(dir: string): boolean {
+  return !dir.includes(TMP_MARK) && existsSync(join(dir, METADATA_FILE));
+}
+
+export interface CheckpointEntry {
+  name: string;
+  path: string;
+  step: number;
+  mtimeMs: number;
+}
+
+/** Complete, conventionally named checkpoints under runDir, oldest first (by step, then time). */
+export function listCheckpoints(runDir: string): CheckpointEntry[] {
+  if (!existsSync(runDir)) return [];
+  const out: CheckpointEntry[] = [];
+  for (const name of readdirSync(runDir)) {
+    const parts = parseCheckpointName(name);
+    const path = join(runDir, name);
+    if (!parts || !isCompleteCheckpoint(path)) continue;
+    out.push({ name, path, step: parts.step, mtimeMs: statSync(join(path, METADATA_FILE)).mtimeMs });
+  }
+  return out.sort((a, b) => a.step - b.step || a.mtimeMs - b.mtimeMs);
+}
+
+/** The newest complete checkpoint in runDir (what `olmo train` resumes from), or null. */
+export function findLatestCheckpoint(runDir: string): string | null {
+  const all = listCheckpoints(runDir);
+  return all.length ? all[all.length - 1].path : null;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Keep the newest `keep` complete checkpoints; delete older ones and the temp directories of
+ * saves whose process is gone (a live pid may be another rank or run still writing). Returns
+ * the deleted paths.
+ */
+export function pruneCheckpoints(runDir: string, keep: number): string[] {
+  if (!existsSync(runDir)) return [];
+  const removed: string[] = [];
+  const all = listCheckpoints(runDir);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+    rmSync(c.path, { recursive: true, force: true });
+    removed.push(c.path);
+  }
+  for (const name of readdirSync(runDir)) {
+    const i = name.lastIndexOf(TMP_MARK);
+    if (i < 0) continue;
+    const pid = Number(name.slice(i + TMP_MARK.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) {
+      rmSync(join(runDir, name), { recursive: true, force: true });
+      removed.push(join(runDir, name));
+    }
+  }
+  return removed;
+}
+
+export function tempDirFor(finalPath: string): string {
+  return `${finalPath}${TMP_MARK}${process.pid}`;
+}

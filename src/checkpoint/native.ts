@@ -1,0 +1,245 @@
+// The native checkpoint format: a directory holding
+//   model.rank{r}.bin   fp32 master parameters of rank r, in arena (paramSpecs) order
+//   optim.rank{r}.bin   Adam first moments, then second moments, same order
+//   metadata.msgpack    written LAST: format version, model config, run config, train state, data
+//                       cursor, RNG state, and the tensor index (name, group, logical shape, dtype,
+//                       and per-rank slices: index ranges of the logical tensor, file, byte offset,
+//                       length, crc32, optional lz4 chunking)
+// Saving goes to `<final>.tmp-<pid>`, fsyncs every file and the directory, then renames; so a
+// directory with metadata is complete, and a kill -9 at any point leaves the previous checkpoint as
+// the newest complete one. One process writes one slice covering each whole tensor today; slices
+// carry the index ranges so another TP/DP layout can assemble its own shards later.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { Packr } from "msgpackr";
+import { UserError } from "../errors.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { ModelConfigSchema } from "../model/config.ts";
+import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
+import { bytesOf } from "../tensor/dtype.ts";
+import { type Lz4Info, lz4Compress } from "./codec.ts";
+import { checksum, fsyncPath, pwriteAll } from "./io.ts";
+import { METADATA_FILE, tempDirFor } from "./naming.ts";
+import type { OnProgress, TensorSink } from "./source.ts";
+
+export const FORMAT = "olmo-bun-checkpoint";
+export const FORMAT_VERSION = 1;
+
+export type Group = "model" | "adam_m" | "adam_v";
+const GROUP_FILE: Record<Group, string> = { model: "model", adam_m: "optim", adam_v: "optim" };
+
+export interface SliceEntry {
+  rank: number;
+  /** [start, end) per dimension of the logical tensor */
+  ranges: [number, number][];
+  file: string;
+  offset: number;
+  /** stored bytes (compressed length when lz4) */
+  length: number;
+  crc32: number;
+  lz4?: Lz4Info;
+}
+
+export interface TensorEntry {
+  name: string;
+  group: Group;
+  shape: number[];
+  dtype: "f32";
+  slices: SliceEntry[];
+}
+
+export interface CheckpointMeta {
+  format: string;
+  version: number;
+  name: string;
+  createdAt: string;
+  model: ModelConfig;
+  runConfig: unknown;
+  trainState: Record<string, unknown>;
+  dataCursor: unknown;
+  rng: unknown;
+  /** parallel layout that wrote the slices */
+  layout: { world: number; tp: number; dp: number };
+  tensors: TensorEntry[];
+}
+
+/** Plain msgpack maps (no msgpackr records), so other tools (Python msgpack) can read the metadata. */
+export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export interface SaveOptions {
+  /** lz4-compress tensor slices (see codec.ts for what it buys) */
+  compress?: boolean;
+  onProgress?: OnProgress;
+}
+
+type MetaFields = Partial<Pick<CheckpointMeta, "runConfig" | "trainState" | "dataCursor" | "rng">>;
+
+export interface NativeWriterOptions extends SaveOptions {
+  /** for progress: total bytes that will be added */
+  totalBytes?: number;
+  rank?: number;
+  /** metadata used when finish() is called without arguments (the TensorSink path) */
+  meta?: MetaFields;
+}
+
+/**
+ * Builds one checkpoint directory. Tensors are appended to per-rank files; finish() writes the
+ * metadata last and publishes the directory. Also a TensorSink (model group) for import and soup.
+ */
+export class NativeWriter implements TensorSink {
+  readonly tmp: string;
+  private readonly tensors: TensorEntry[] = [];
+  private readonly files = new Map<string, { fd: number; pos: number }>();
+  private readonly specs: Map<string, ParamSpec>;
+  private doneBytes = 0;
+
+  constructor(readonly finalPath: string, readonly model: ModelConfig, readonly opts: NativeWriterOptions = {}) {
+    this.tmp = tempDirFor(finalPath);
+    rmSync(this.tmp, { recursive: true, force: true });
+    mkdirSync(this.tmp, { recursive: true });
+    this.specs = new Map(paramSpecs(model).map((s) => [s.name, s]));
+  }
+
+  /** Append one whole tensor of `group` to this rank's file for that group. */
+  add(group: Group, name: string, data: Float32Array): void {
+    const spec = this.specs.get(name);
+    if (!spec) throw new Error(`NativeWriter: ${name} is not a parameter of this model`);
+    if (data.length !== spec.numel) throw new Error(`NativeWriter: ${name} has ${data.length} elements, expected ${spec.numel}`);
+    const rank = this.opts.rank ?? 0;
+    const file = `${GROUP_FILE[group]}.rank${rank}.bin`;
+    let f = this.files.get(file);
+    if (!f) {
+      f = { fd: openSync(join(this.tmp, file), "w"), pos: 0 };
+      this.files.set(file, f);
+    }
+    const raw = bytesOf(data);
+    const slice: SliceEntry = { rank, ranges: spec.shape.map((d) => [0, d] as [number, number]), file, offset: f.pos, length: 0, crc32: 0 };
+    if (this.opts.compress) {
+      let crc = 0;
+      const start = f.pos;
+      slice.lz4 = lz4Compress(raw, (c) => {
+        pwriteAll(f!.fd, c, f!.pos);
+        f!.pos += c.length;
+        crc = Bun.hash.crc32(c, crc); // running crc over the stored (compressed) bytes
+      });
+      slice.length = f.pos - start;
+      slice.crc32 = crc;
+    } else {
+      slice.crc32 = checksum(raw);
+      pwriteAll(f.fd, raw, f.pos);
+      f.pos += raw.length;
+      slice.length = raw.length;
+    }
+    this.tensors.push({ name, group, shape: spec.shape, dtype: "f32", slices: [slice] });
+    this.doneBytes += raw.length;
+    this.opts.onProgress?.(this.doneBytes, this.opts.totalBytes ?? this.doneBytes);
+  }
+
+  write(name: string, data: Float32Array): void {
+    this.add("model", name, data);
+  }
+
+  /** fsync data files, write metadata last, fsync, rename into place. Returns the final path. */
+  finish(meta: MetaFields = this.opts.meta ?? {}): string {
+    for (const { fd } of this.files.values()) {
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    this.files.clear();
+    const full: CheckpointMeta = {
+      format: FORMAT,
+      version: FORMAT_VERSION,
+      name: basename(this.finalPath),
+      createdAt: new Date().toISOString(),
+      model: this.model,
+      runConfig: meta.runConfig ?? null,
+      trainState: meta.trainState ?? {},
+      dataCursor: meta.dataCursor ?? null,
+      rng: meta.rng ?? null,
+      layout: { world: 1, tp: 1, dp: 1 },
+      tensors: this.tensors,
+    };
+    const metaPath = join(this.tmp, METADATA_FILE);
+    writeFileSync(metaPath, packr.pack(JSON.parse(JSON.stringify(full))));
+    fsyncPath(metaPath);
+    fsyncPath(this.tmp);
+    // Re-saving an existing name (e.g. after resuming at that step) swaps the old one aside first;
+    // its temporary name keeps it invisible to findLatestCheckpoint until it is removed.
+    if (existsSync(this.finalPath)) {
+      const aside = `${this.finalPath}.old${tempDirFor("")}`;
+      renameSync(this.finalPath, aside);
+      renameSync(this.tmp, this.finalPath);
+      rmSync(aside, { recursive: true, force: true });
+    } else {
+      renameSync(this.tmp, this.finalPath);
+    }
+    fsyncPath(dirname(this.finalPath));
+    return this.finalPath;
+  }
+
+  /** Remove the temp directory (a save that failed part way). */
+  abort(): void {
+    for (const { fd } of this.files.values()) closeSync(fd);
+    this.files.clear();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+export interface CheckpointContents {
+  /** model shape: defines the arena layout (paramSpecs order) */
+  model: ModelConfig;
+  /** the resolved run config (any JSON-able object) */
+  runConfig?: unknown;
+  /** e.g. {step, tokensProcessed}; any JSON-able object */
+  trainState?: Record<string, unknown>;
+  dataCursor?: unknown;
+  rng?: unknown;
+  /** host arenas in paramSpecs order: fp32 master params and (optionally) Adam moments */
+  tensors: { model: Float32Array; adamM?: Float32Array; adamV?: Float32Array };
+}
+
+/** Save a checkpoint as `<dir>/<name>` (atomically). Returns its path. */
+export function saveCheckpoint(dir: string, name: string, c: CheckpointContents, opts: SaveOptions = {}): string {
+  const specs = paramSpecs(c.model);
+  const total = totalParams(specs);
+  const groups: [Group, Float32Array | undefined][] = [["model", c.tensors.model], ["adam_m", c.tensors.adamM], ["adam_v", c.tensors.adamV]];
+  for (const [g, a] of groups) {
+    if (a && a.length !== total) throw new Error(`saveCheckpoint: ${g} arena has ${a.length} elements, the model has ${total}`);
+  }
+  if (!!c.tensors.adamM !== !!c.tensors.adamV) throw new Error("saveCheckpoint: give both Adam moments or neither");
+  mkdirSync(dir, { recursive: true });
+  const present = groups.filter(([, a]) => a) as [Group, Float32Array][];
+  const w = new NativeWriter(join(dir, name), c.model, { ...opts, totalBytes: present.length * total * 4 });
+  try {
+    // Arena order == file order: each group is written as consecutive slices of one buffer.
+    for (const [g, arena] of present) for (const s of specs) w.add(g, s.name, arena.subarray(s.offset, s.offset + s.numel));
+    return w.finish({ runConfig: c.runConfig, trainState: c.trainState, dataCursor: c.dataCursor, rng: c.rng });
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+}
+
+/** Read and validate a checkpoint's metadata (one-line errors for incomplete/foreign/newer ones). */
+export function readCheckpointMeta(path: string): CheckpointMeta {
+  if (!existsSync(path)) throw new UserError(`checkpoint not found: ${path}`);
+  const mp = join(path, METADATA_FILE);
+  if (!existsSync(mp)) {
+    const hint = existsSync(join(path, "model.rank0.bin")) ? " (an incomplete save: the process stopped before the metadata was written)" : "";
+    throw new UserError(`${path}: not a checkpoint: no ${METADATA_FILE}${hint}`);
+  }
+  let m: CheckpointMeta;
+  try {
+    m = packr.unpack(readFileSync(mp));
+  } catch (e) {
+    throw new UserError(`${mp}: corrupt metadata (${(e as Error).message.split("\n")[0]})`);
+  }
+  if (typeof m !== "object" || m === null || m.format !== FORMAT) throw new UserError(`${mp}: not an olmo-bun checkpoint metadata file`);
+  if (m.version !== FORMAT_VERSION) {
+    throw new UserError(`${mp}: checkpoint format version ${m.version} is not supported (this olmo reads version ${FORMAT_VERSION}); use a matching olmo`);
+  }
+  const parsed = ModelConfigSchema.safeParse(m.model);
+  if (!parsed.success) throw new UserError(`${mp}: stored model config is invalid: ${parsed.error.issues[0]?.message}`);
+  m.model = parsed.data;
+  return m;
+}

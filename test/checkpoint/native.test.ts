@@ -1,0 +1,119 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints } from "../../src/checkpoint/naming.ts";
+import { FORMAT_VERSION, packr, readCheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { paramSpecs } from "../../src/model/params.ts";
+import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "./helpers.ts";
+
+afterAll(cleanupTemp);
+
+test("names follow OLMo-core's uploader (ceil of billions of tokens)", () => {
+  expect(checkpointName({ stage: 1, step: 721901, globalBatchTokens: 2048 * 4096 })).toBe("stage1-step721901-tokens6056B");
+  expect(checkpointName({ stage: 2, ingredient: 3, step: 35763, globalBatchTokens: 2048 * 4096 })).toBe("stage2-ingredient3-step35763-tokens301B");
+  expect(checkpointName({ stage: 2, ingredient: 1, step: 11921, globalBatchTokens: 2048 * 4096 })).toBe("stage2-ingredient1-step11921-tokens101B");
+  expect(checkpointName({ stage: 1, step: 0, globalBatchTokens: 1024 })).toBe("stage1-step0-tokens0B");
+  expect(parseCheckpointName("stage2-ingredient3-step35763-tokens301B")).toEqual({ stage: 2, ingredient: 3, step: 35763, tokensB: 301 });
+  expect(parseCheckpointName("stage1-step5-tokens1B.tmp-123")).toBeNull();
+});
+
+const model = tinyConfig();
+const params = randomArena(model, 1), adamM = randomArena(model, 2), adamV = randomArena(model, 3).map(Math.abs);
+
+for (const compress of [false, true]) {
+  test(`save/load round trip is bit-exact${compress ? " (lz4)" : ""}, with train state, cursor and RNG`, () => {
+    const dir = tempDir("native");
+    const state = { step: 7, tokensProcessed: 7 * 512, nested: { lr: 1e-4 } };
+    const path = saveCheckpoint(dir, "stage1-step7-tokens1B", {
+      model, runConfig: { name: "t", model }, trainState: state, dataCursor: { batches: 7 }, rng: { s: [1, 2, 3] }, tensors: { model: params, adamM, adamV },
+    }, { compress });
+    expect(readdirSync(path).sort()).toEqual(["metadata.msgpack", "model.rank0.bin", "optim.rank0.bin"]);
+    const c = loadCheckpoint(path);
+    expect(Buffer.from(c.model.buffer).equals(Buffer.from(params.buffer))).toBe(true);
+    expect(Buffer.from(c.adamM!.buffer).equals(Buffer.from(adamM.buffer))).toBe(true);
+    expect(Buffer.from(c.adamV!.buffer).equals(Buffer.from(adamV.buffer))).toBe(true);
+    expect(c.trainState).toEqual(state);
+    expect(c.dataCursor).toEqual({ batches: 7 });
+    expect(c.rng).toEqual({ s: [1, 2, 3] });
+    expect(c.config).toEqual(model);
+    const meta = readCheckpointMeta(path);
+    expect(meta.version).toBe(FORMAT_VERSION);
+    expect(meta.tensors[0]).toMatchObject({ name: "model.embed_tokens.weight", group: "model", shape: [256, 16], dtype: "f32" });
+    expect(meta.tensors[0].slices[0]).toMatchObject({ rank: 0, ranges: [[0, 256], [0, 16]], file: "model.rank0.bin", offset: 0 });
+    expect(meta.tensors.length).toBe(3 * paramSpecs(model).length);
+    expect(verifyCheckpoint(path)).toMatchObject({ tensors: meta.tensors.length, bytes: 3 * params.byteLength });
+    // weights only, into preallocated buffers
+    const into = new Float32Array(params.length);
+    const w = loadCheckpoint(path, { optimizer: false, into: { model: into } });
+    expect(w.model).toBe(into);
+    expect(w.adamM).toBeUndefined();
+  });
+}
+
+test("a flipped byte is detected and the tensor named", () => {
+  const dir = tempDir("native");
+  const path = saveCheckpoint(dir, "c", { model, tensors: { model: params, adamM, adamV } });
+  const meta = readCheckpointMeta(path);
+  const t = meta.tensors.find((x) => x.name === "model.layers.1.mlp.up_proj.weight" && x.group === "adam_v")!;
+  const file = join(path, "optim.rank0.bin");
+  const bytes = readFileSync(file);
+  bytes[t.slices[0].offset + 17] ^= 0x10;
+  writeFileSync(file, bytes);
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/checksum mismatch in tensor model\.layers\.1\.mlp\.up_proj\.weight \(adam_v\)/);
+  expect(loadCheckpoint(path, { optimizer: false }).model.length).toBe(params.length); // the model file is intact
+});
+
+test("bad checkpoints: missing files, truncated file, wrong metadata version, incomplete save", () => {
+  const dir = tempDir("native");
+  const path = saveCheckpoint(dir, "c", { model, tensors: { model: params, adamM, adamV } });
+  expect(userErrorOf(() => loadCheckpoint(join(dir, "nope")))).toMatch(/checkpoint not found/);
+  truncateSync(join(path, "optim.rank0.bin"), 1000);
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/optim\.rank0\.bin: truncated: the index needs \d+ bytes, the file has 1000/);
+  rmSync(join(path, "optim.rank0.bin"));
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/tensor file optim\.rank0\.bin is missing/);
+  const m = packr.unpack(readFileSync(join(path, "metadata.msgpack")));
+  writeFileSync(join(path, "metadata.msgpack"), packr.pack({ ...m, version: 99 }));
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/format version 99 is not supported \(this olmo reads version 1\)/);
+  writeFileSync(join(path, "metadata.msgpack"), new Uint8Array([0xc1, 0xc1]));
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/corrupt metadata/);
+  rmSync(join(path, "metadata.msgpack"));
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/no metadata\.msgpack \(an incomplete save/);
+});
+
+test("findLatestCheckpoint / listCheckpoints / keep-last-K pruning ignore incomplete and temp dirs", () => {
+  const dir = tempDir("native");
+  const save = (step: number) => saveCheckpoint(dir, checkpointName({ stage: 1, step, globalBatchTokens: 1e8 }), { model, trainState: { step }, tensors: { model: params } });
+  expect(findLatestCheckpoint(dir)).toBeNull();
+  for (const s of [10, 20, 5]) save(s);
+  mkdirSync(join(dir, "stage1-step30-tokens3B")); // no metadata: an incomplete directory
+  mkdirSync(join(dir, "stage1-step40-tokens4B.tmp-999999999")); // a temp dir of a dead process
+  expect(findLatestCheckpoint(dir)).toBe(join(dir, "stage1-step20-tokens2B"));
+  expect(listCheckpoints(dir).map((c) => c.step)).toEqual([5, 10, 20]);
+  const removed = pruneCheckpoints(dir, 2);
+  expect(removed.map((p) => p.slice(dir.length + 1)).sort()).toEqual(["stage1-step40-tokens4B.tmp-999999999", "stage1-step5-tokens1B"]);
+  expect(listCheckpoints(dir).map((c) => c.step)).toEqual([10, 20]);
+  // re-saving an existing name replaces it atomically
+  save(20);
+  expect(loadCheckpoint(join(dir, "stage1-step20-tokens2B")).trainState).toEqual({ step: 20 });
+  expect(readdirSync(dir).filter((n) => n.includes(".tmp-") || n.includes(".old"))).toEqual([]);
+});
+
+test("kill -9 in the middle of a save leaves the previous checkpoint as the latest", async () => {
+  const dir = tempDir("kill");
+  const prev = saveCheckpoint(dir, "stage1-step1-tokens1B", { model, trainState: { step: 1 }, tensors: { model: params } });
+  const child = Bun.spawn(["bun", join(REPO, "test/checkpoint/slow-save.ts"), dir, "stage1-step2-tokens1B"], { stdout: "pipe", stderr: "inherit" });
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  expect(new TextDecoder().decode(value)).toContain("saving");
+  child.kill(9);
+  await child.exited;
+  expect(child.signalCode).toBe("SIGKILL");
+  const names = readdirSync(dir);
+  expect(names.some((n) => n.startsWith("stage1-step2-tokens1B.tmp-"))).toBe(true); // the debris is there...
+  expect(findLatestCheckpoint(dir)).toBe(prev); // ...and ignored
+  expect(loadCheckpoint(prev).trainState).toEqual({ step: 1 });
+  expect(existsSync(join(dir, "stage1-step2-tokens1B"))).toBe(false);
+  pruneCheckpoints(dir, 5);
+  expect(readdirSync(dir)).toEqual(["stage1-step1-tokens1B"]);
+}, 30_000);
