@@ -10,7 +10,6 @@
  * thread-local buffer (olmo_last_error). Nothing here exits or aborts.
  */
 #define _POSIX_C_SOURCE 200809L /* posix_memalign under -std=c11 */
-#include <cblas.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,8 +18,6 @@
 
 #include "internal.h"
 
-/* OpenBLAS' own thread-count setter (declared in its cblas.h on most builds; repeated for safety). */
-void openblas_set_num_threads(int num_threads);
 
 static _Thread_local char last_error[1024];
 
@@ -39,6 +36,7 @@ const char* olmo_last_error(void) { return last_error; }
 
 int olmo_init(int device) {
   if (device != 0) return FAIL("device %d does not exist (the CPU library has exactly device 0)", device);
+  olmo_cpu_blas_single_threaded();
   return 0;
 }
 
@@ -61,7 +59,8 @@ int olmo_set_num_threads(int n) {
   CHECK_POS(n);
   /* OpenMP ICVs are per calling thread; all calls come from the one JS thread, so this sticks. */
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  /* OpenBLAS itself stays single-threaded: gemm.c splits GEMMs over the OpenMP threads. */
+  olmo_cpu_blas_single_threaded();
   return 0;
 }
 

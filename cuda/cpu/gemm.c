@@ -8,11 +8,48 @@
  * On the CPU act == f32, so both entry points are the same sgemm. beta == 0 must ignore the old
  * contents of C (they may be NaN): BLAS guarantees that, and the Kd == 0 edge case is handled
  * here explicitly (C = beta*C, or zeros) because some BLAS builds reject lda = 0.
+ *
+ * Threading: OpenBLAS runs single-threaded and the library splits C itself across its OpenMP
+ * threads (row blocks or column blocks, whichever dimension is larger). Why: OpenBLAS' own
+ * pthread pool spin-waits for ~0.1 s after every call, and on a 2-core machine that stole the
+ * cores from the OpenMP kernels that follow each GEMM (a 2 ms SwiGLU took 10-20 ms right after a
+ * GEMM). One pool (OpenMP) for everything removes the contention; it also keeps small-M GEMMs
+ * (vocab-chunked lm_head) fully parallel.
  */
 #include <cblas.h>
 #include <limits.h>
+#include <omp.h>
 
 #include "internal.h"
+
+void openblas_set_num_threads(int num_threads);
+
+/* Below this many multiply-adds one thread does the whole GEMM (fork/join costs more). */
+#define GEMM_PAR_MIN (1 << 18)
+/* Block boundaries are multiples of this many rows/columns (64-byte lines of C never shared). */
+#define GEMM_ALIGN 16
+
+void olmo_cpu_blas_single_threaded(void) {
+  static int done = 0;
+  if (!done) {
+    openblas_set_num_threads(1);
+    done = 1;
+  }
+}
+
+/* One sgemm on the sub-block rows [m0,m1) x cols [n0,n1) of C. */
+static void sgemm_block(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t Kd,
+                        int transA, int transB, float beta, int64_t m0, int64_t m1, int64_t n0,
+                        int64_t n1) {
+  if (m1 <= m0 || n1 <= n0) return;
+  int lda = transA ? (int)M : (int)Kd;
+  int ldb = transB ? (int)Kd : (int)N;
+  const float* a = transA ? A + m0 : A + m0 * lda;
+  const float* b = transB ? B + n0 * ldb : B + n0;
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+              (int)(m1 - m0), (int)(n1 - n0), (int)Kd, 1.0f, a, lda, b, ldb, beta, C + m0 * N + n0,
+              (int)N);
+}
 
 static int sgemm(const char* fn, float* C, const float* A, const float* B, int64_t M, int64_t N,
                  int64_t Kd, int transA, int transB, float beta) {
@@ -32,10 +69,27 @@ static int sgemm(const char* fn, float* C, const float* A, const float* B, int64
     return 0;
   }
   if (A == NULL || B == NULL) return olmo_cpu_fail(fn, "%s is NULL", A == NULL ? "A" : "B");
-  int lda = transA ? (int)M : (int)Kd;
-  int ldb = transB ? (int)Kd : (int)N;
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              (int)M, (int)N, (int)Kd, 1.0f, A, lda, B, ldb, beta, C, (int)N);
+  olmo_cpu_blas_single_threaded();
+  int nt = omp_get_max_threads();
+  int split_rows = M >= N;
+  int64_t len = split_rows ? M : N;
+  if (nt > len / GEMM_ALIGN) nt = (int)(len / GEMM_ALIGN);
+  if (nt <= 1 || (double)M * (double)N * (double)Kd < GEMM_PAR_MIN) {
+    sgemm_block(A, B, C, M, N, Kd, transA, transB, beta, 0, M, 0, N);
+    return 0;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num(), n = omp_get_num_threads();
+    /* equal shares rounded to GEMM_ALIGN; the last thread takes the remainder */
+    int64_t share = (len / n + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+    int64_t lo = t * share < len ? t * share : len;
+    int64_t hi = t == n - 1 ? len : (lo + share < len ? lo + share : len);
+    if (split_rows)
+      sgemm_block(A, B, C, M, N, Kd, transA, transB, beta, lo, hi, 0, N);
+    else
+      sgemm_block(A, B, C, M, N, Kd, transA, transB, beta, 0, M, lo, hi);
+  }
   return 0;
 }
 

@@ -25,6 +25,9 @@ int olmo_cpu_fail(const char* fn, const char* fmt, ...)
     __attribute__((format(printf, 2, 3), visibility("hidden")));
 #define FAIL(...) olmo_cpu_fail(__func__, __VA_ARGS__)
 
+/* Pin OpenBLAS to one thread (idempotent); gemm.c parallelizes GEMMs with OpenMP instead. */
+void olmo_cpu_blas_single_threaded(void) __attribute__((visibility("hidden")));
+
 /* Argument checks; each returns from the calling function with a message naming the argument. */
 #define CHECK_PTR(p) \
   do { if ((p) == NULL) return FAIL("%s is NULL", #p); } while (0)

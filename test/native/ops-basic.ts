@@ -90,7 +90,8 @@ export function describeBasics(ctx: OpsCtx): void {
   });
 
   describe("matmul", () => {
-    const shapes: [number, number, number][] = [[7, 33, 5], [1, 1, 1], [64, 130, 48], [5, 3, 129]];
+    // the last two are big enough for the CPU library to split C over threads (by rows, by columns)
+    const shapes: [number, number, number][] = [[7, 33, 5], [1, 1, 1], [64, 130, 48], [5, 3, 129], [300, 70, 33], [40, 290, 50]];
     for (const [M, N, K] of shapes) {
       for (const tA of [false, true]) for (const tB of [false, true]) {
         test(`M=${M} N=${N} K=${K} transA=${+tA} transB=${+tB}: act (beta 0) and f32 (beta 1)`, () => {
