@@ -93,6 +93,12 @@ const flopsPerToken = 6 * nMatmul + 12 * cfg.nLayers * cfg.dModel * T;
 const mfu = be.name === "cuda" ? (flopsPerToken * tokensPerS) / (n("peak-tflops") * 1e12) : null;
 console.log(`olmo-bun: ${ms.toFixed(1)} ms/step, ${tokensPerS.toFixed(0)} tokens/s${mfu !== null ? `, MFU ${(mfu * 100).toFixed(1)}%` : ""}`);
 
+// Give the device memory back before the anchor runs in its own process.
+opt.free();
+model.free();
+store.free();
+be.synchronize();
+
 let torch: { tokens_per_s: number; ms_per_step: number; impl: string; torch: string } | null = null;
 const python = o["no-torch"] ? null : findPython("torch");
 if (!o["no-torch"] && !python) console.error("torch anchor skipped: no python3 with torch found (Debian: apt-get install python3-torch; or set OLMO_PYTHON)");
