@@ -5,5 +5,5 @@ export { saveCheckpoint, readCheckpointMeta, NativeWriter, FORMAT_VERSION, type 
 export { loadCheckpoint, verifyCheckpoint, NativeSource, NativeReader, type LoadedCheckpoint, type LoadOptions } from "./native-read.ts";
 export { loadHfModel, exportHf, HfSource, HfSink, readHfConfig, hfConfigJson, modelConfigFromHf, type HfExportOptions } from "./hf.ts";
 export { SafetensorsReader, SafetensorsWriter } from "./safetensors.ts";
-export { openSource, copyModel, soup, soupWeights, checkSoupable } from "./soup.ts";
+export { openSource, loadModelWeights, copyModel, soup, soupWeights, checkSoupable } from "./soup.ts";
 export type { TensorSource, TensorSink, OnProgress } from "./source.ts";

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
-import { paddedVocab } from "../model/config.ts";
+import { type ModelConfig, paddedVocab } from "../model/config.ts";
 import { HfSource } from "./hf.ts";
 import { Scratch } from "./io.ts";
 import { NativeSource } from "./native-read.ts";
@@ -20,6 +20,26 @@ export function openSource(path: string): TensorSource {
   if (existsSync(join(path, "config.json"))) return new HfSource(path);
   // Neither: let the native reader explain (it recognises an interrupted save).
   return new NativeSource(path);
+}
+
+/**
+ * Weights of any checkpoint (native or HF) as one fp32 arena in paramSpecs order, plus the native
+ * train state when there is one: what `checkpoint.loadPath` with loadTrainerState false needs.
+ */
+export function loadModelWeights(path: string, onProgress?: OnProgress): { config: ModelConfig; params: Float32Array; kind: "native" | "hf"; trainState: Record<string, unknown> } {
+  const src = openSource(path);
+  try {
+    const params = new Float32Array(src.specs.reduce((a, s) => a + s.numel, 0));
+    let done = 0;
+    for (const s of src.specs) {
+      src.read(s.name, params.subarray(s.offset, s.offset + s.numel));
+      done += s.numel * 4;
+      onProgress?.(done, params.byteLength);
+    }
+    return { config: src.config, params, kind: src.kind, trainState: src.trainState };
+  } finally {
+    src.close();
+  }
 }
 
 function modelBytes(src: TensorSource): number {

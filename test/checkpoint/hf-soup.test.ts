@@ -151,3 +151,16 @@ test("CLI: export-hf, import-hf, soup, ckpt info; bad inputs exit 2 with one lin
   bad(["export-hf", join(base, "missing"), "--out", join(base, "h2")], /checkpoint not found/);
   bad(["ckpt", "info", base], /not a checkpoint: no metadata\.msgpack/);
 }, 60_000);
+
+test("loadModelWeights reads native and HF checkpoints into the same arena", async () => {
+  const { loadModelWeights } = await import("../../src/checkpoint/soup.ts");
+  const a = native(A);
+  const hf = join(tempDir("hf"), "m");
+  exportHf(model, A, hf, { dtype: "f32" });
+  const n = loadModelWeights(a), h = loadModelWeights(hf);
+  expect(n.kind).toBe("native");
+  expect(n.trainState).toEqual({ step: 3 });
+  expect(h.kind).toBe("hf");
+  expect(Buffer.from(n.params.buffer).equals(Buffer.from(A.buffer))).toBe(true);
+  expect(Buffer.from(h.params.buffer).equals(Buffer.from(A.buffer))).toBe(true);
+});
