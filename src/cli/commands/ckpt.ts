@@ -19,7 +19,7 @@ function gb(bytes: number): string {
 function modelLine(m: ModelConfig): string {
   const n = totalParams(paramSpecs(m));
   return `d_model ${m.dModel}, ${m.nLayers} layers, ${m.nHeads} heads (${m.nKvHeads} kv), ffn ${m.ffnHidden}, vocab ${m.vocabSize} (padded ${paddedVocab(m)}), ` +
-    `rope θ ${m.ropeTheta}, eps ${m.normEps} — ${(n / 1e9).toFixed(3)}B params`;
+    `rope θ ${m.ropeTheta}, eps ${m.normEps} — ${n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${(n / 1e6).toFixed(2)}M`} params`;
 }
 
 export const ckptCommand: CommandSpec = {
