@@ -1,10 +1,12 @@
 // The command table. Each command lives in its own file under ./commands/.
 import type { CommandSpec } from "./args.ts";
 import { ckptCommand } from "./commands/ckpt.ts";
+import { dataInspectCommand, dataOrderCommand } from "./commands/data.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { exportHfCommand } from "./commands/export-hf.ts";
 import { importHfCommand } from "./commands/import-hf.ts";
+import { prepareCommand } from "./commands/prepare.ts";
 import { soupCommand } from "./commands/soup.ts";
 import { trainCommand } from "./commands/train.ts";
 
-export const commands: CommandSpec[] = [trainCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand];
+export const commands: CommandSpec[] = [trainCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, prepareCommand, dataOrderCommand, dataInspectCommand];

@@ -1,0 +1,43 @@
+// olmo prepare INPUT... --out DIR: text → uint32 OLMo token files (cl100k_base + EOS per document).
+import { UserError } from "../../errors.ts";
+import { DEFAULT_MAX_FILE_TOKENS, inputBytes, prepareDocuments, readDocuments } from "../../data/index.ts";
+import { formatRate, Progress } from "../../train/progress.ts";
+import { type CommandSpec, req } from "../args.ts";
+
+export const prepareCommand: CommandSpec = {
+  name: "prepare",
+  summary: "Tokenize .txt / .jsonl / .jsonl.gz (text field) into uint32 OLMo token files (cl100k/dolma2, EOS per document)",
+  usage: "olmo prepare INPUT... --out DIR [--max-file-tokens N]",
+  options: [
+    { name: "out", type: "string", help: "output folder for part-NNNNN.npy (new or without part files)", metavar: "DIR" },
+    { name: "max-file-tokens", type: "number", help: "largest token file, in tokens", default: DEFAULT_MAX_FILE_TOKENS, metavar: "N" },
+  ],
+  async run(args) {
+    const out = req<string>(args, "out", "prepare");
+    if (args.positional.length === 0) throw new UserError("prepare: give at least one INPUT file (.txt, .jsonl, .jsonl.gz)");
+    const total = inputBytes(args.positional);
+    const bar = new Progress("prepare", Math.max(1, Math.round(total / 1e6)), "MB");
+    const tty = !!process.stderr.isTTY;
+    const t0 = performance.now();
+    let read = 0, lastLine = 0;
+    const onBytes = (n: number) => {
+      read += n;
+      bar.update(Math.round(read / 1e6));
+      // Without a terminal: a plain progress line at most every 10 s.
+      const now = performance.now();
+      if (!tty && now - lastLine > 10_000) {
+        lastLine = now;
+        console.error(`prepare: ${(read / 1e6).toFixed(1)}/${(total / 1e6).toFixed(1)} MB read`);
+      }
+    };
+    let res;
+    try {
+      res = await prepareDocuments(readDocuments(args.positional, onBytes), out, { maxFileTokens: args.opts["max-file-tokens"] as number });
+    } finally {
+      bar.done();
+    }
+    const s = (performance.now() - t0) / 1000;
+    for (const f of res.files) console.log(`${f.path}\t${f.tokens} tokens`);
+    console.log(`prepared ${res.documents} documents, ${res.tokens} tokens (uint32, EOS 100257) in ${res.files.length} files, ${s.toFixed(1)} s (${formatRate(res.tokens / Math.max(s, 1e-9))} tokens/s)`);
+  },
+};

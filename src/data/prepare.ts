@@ -1,0 +1,172 @@
+// Text → OLMo token files: tokenize each document with cl100k_base (the base of OLMo-2's dolma2
+// vocabulary: ids < 100257 coincide), append EOS 100257, and write raw uint32 files
+// part-00000.npy, part-00001.npy, … of at most maxFileTokens tokens. Each file is written to a
+// temporary name and renamed when complete, so a crash never leaves a plausible-looking partial
+// file. Documents stay whole within a file unless one alone exceeds the limit.
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createGunzip } from "node:zlib";
+import { UserError } from "../errors.ts";
+
+export const DOLMA2_EOS_ID = 100257;
+export const DEFAULT_MAX_FILE_TOKENS = 1 << 28; // 1 GiB of uint32 per file
+
+export interface PrepareOptions {
+  maxFileTokens?: number;
+  eosId?: number;
+  /** called after each document: documents and tokens so far */
+  onDocument?: (documents: number, tokens: number) => void;
+}
+
+export interface PrepareResult {
+  files: { path: string; tokens: number }[];
+  documents: number;
+  tokens: number;
+}
+
+type Encoder = { encode(text: string, allowed?: string[] | "all", disallowed?: string[] | "all"): number[]; decode(ids: number[]): string };
+let encoder: Encoder | null = null;
+
+/** The cl100k_base encoder (loaded once; its tables take ~a second to build). */
+export async function cl100k(): Promise<Encoder> {
+  if (!encoder) {
+    const { getEncoding } = await import("js-tiktoken");
+    encoder = getEncoding("cl100k_base") as unknown as Encoder;
+  }
+  return encoder;
+}
+
+/** Tokenize documents into part-NNNNN.npy files in outDir (which must hold no part files yet). */
+export async function prepareDocuments(docs: Iterable<string> | AsyncIterable<string>, outDir: string, opts: PrepareOptions = {}): Promise<PrepareResult> {
+  const maxFile = opts.maxFileTokens ?? DEFAULT_MAX_FILE_TOKENS;
+  if (!Number.isInteger(maxFile) || maxFile < 1) throw new UserError(`--max-file-tokens must be a positive integer, got ${maxFile}`);
+  const eos = opts.eosId ?? DOLMA2_EOS_ID;
+  mkdirSync(outDir, { recursive: true });
+  if (readdirSync(outDir).some((f) => /^part-\d+\.npy$/.test(f))) {
+    throw new UserError(`${outDir} already holds part-*.npy token files; use an empty output folder`);
+  }
+  const enc = await cl100k();
+  const result: PrepareResult = { files: [], documents: 0, tokens: 0 };
+  // Buffered writer: tokens accumulate in a 4 MiB staging array, flushed to the open temp file.
+  const stage = new Uint32Array(1 << 20);
+  let staged = 0, fd = -1, fileTokens = 0, tmpPath = "", finalPath = "";
+  const flush = () => {
+    if (staged) writeSync(fd, new Uint8Array(stage.buffer, 0, staged * 4));
+    staged = 0;
+  };
+  const openNext = () => {
+    finalPath = join(outDir, `part-${String(result.files.length).padStart(5, "0")}.npy`);
+    tmpPath = `${finalPath}.tmp-${process.pid}`;
+    fd = openSync(tmpPath, "w");
+    fileTokens = 0;
+  };
+  const closeCurrent = () => {
+    flush();
+    closeSync(fd);
+    renameSync(tmpPath, finalPath);
+    result.files.push({ path: finalPath, tokens: fileTokens });
+    fd = -1;
+  };
+  const push = (ids: ArrayLike<number>) => {
+    let i = 0;
+    while (i < ids.length) {
+      if (fd < 0 || fileTokens === maxFile) {
+        if (fd >= 0) closeCurrent();
+        openNext();
+      }
+      const n = Math.min(ids.length - i, maxFile - fileTokens, stage.length - staged);
+      for (let k = 0; k < n; k++) stage[staged + k] = ids[i + k];
+      staged += n;
+      fileTokens += n;
+      i += n;
+      if (staged === stage.length) flush();
+    }
+  };
+  try {
+  for await (const doc of docs) {
+    if (typeof doc !== "string") throw new UserError(`document ${result.documents + 1} is not a string`);
+    // Special-token text such as "<|endoftext|>" inside a document is ordinary text, not EOS.
+    const ids = enc.encode(doc, [], []);
+    ids.push(eos);
+    // Keep the document whole in one file when it fits in a fresh one.
+    if (fd >= 0 && fileTokens + ids.length > maxFile && ids.length <= maxFile) closeCurrent();
+    push(ids);
+    result.documents++;
+    result.tokens += ids.length;
+    opts.onDocument?.(result.documents, result.tokens);
+  }
+  if (fd >= 0) closeCurrent();
+  } catch (e) {
+    // Leave no temp file behind; complete parts stay (each is a valid token file).
+    if (fd >= 0) {
+      closeSync(fd);
+      rmSync(tmpPath, { force: true });
+    }
+    throw e;
+  }
+  return result;
+}
+
+/** Sum of input sizes in bytes (for a progress bar over the inputs as read). */
+export function inputBytes(paths: string[]): number {
+  return paths.reduce((a, p) => a + statInput(p), 0);
+}
+
+function statInput(p: string): number {
+  if (!existsSync(p)) throw new UserError(`input not found: ${p}`);
+  const st = statSync(p);
+  if (!st.isFile()) throw new UserError(`${p}: not a file (give .txt, .jsonl or .jsonl.gz files)`);
+  return st.size;
+}
+
+/**
+ * Documents from input files: a .txt file is one document; .jsonl / .jsonl.gz give one document
+ * per line from its string `text` field (blank lines skipped). onBytes reports input bytes read
+ * (compressed bytes for .gz), so progress follows the disk.
+ */
+export async function* readDocuments(paths: string[], onBytes?: (bytes: number) => void): AsyncGenerator<string> {
+  if (paths.length === 0) throw new UserError("prepare: no input files given");
+  for (const p of paths) {
+    statInput(p);
+    if (!/\.(txt|jsonl|jsonl\.gz)$/.test(p)) throw new UserError(`${p}: unsupported input (give .txt, .jsonl or .jsonl.gz)`);
+  }
+  for (const p of paths) {
+    if (p.endsWith(".txt")) {
+      const buf = readFileSync(p);
+      onBytes?.(buf.length);
+      yield new TextDecoder("utf-8", { fatal: false }).decode(buf);
+      continue;
+    }
+    const raw = createReadStream(p);
+    raw.on("data", (c) => onBytes?.(c.length));
+    let input: NodeJS.ReadableStream = raw;
+    if (p.endsWith(".gz")) {
+      const gz = createGunzip();
+      raw.pipe(gz);
+      input = gz;
+    }
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    let lineNo = 0;
+    try {
+      for await (const line of lines) {
+        lineNo++;
+        if (line.trim() === "") continue;
+        let obj: unknown;
+        try {
+          obj = JSON.parse(line);
+        } catch {
+          throw new UserError(`${p}:${lineNo}: not valid JSON (expected one {"text": ...} object per line)`);
+        }
+        const text = (obj as { text?: unknown } | null)?.text;
+        if (typeof text !== "string") throw new UserError(`${p}:${lineNo}: no string "text" field`);
+        yield text;
+      }
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${p}: cannot read (${(e as Error).message})`);
+    } finally {
+      raw.destroy();
+    }
+  }
+}
