@@ -6,29 +6,29 @@ import type { RunConfigInput } from "../src/config/schema.ts";
 export default {
   name: "tiny",
   model: {
-    dModel: 128,
+    dModel: 64,
     nLayers: 4,
     nHeads: 4,
     nKvHeads: 2,
-    ffnHidden: 384,
+    ffnHidden: 256,
     vocabSize: 100278, // dolma2; padded to 100352 for the embedding and head
     maxSeqLen: 1024,
   },
   data: { embedded: "brown", seed: 34521 },
   train: {
     seqLen: 128,
-    globalBatchInstances: 8,
-    microBatchInstances: 4,
-    steps: 300,
-    logEvery: 25,
+    globalBatchInstances: 4,
+    microBatchInstances: 2,
+    steps: 400,
+    logEvery: 50,
     samplePrompt: "The jury said",
     sampleTokens: 24,
   },
   optim: {
-    lr: 3e-3,
+    lr: 1e-2,
     weightDecay: 0.1,
     schedule: { kind: "cosine", warmupSteps: 20, alpha: 0.1 },
   },
-  checkpoint: { saveInterval: 100, keep: 2 },
+  checkpoint: { saveInterval: 200, keep: 2 },
   backend: "auto",
 } satisfies RunConfigInput;

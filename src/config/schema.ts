@@ -21,6 +21,10 @@ export const DataSchema = z
     seed: z.number().int().nonnegative().default(34521),
     /** OLMo-core max_target_sequence_length (stage 1: 8192 -> chunks of 2 instances) */
     maxTargetSeqLen: z.number().int().positive().optional(),
+    /** allow a run longer than one pass over the data (later epochs reshuffle with seed + epoch) */
+    allowRepetition: z.boolean().default(false),
+    /** resume even though the data files changed since the checkpoint */
+    ignoreFingerprintMismatch: z.boolean().default(false),
   })
   .strict()
   .superRefine((d, ctx) => {

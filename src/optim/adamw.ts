@@ -8,7 +8,7 @@
 // with β=(0.9,0.95), and no bias-correction decay). Off by default.
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { ParamStore } from "../model/param-store.ts";
-import { noDecayPrefix } from "../model/params.ts";
+import { type ParamSpec, noDecayPrefix } from "../model/params.ts";
 
 export interface AdamWOptions {
   beta1: number;
@@ -70,6 +70,18 @@ export class AdamW {
     }
     this.step++;
     return { gradNorm, clipScale };
+  }
+
+  /** Fill both Adam moments tensor by tensor (resume), from `read(spec, "m"|"v", out)`. */
+  fillMoments(read: (spec: ParamSpec, group: "m" | "v", out: Float32Array) => void): void {
+    const host = new Float32Array(Math.max(...this.params.specs.map((s) => s.numel)));
+    for (const [group, base] of [["m", this.m], ["v", this.v]] as const) {
+      for (const s of this.params.specs) {
+        const view = host.subarray(0, s.numel);
+        read(s, group, view);
+        this.be.upload(base + s.offset * 4, view);
+      }
+    }
   }
 
   downloadState(): { m: Float32Array; v: Float32Array } {

@@ -33,6 +33,8 @@ export interface TrainHooks {
   /** called after each step (checkpointing, evals) */
   afterStep?(step: number, record: StepRecord): void;
   log?(line: string): void;
+  /** stop after this step even if the run is longer (its checkpoint hooks still run) */
+  stopAfterStep?: number;
 }
 
 export interface TrainerState {
@@ -112,6 +114,7 @@ export class Trainer {
       }
       bar.update(step);
       hooks.afterStep?.(step, r);
+      if (hooks.stopAfterStep !== undefined && step >= hooks.stopAfterStep) break;
     }
     bar.done();
     const elapsed = (performance.now() - runStart) / 1000;

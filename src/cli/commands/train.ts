@@ -14,6 +14,7 @@ export const trainCommand: CommandSpec = {
   options: [
     { name: "run-dir", type: "string", help: "run folder (default: runs/<name>)", metavar: "DIR" },
     { name: "quiet", type: "boolean", help: "no per-step log lines (metrics.jsonl is still written)" },
+    { name: "stop-after", type: "number", help: "stop after this step (the schedule still spans the whole run); resume later", metavar: "STEP" },
   ],
   overrides: true,
   async run(args) {
@@ -24,6 +25,6 @@ export const trainCommand: CommandSpec = {
     const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined) });
     // loaded on demand: training pulls in the tokenizer and data code, which other commands never need
     const { runTraining } = await import("../../train/run.ts");
-    await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet });
+    await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: args.opts["stop-after"] as number | undefined });
   },
 };

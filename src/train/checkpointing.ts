@@ -1,0 +1,142 @@
+// Checkpoints of a training run: resume from the newest complete checkpoint in the run folder,
+// or initialize from checkpoint.loadPath (native or HF; with or without trainer state, as OLMo-2
+// stage 2), or from scratch; save every saveInterval steps and at the end, keeping the last K.
+// Tensors move between device and disk one at a time, so host memory stays at one tensor.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { HfSource } from "../checkpoint/hf.ts";
+import { NativeReader } from "../checkpoint/native-read.ts";
+import { NativeWriter } from "../checkpoint/native.ts";
+import { checkpointName, findLatestCheckpoint, pruneCheckpoints } from "../checkpoint/naming.ts";
+import { configMismatch } from "../checkpoint/source.ts";
+import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
+import { UserError } from "../errors.ts";
+import { paddedVocab } from "../model/config.ts";
+import type { ParamSpec } from "../model/params.ts";
+import { Progress } from "./progress.ts";
+import type { Trainer } from "./trainer.ts";
+
+/** What the data loader saves and restores (opaque here). */
+export interface DataStateful {
+  state(): unknown;
+  restore(state: unknown): void;
+}
+
+interface SavedTrainState {
+  step: number;
+  tokensProcessed: number;
+  adamStep: number;
+}
+
+export class RunCheckpointer {
+  private latest: string | null = null;
+
+  constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer) {}
+
+  latestName(): string | null {
+    return this.latest;
+  }
+
+  /** Returns the checkpoint path resumed from, or null for a fresh start. */
+  restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
+    const store = this.trainer.params;
+    const latest = findLatestCheckpoint(this.runDir);
+    if (latest) {
+      this.loadNative(latest, { optimizer: true, trainer: true, data });
+      this.latest = latest;
+      return latest;
+    }
+    const from = this.cfg.checkpoint.loadPath;
+    if (!from) {
+      store.fillEach(initTensor);
+      return null;
+    }
+    if (existsSync(join(from, "metadata.msgpack"))) {
+      this.loadNative(from, { optimizer: true, trainer: this.cfg.checkpoint.loadTrainerState, data });
+    } else if (existsSync(join(from, "config.json"))) {
+      const src = new HfSource(from);
+      try {
+        this.checkModel(src.config, from);
+        store.fillEach((s, out) => src.read(s.name, out));
+      } finally {
+        src.close();
+      }
+    } else {
+      throw new UserError(`checkpoint.loadPath ${from}: neither a native checkpoint (metadata.msgpack) nor an HF folder (config.json)`);
+    }
+    log(`initialized from ${from}${this.cfg.checkpoint.loadTrainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)"}`);
+    return null;
+  }
+
+  private checkModel(found: RunConfig["model"], path: string): void {
+    const diff = configMismatch(this.cfg.model, found, paddedVocab);
+    if (diff) throw new UserError(`${path}: checkpoint is of another model: ${diff}`);
+  }
+
+  private loadNative(path: string, what: { optimizer: boolean; trainer: boolean; data: DataStateful }): void {
+    const r = new NativeReader(path);
+    try {
+      this.checkModel(r.meta.model, path);
+      r.checkFileSizes();
+      const store = this.trainer.params, optim = this.trainer.optim;
+      const bar = new Progress("load", store.specs.length * 3);
+      let done = 0;
+      store.fillEach((s, out) => {
+        r.read("model", s.name, out);
+        bar.update(++done);
+      });
+      const ts = (r.meta.trainState ?? {}) as Partial<SavedTrainState>;
+      if (what.optimizer && store.specs.every((s) => r.has("adam_m", s.name))) {
+        optim.fillMoments((s, group, out) => {
+          r.read(group === "m" ? "adam_m" : "adam_v", s.name, out);
+          bar.update(++done);
+        });
+        optim.step = ts.adamStep ?? 0;
+      }
+      bar.done();
+      if (what.trainer) {
+        this.trainer.state = { step: ts.step ?? 0, tokensProcessed: ts.tokensProcessed ?? 0 };
+        if (r.meta.dataCursor != null) what.data.restore(r.meta.dataCursor);
+      }
+    } finally {
+      r.close();
+    }
+  }
+
+  /** Save at the interval, at the last step, and when forced. */
+  maybeSave(step: number, dataState: unknown, force = false): void {
+    const every = this.cfg.checkpoint.saveInterval;
+    if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0)) return;
+    this.save(step, dataState);
+  }
+
+  save(step: number, dataState: unknown): string {
+    const { cfg, trainer } = this;
+    const be = trainer.backend, store = trainer.params, optim = trainer.optim;
+    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
+    const w = new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress });
+    const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
+    const bar = new Progress("save", store.specs.length * 3);
+    let done = 0;
+    try {
+      for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
+        for (const s of store.specs) {
+          const view = host.subarray(0, s.numel);
+          be.download(view, base + s.offset * 4);
+          w.add(group, s.name, view);
+          bar.update(++done);
+        }
+      }
+      const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: optim.step };
+      w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
+    } catch (e) {
+      w.abort();
+      throw e;
+    } finally {
+      bar.done();
+    }
+    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
+    this.latest = join(this.runDir, name);
+    return this.latest;
+  }
+}

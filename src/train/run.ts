@@ -1,0 +1,58 @@
+// One training run end to end: data, model (fresh, resumed, or initialized from a checkpoint),
+// the loop, checkpoints, the final summary and a greedy sample.
+import { getEncoding } from "js-tiktoken";
+import type { Backend } from "../backend/backend.ts";
+import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
+import { DOLMA2_EOS } from "../model/config.ts";
+import { initTensor } from "../model/init.ts";
+import { formatRate } from "./progress.ts";
+import { greedySample } from "./sample.ts";
+import { openRunData } from "./data-source.ts";
+import { RunCheckpointer } from "./checkpointing.ts";
+import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
+
+export interface RunOptions {
+  quiet?: boolean;
+  /** stop after this step (tests of interrupted runs; `olmo train --stop-after`) */
+  stopAfterStep?: number;
+  log?: (line: string) => void;
+}
+
+export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  writeResolvedConfig(runDir, cfg);
+  const trainer = new Trainer(be, cfg, runDir);
+  const ckpt = new RunCheckpointer(cfg, runDir, trainer);
+  try {
+    const data = await openRunData(cfg, { log });
+    const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
+    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(trainer.params.numel / 1e6).toFixed(2)}M params | ` +
+      `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | run ${runDir}`);
+    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
+    const records = trainer.run(data.source, {
+      log: opts.quiet ? () => {} : log,
+      // an interrupted run (--stop-after) saves where it stops, so it can resume there
+      afterStep: (step) => ckpt.maybeSave(step, data.state(), step === opts.stopAfterStep),
+      stopAfterStep: opts.stopAfterStep,
+    });
+    if (records.length > 0) {
+      const first = records[0], last = records[records.length - 1];
+      const meanTps = records.reduce((a, r) => a + r.tokens_per_s, 0) / records.length;
+      // single-step losses are noisy at small batches: also show the mean of the first and last tenth
+      const k = Math.max(1, Math.floor(records.length / 10));
+      const mean = (rs: StepRecord[]) => rs.reduce((a, r) => a + r.loss, 0) / rs.length;
+      log(`loss: first ${first.loss.toFixed(4)} (step ${first.step}) → last ${last.loss.toFixed(4)} (step ${last.step}); ` +
+        `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)} | ${formatRate(meanTps)} tok/s`);
+    }
+    const saved = ckpt.latestName();
+    if (saved) log(`checkpoint: ${saved}`);
+    if (cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+      const enc = getEncoding("cl100k_base");
+      const ids = greedySample(trainer.params, cfg.model, enc.encode(cfg.train.samplePrompt), cfg.train.sampleTokens, DOLMA2_EOS);
+      const text = enc.decode(ids.filter((t) => t < 100256));
+      log(`sample (greedy): ${JSON.stringify(cfg.train.samplePrompt + text)}`);
+    }
+  } finally {
+    trainer.free();
+  }
+}

@@ -1,0 +1,111 @@
+// The training loop end to end on the CPU: a run interrupted and resumed from its checkpoint gives
+// a bitwise-identical loss curve and weights; stage-2 style init from a checkpoint; the CLI's
+// bad-input errors.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createBackend, cudaUsable } from "../../src/backend/native-backend.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { listCheckpoints } from "../../src/checkpoint/naming.ts";
+import { validateConfig } from "../../src/config/load.ts";
+import type { RunConfigInput } from "../../src/config/schema.ts";
+import { runTraining } from "../../src/train/run.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+
+const root = resolve(import.meta.dir, "../..");
+let dir: string;
+
+function config(over: Partial<RunConfigInput> = {}): RunConfigInput {
+  return {
+    name: "t",
+    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
+    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
+    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 8, logEvery: 100 },
+    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
+    checkpoint: { saveInterval: 3, keep: 5 },
+    backend: "cpu",
+    ...over,
+  };
+}
+
+function losses(runDir: string): number[] {
+  return readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).loss);
+}
+
+beforeAll(() => {
+  ensureNativeBuilt("cpu");
+  dir = mkdtempSync(join(tmpdir(), "olmo-train-"));
+  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const quiet = { log: () => {} };
+
+describe("training runs (cpu)", () => {
+  test("interrupted at step 5 and resumed: bitwise-identical loss curve and final weights", async () => {
+    const be = createBackend("cpu");
+    const cfg = validateConfig(config(), "test");
+    const a = join(dir, "a"), b = join(dir, "b");
+    await runTraining(be, cfg, a, quiet);
+    await runTraining(be, cfg, b, { ...quiet, stopAfterStep: 5 });
+    expect(losses(b)).toHaveLength(5);
+    await runTraining(be, cfg, b, quiet); // resumes from stage1-step5-...
+    expect(losses(b)).toEqual(losses(a));
+    const [ca, cb] = [listCheckpoints(a).pop()!, listCheckpoints(b).pop()!];
+    expect(ca.name).toBe("stage1-step8-tokens1B");
+    const wa = loadCheckpoint(ca.path), wb = loadCheckpoint(cb.path);
+    expect(Buffer.from(wb.model.buffer).equals(Buffer.from(wa.model.buffer))).toBe(true);
+    expect(Buffer.from(wb.adamV!.buffer).equals(Buffer.from(wa.adamV!.buffer))).toBe(true);
+    expect(wa.trainState).toMatchObject({ step: 8, tokensProcessed: 8 * 64, adamStep: 8 });
+  });
+
+  test("checkpoints every saveInterval steps and at the end, keeping the last K", () => {
+    const names = listCheckpoints(join(dir, "a")).map((c) => c.name);
+    expect(names).toEqual(["stage1-step3-tokens1B", "stage1-step6-tokens1B", "stage1-step8-tokens1B"]);
+  });
+
+  test("stage-2 init: weights and optimizer from a checkpoint, fresh step and data order", async () => {
+    const be = createBackend("cpu");
+    const from = listCheckpoints(join(dir, "a")).pop()!.path;
+    const cfg = validateConfig(config({ name: "s2", stage: 2, ingredient: 1,
+      checkpoint: { loadPath: from, loadTrainerState: false, saveInterval: 0, keep: 1 } }), "test");
+    const out = join(dir, "s2");
+    await runTraining(be, cfg, out, quiet);
+    const ck = listCheckpoints(out);
+    expect(ck.map((c) => c.name)).toEqual(["stage2-ingredient1-step8-tokens1B"]);
+    expect(loadCheckpoint(ck[0].path).trainState).toMatchObject({ step: 8, adamStep: 16 }); // moments carried over
+  });
+});
+
+describe("olmo train: bad input", () => {
+  function olmo(args: string[]) {
+    const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", ...args], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu" } });
+    return { code: p.exitCode, stderr: p.stderr.toString() };
+  }
+
+  test("each mistake gives a one-line error naming it, exit code 2", () => {
+    const cfgPath = join(dir, "cfg.ts");
+    writeFileSync(cfgPath, `export default ${JSON.stringify(config())};\n`);
+    const cudaCfgPath = join(dir, "cfg-cuda.ts");
+    writeFileSync(cudaCfgPath, `export default ${JSON.stringify(config({ backend: "cuda" }))};\n`);
+    writeFileSync(join(dir, "big.u32"), Uint32Array.from({ length: 16 * 40 }, () => 300));
+    const cases: [string[], RegExp][] = [
+      [["train", join(dir, "nope.ts")], /config file not found/],
+      [["train", cfgPath, "--optim.lerning_rate=1"], /optim.*lerning_rate/],
+      [["train", cfgPath, "--optim.lr=-1"], /optim\.lr/],
+      [["train", cfgPath, "--train.microBatchInstances=3"], /train\.microBatchInstances/],
+      [["train", cfgPath, "--train.seqLen=128"], /train\.seqLen.*RoPE/],
+      [["train", cfgPath, `--data.paths=["${join(dir, "missing.u32")}"]`], /token file not found/],
+      [["train", cfgPath, `--data.paths=["${join(dir, "big.u32")}"]`, `--run-dir=${join(dir, "bad")}`], /token id 300 .*vocab size 256/],
+      ...(cudaUsable() === true ? [] : [[["train", cudaCfgPath], /CUDA backend requested but no GPU is usable/] as [string[], RegExp]]),
+      [["train", cfgPath, "--frobnicate"], /unknown option --frobnicate/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = olmo(args);
+      expect({ args: args.slice(2).join(" "), code: r.code }).toEqual({ args: args.slice(2).join(" "), code: 2 });
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});
