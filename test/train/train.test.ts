@@ -10,6 +10,7 @@ import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import type { RunConfigInput } from "../../src/config/schema.ts";
+import { openRunData } from "../../src/train/data-source.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
@@ -75,6 +76,21 @@ describe("training runs (cpu)", () => {
     const ck = listCheckpoints(out);
     expect(ck.map((c) => c.name)).toEqual(["stage2-ingredient1-step8-tokens1B"]);
     expect(loadCheckpoint(ck[0].path).trainState).toMatchObject({ step: 8, adamStep: 16 }); // moments carried over
+  });
+});
+
+describe("olmo data inspect CONFIG", () => {
+  test("shows exactly the instances the trainer reads at step N", async () => {
+    const cfgPath = join(dir, "inspect.ts");
+    writeFileSync(cfgPath, `export default ${JSON.stringify(config())};\n`);
+    const data = await openRunData(validateConfig(config(), "test"), { log: () => {} });
+    let batch: Int32Array[] = [];
+    for (let s = 1; s <= 3; s++) batch = data.source.nextBatch();
+    const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "data", "inspect", cfgPath, "--step", "3", "--tokens", "16", "--json"], { cwd: root });
+    expect(p.exitCode).toBe(0);
+    const shown = JSON.parse(p.stdout.toString()).instances.map((r: { tokens: number[] }) => r.tokens);
+    const read = batch.flatMap((mb) => [Array.from(mb.subarray(0, 16)), Array.from(mb.subarray(16, 32))]);
+    expect(shown).toEqual(read);
   });
 });
 

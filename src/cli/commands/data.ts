@@ -1,7 +1,11 @@
 // olmo data order: the global instance order (numpy PCG64-compatible, as OLMo-core).
 // olmo data inspect: which instances (file, offset) and tokens a training step saw.
 import { UserError } from "../../errors.ts";
-import { DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
+import { resolve } from "node:path";
+import { loadConfig } from "../../config/load.ts";
+import { globalBatchTokens } from "../../config/schema.ts";
+import { type Dataset, DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
+import { brownTokenFiles } from "../../train/data-source.ts";
 import { type CommandSpec, type ParsedArgs, req } from "../args.ts";
 
 function int(args: ParsedArgs, name: string, cmd: string, min = 0): number {
@@ -38,7 +42,7 @@ export const dataOrderCommand: CommandSpec = {
 export const dataInspectCommand: CommandSpec = {
   name: "data inspect",
   summary: "Show which instances (file, token offset) and first tokens the global batch of step N contains",
-  usage: "olmo data inspect (--data FILES | --mix FILE --base-dir DIR) --seq-len T --global-batch-tokens B --seed S --step N [--tokens K]",
+  usage: "olmo data inspect CONFIG --step N [--a.b=value ...] | olmo data inspect (--data FILES | --mix FILE --base-dir DIR) --seq-len T --global-batch-tokens B --seed S --step N [--tokens K]",
   options: [
     { name: "data", type: "list", help: "comma-separated token files", metavar: "FILES" },
     { name: "mix", type: "string", help: "OLMo mix file (label,relative/path lines)", metavar: "FILE" },
@@ -55,18 +59,31 @@ export const dataInspectCommand: CommandSpec = {
     { name: "allow-repetition", type: "boolean", help: "allow steps beyond the first epoch" },
     { name: "json", type: "boolean", help: "print one JSON object instead of a table" },
   ],
+  overrides: true,
   async run(args) {
     const cmd = "data inspect";
-    if (args.positional.length) throw new UserError(`${cmd}: explicit options only for now (--data or --mix ...); got "${args.positional[0]}"`);
-    for (const n of ["seq-len", "global-batch-tokens", "seed", "step"]) req(args, n, cmd);
-    if (!args.opts.data && !args.opts.mix) throw new UserError(`${cmd}: give --data FILES or --mix FILE`);
-    const ds = openDataset({
-      paths: args.opts.data as string[] | undefined, mixFile: args.opts.mix as string | undefined, baseDir: args.opts["base-dir"] as string,
-      dtype: args.opts.dtype as TokenDtype | undefined, vocabSize: int(args, "vocab-size", cmd, 1), seqLen: int(args, "seq-len", cmd, 1),
-      maxTargetSeqLen: args.opts["max-target-seq-len"] === undefined ? undefined : int(args, "max-target-seq-len", cmd, 1),
-    });
+    req(args, "step", cmd);
+    if (args.positional.length > 1) throw new UserError(`${cmd}: takes one CONFIG, got ${args.positional.join(" ")}`);
+    let ds: Dataset, loader: DataLoader;
     const dpWorld = int(args, "dp-world", cmd, 1);
-    const loader = new DataLoader(ds, { globalBatchTokens: int(args, "global-batch-tokens", cmd, 1), seed: int(args, "seed", cmd), dpWorld, allowRepetition: !!args.opts["allow-repetition"] });
+    if (args.positional.length === 1) {
+      // the run's own data, order and batch size, exactly as `olmo train CONFIG` would read them
+      const cfg = await loadConfig(args.positional[0], args.overrides);
+      const d = cfg.data;
+      const paths = d.embedded ? await brownTokenFiles(resolve(process.env.OLMO_CACHE ?? ".olmo-cache"), (l) => console.error(l)) : d.paths;
+      ds = openDataset({ paths, mixFile: d.mixFile, baseDir: d.baseDir, tokenizer: d.tokenizer, dtype: d.dtype, vocabSize: cfg.model.vocabSize,
+        seqLen: cfg.train.seqLen, maxTargetSeqLen: d.maxTargetSeqLen });
+      loader = new DataLoader(ds, { globalBatchTokens: globalBatchTokens(cfg), seed: d.seed, dpWorld, allowRepetition: d.allowRepetition });
+    } else {
+      for (const n of ["seq-len", "global-batch-tokens", "seed"]) req(args, n, cmd);
+      if (!args.opts.data && !args.opts.mix) throw new UserError(`${cmd}: give a run CONFIG, or --data FILES or --mix FILE`);
+      ds = openDataset({
+        paths: args.opts.data as string[] | undefined, mixFile: args.opts.mix as string | undefined, baseDir: args.opts["base-dir"] as string,
+        dtype: args.opts.dtype as TokenDtype | undefined, vocabSize: int(args, "vocab-size", cmd, 1), seqLen: int(args, "seq-len", cmd, 1),
+        maxTargetSeqLen: args.opts["max-target-seq-len"] === undefined ? undefined : int(args, "max-target-seq-len", cmd, 1),
+      });
+      loader = new DataLoader(ds, { globalBatchTokens: int(args, "global-batch-tokens", cmd, 1), seed: int(args, "seed", cmd), dpWorld, allowRepetition: !!args.opts["allow-repetition"] });
+    }
     const step = int(args, "step", cmd, 1);
     const { epoch, instanceIds } = loader.globalBatch(step - 1);
     const K = Math.min(int(args, "tokens", cmd), ds.seqLen);
