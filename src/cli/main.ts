@@ -38,14 +38,27 @@ export async function main(argv: string[]): Promise<number> {
   return typeof code === "number" ? code : 0;
 }
 
-if (import.meta.main) {
+const ENVIRONMENT_ERRNOS = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EMFILE", "ENFILE"]);
+
+/** Run the CLI: a user mistake or a refused write is one stderr line and exit code 2; a bug keeps its stack. */
+export async function runCli(argv: string[]): Promise<void> {
   try {
-    process.exitCode = await main(process.argv.slice(2));
+    process.exitCode = await main(argv);
   } catch (e) {
     if (e instanceof UserError || (e instanceof Error && (e.name === "NativeLoadError" || e.name === "BackendChoiceError"))) {
       console.error(`olmo: error: ${e.message}`);
       process.exit(2);
     }
+    // The machine refusing a write (disk full, read-only, a file where a folder should be) is the
+    // user's to fix, not a bug: one line naming the path.
+    const sys = e as { code?: unknown; path?: unknown; message?: unknown };
+    if (typeof sys.code === "string" && ENVIRONMENT_ERRNOS.has(sys.code)) {
+      const msg = String(sys.message).split("\n")[0];
+      console.error(`olmo: error: ${msg}${typeof sys.path === "string" && !msg.includes(sys.path) ? ` (${sys.path})` : ""}`);
+      process.exit(2);
+    }
     throw e;
   }
 }
+
+if (import.meta.main) await runCli(process.argv.slice(2));

@@ -1,0 +1,204 @@
+// Bad input, tried as a new user would (docs/bad-input.md is this table in prose): every mistake
+// gives exactly one line on stderr naming the input, exit code 2, and leaves nothing half-written
+// (no output folder, no temporary folder, no checkpoint, no partial token file).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { cudaUsable } from "../../src/backend/native-backend.ts";
+import { exportHf } from "../../src/checkpoint/hf.ts";
+import { saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { ModelConfigSchema } from "../../src/model/config.ts";
+import { paramSpecs, totalParams } from "../../src/model/params.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+
+const root = resolve(import.meta.dir, "../..");
+const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
+const p = (...x: string[]) => join(D, ...x);
+
+const model = { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 };
+const other = { ...model, ffnHidden: 48 };
+
+function runConfig(over: Record<string, unknown> = {}) {
+  return {
+    name: "bad",
+    model,
+    data: { paths: [p("tokens.u32")], seed: 7 },
+    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 2, logEvery: 100 },
+    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 1, alpha: 0.1 } },
+    checkpoint: { saveInterval: 0, keep: 1 },
+    backend: "cpu",
+    ...over,
+  };
+}
+
+function arena(m: typeof model, seed: number): Float32Array {
+  const a = new Float32Array(totalParams(paramSpecs(ModelConfigSchema.parse(m))));
+  for (let i = 0; i < a.length; i++) a[i] = 0.02 * Math.sin(i * 0.37 + seed);
+  return a;
+}
+
+interface Row {
+  /** the mistake, as the table in docs/bad-input.md names it */
+  mistake: string;
+  args: () => string[];
+  /** the one-line message must match */
+  message: RegExp;
+  /** paths that must not exist afterwards (outputs that a failed command must not leave) */
+  absent?: () => string[];
+  env?: Record<string, string>;
+  skip?: () => string | null;
+}
+
+const cfg = () => p("cfg.ts");
+const runDir = (id: string) => p("runs", id);
+const train = (id: string, ...extra: string[]) => ["train", cfg(), `--run-dir=${runDir(id)}`, "--quiet", ...extra];
+
+export const rows: Row[] = [
+  { mistake: "wrong config path", args: () => ["train", p("nope.ts")], message: /config file not found: .*nope\.ts/ },
+  { mistake: "config file without a default export", args: () => ["train", p("noexport.ts")], message: /must have a default export/ },
+  { mistake: "config field typo (override)", args: () => train("typo", "--optim.lerning_rate=1e-3"), message: /invalid config at optim: .*lerning_rate/, absent: () => [runDir("typo")] },
+  { mistake: "config field typo (in the file)", args: () => ["train", p("typo.ts")], message: /invalid config at train: .*globalBatchInstance/ },
+  { mistake: "negative learning rate", args: () => train("lr", "--optim.lr=-1"), message: /invalid config at optim\.lr/, absent: () => [runDir("lr")] },
+  { mistake: "batch not divisible by micro-batch", args: () => train("mb", "--train.microBatchInstances=3"), message: /train\.microBatchInstances: globalBatchInstances 4 is not divisible by microBatchInstances 3/ },
+  { mistake: "sequence longer than the RoPE range", args: () => train("rope", "--train.seqLen=128"), message: /train\.seqLen: seqLen 128 exceeds model\.maxSeqLen 64/ },
+  { mistake: "bad --a.b override type", args: () => train("type", "--train.steps=abc"), message: /invalid config at train\.steps/ },
+  { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /override --optim\.lr\.value: lr is not an object/ },
+  { mistake: "data file missing", args: () => train("nofile", `--data.paths=["${p("missing.u32")}"]`), message: /token file not found/, absent: () => [join(runDir("nofile"), "metrics.jsonl")] },
+  { mistake: "data root (mix baseDir) missing", args: () => train("noroot", "--data.paths=[]", `--data.mixFile=${p("mix.txt")}`, `--data.baseDir=${p("no-such-root")}`), message: /no-such-root/ },
+  { mistake: "empty data file", args: () => train("empty", `--data.paths=["${p("empty.u32")}"]`), message: /the data has 0 instances/, absent: () => [join(runDir("empty"), "metrics.jsonl")] },
+  { mistake: "data too small for the run", args: () => train("short", "--train.steps=1000"), message: /1000 steps|epoch|repetition/i, absent: () => [join(runDir("short"), "metrics.jsonl")] },
+  { mistake: "token id ≥ vocabulary size", args: () => train("vocab", `--data.paths=["${p("big.u32")}"]`), message: /token id 300 .*vocab size 256/, absent: () => [join(runDir("vocab"), "metrics.jsonl")] },
+  {
+    mistake: "CUDA requested with no GPU (also how a missing NCCL surfaces without a GPU)", args: () => ["train", p("cfg-cuda.ts"), `--run-dir=${runDir("cuda")}`],
+    message: /CUDA backend requested but no GPU is usable/, skip: () => (cudaUsable() === true ? "a GPU is usable here" : null),
+  },
+  { mistake: "checkpoint from another model", args: () => train("other", `--checkpoint.loadPath=${p("ckpt-other", "stage1-step3-tokens1B")}`), message: /checkpoint is of another model: ffnHidden/, absent: () => [join(runDir("other"), "metrics.jsonl")] },
+  { mistake: "loadPath neither native nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\) nor an HF folder/, absent: () => [join(runDir("neither"), "metrics.jsonl")] },
+  { mistake: "soup of one checkpoint", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), "--out", p("soup1")], message: /needs at least 2 checkpoints/, absent: () => [p("soup1")] },
+  { mistake: "soup of different models", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("ckpt-other", "stage1-step3-tokens1B"), "--out", p("soup2")], message: /does not match.*ffnHidden/, absent: () => [p("soup2")] },
+  { mistake: "soup weights not numbers", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("hf"), "--weights", "1,x", "--out", p("soup3")], message: /--weights must be numbers/, absent: () => [p("soup3")] },
+  { mistake: "HF folder without config.json", args: () => ["import-hf", p("hf-noconfig"), "--out", p("imp1")], message: /config\.json/, absent: () => [p("imp1")] },
+  { mistake: "corrupted safetensors header", args: () => ["import-hf", p("hf-badheader"), "--out", p("imp2")], message: /safetensors/, absent: () => [p("imp2")] },
+  { mistake: "truncated safetensors body", args: () => ["import-hf", p("hf-trunc"), "--out", p("imp3")], message: /truncated|shorter|ends at/, absent: () => [p("imp3")] },
+  { mistake: "export-hf into a non-empty folder", args: () => ["export-hf", p("ckpt", "stage1-step3-tokens1B"), "--out", p("nonempty")], message: /already exists and is not empty/ },
+  { mistake: "export-hf of a missing checkpoint", args: () => ["export-hf", p("no-ckpt"), "--out", p("exp1")], message: /not found/, absent: () => [p("exp1")] },
+  { mistake: "export-hf with an unknown dtype", args: () => ["export-hf", p("ckpt", "stage1-step3-tokens1B"), "--out", p("exp2"), "--dtype", "fp16"], message: /--dtype/, absent: () => [p("exp2")] },
+  { mistake: "ckpt info on a non-checkpoint", args: () => ["ckpt", "info", p("notckpt")], message: /not a checkpoint: no metadata\.msgpack/ },
+  { mistake: "eval sequence longer than max positions", args: () => ["eval", "--from-hf", p("hf"), "--data", p("tokens.u32"), "--seq-len", "128"], message: /--seq-len 128 exceeds the model's max_position_embeddings 64/ },
+  { mistake: "eval data shorter than one instance", args: () => ["eval", "--from-hf", p("hf"), "--data", p("tokens.u32"), "--seq-len", "1000"], message: /fewer than one instance of --seq-len 1000/ },
+  { mistake: "eval data not uint32", args: () => ["eval", "--from-hf", p("hf"), "--data", p("odd.bin"), "--seq-len", "8"], message: /not a multiple of 4/ },
+  { mistake: "prepare with a missing input", args: () => ["prepare", p("missing.txt"), "--out", p("prep1")], message: /missing\.txt/, absent: () => [p("prep1")] },
+  { mistake: "prepare into a folder with token files", args: () => ["prepare", p("doc.txt"), "--out", p("prepared")], message: /already holds part-\*\.npy/ },
+  { mistake: "data order with a negative N", args: () => ["data", "order", "--instances", "-5", "--seed", "0"], message: /--instances must be an integer >= /},
+  { mistake: "unknown option", args: () => ["train", cfg(), "--frobnicate"], message: /unknown option --frobnicate/ },
+  { mistake: "unknown command", args: () => ["trian"], message: /unknown command "trian"/ },
+  { mistake: "missing required option", args: () => ["export-hf", p("ckpt", "stage1-step3-tokens1B")], message: /missing required option --out/ },
+  { mistake: "non-numeric number option", args: () => ["data", "order", "--instances", "ten", "--seed", "0"], message: /--instances must be a number, got "ten"/ },
+  { mistake: "boolean option given a value", args: () => ["train", cfg(), "--quiet=maybe"], message: /--quiet takes true or false/ },
+  { mistake: "too many positional arguments", args: () => ["train", cfg(), cfg()], message: /train takes one CONFIG/ },
+  { mistake: "run folder path is a file", args: () => ["train", cfg(), `--run-dir=${p("afile", "run")}`, "--quiet"], message: /afile/ },
+  {
+    mistake: "disk full during checkpoint save", args: () => ["train", cfg(), `--run-dir=${p("full", "run")}`, "--quiet", "--checkpoint.saveInterval=1"],
+    message: /ENOSPC|no space/i, skip: () => (fullFsMounted ? null : "cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)"),
+  },
+];
+
+let fullFsMounted = false;
+const results: { code: number | null; stderr: string }[] = [];
+
+beforeAll(async () => {
+  ensureNativeBuilt("cpu");
+  writeFileSync(cfg(), `export default ${JSON.stringify(runConfig())};\n`);
+  writeFileSync(p("cfg-cuda.ts"), `export default ${JSON.stringify(runConfig({ backend: "cuda" }))};\n`);
+  writeFileSync(p("noexport.ts"), "export const config = {};\n");
+  const typo = runConfig() as any;
+  typo.train = { ...typo.train, globalBatchInstance: 4 };
+  writeFileSync(p("typo.ts"), `export default ${JSON.stringify(typo)};\n`);
+  writeFileSync(p("tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  writeFileSync(p("big.u32"), Uint32Array.from({ length: 16 * 40 }, () => 300));
+  writeFileSync(p("empty.u32"), new Uint8Array(0));
+  writeFileSync(p("odd.bin"), new Uint8Array(7));
+  writeFileSync(p("mix.txt"), "a,part-0.npy\n");
+  writeFileSync(p("doc.txt"), "hello world\n");
+  writeFileSync(p("afile"), "a file, not a folder\n");
+  mkdirSync(p("notckpt"));
+  writeFileSync(p("notckpt", "readme.txt"), "not a checkpoint\n");
+  mkdirSync(p("nonempty"));
+  writeFileSync(p("nonempty", "keep.txt"), "mine\n");
+  mkdirSync(p("prepared"));
+  writeFileSync(p("prepared", "part-00000.npy"), new Uint8Array(8));
+  saveCheckpoint(p("ckpt"), "stage1-step3-tokens1B", { model: ModelConfigSchema.parse(model), trainState: { step: 3 }, tensors: { model: arena(model, 1) } });
+  saveCheckpoint(p("ckpt-other"), "stage1-step3-tokens1B", { model: ModelConfigSchema.parse(other), trainState: { step: 3 }, tensors: { model: arena(other, 2) } });
+  exportHf(ModelConfigSchema.parse(model), arena(model, 1), p("hf"), { dtype: "f32" });
+  cpSync(p("hf"), p("hf-noconfig"), { recursive: true });
+  rmSync(p("hf-noconfig", "config.json"));
+  const shard = readdirSync(p("hf")).find((f) => f.endsWith(".safetensors"))!;
+  cpSync(p("hf"), p("hf-badheader"), { recursive: true });
+  const bytes = readFileSync(p("hf", shard));
+  bytes.set(new TextEncoder().encode("{garbage"), 8); // the JSON header starts at byte 8
+  writeFileSync(p("hf-badheader", shard), bytes);
+  cpSync(p("hf"), p("hf-trunc"), { recursive: true });
+  truncateSync(p("hf-trunc", shard), bytes.length - 100);
+  // "disk full": a 160 KiB tmpfs holds the run folder's config and metrics but not a checkpoint
+  mkdirSync(p("full"));
+  fullFsMounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", p("full")], { stderr: "pipe" }).exitCode === 0;
+
+  // run every row, a few at a time
+  const queue = rows.map((r, i) => [r, i] as const);
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const [r, i] = next;
+      if (r.skip?.()) continue;
+      const proc = Bun.spawn([process.execPath, "src/cli/main.ts", ...r.args()], {
+        cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", ...r.env }, stdout: "pipe", stderr: "pipe",
+      });
+      const [stderr] = await Promise.all([new Response(proc.stderr).text(), new Response(proc.stdout).text()]);
+      results[i] = { code: await proc.exited, stderr };
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  // OLMO_BAD_INPUT_DUMP=file.json: the observed messages, to regenerate docs/bad-input.md
+  const dump = process.env.OLMO_BAD_INPUT_DUMP;
+  if (dump) writeFileSync(dump, JSON.stringify(rows.map((r, i) => ({ mistake: r.mistake, args: r.args().map((a) => a.replaceAll(D, "…")), stderr: results[i]?.stderr.trim().replaceAll(D, "…") })), null, 1));
+}, 120_000);
+
+afterAll(() => {
+  if (fullFsMounted) Bun.spawnSync(["umount", p("full")]);
+  rmSync(D, { recursive: true, force: true });
+});
+
+/** Folders a failed command may have created must hold no temp folders, checkpoints or partial files. */
+function debris(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { recursive: true }) as string[]) {
+    if (/\.tmp-/.test(e) || (/(^|\/)stage\d/.test(e) && !/^ckpt(-other)?\//.test(e))) out.push(e);
+  }
+  return out;
+}
+
+describe("bad input: one stderr line, exit code 2, nothing half-written", () => {
+  test(`the table has at least 25 mistakes (${rows.length})`, () => {
+    expect(rows.length).toBeGreaterThanOrEqual(25);
+    const doc = readFileSync(join(root, "docs/bad-input.md"), "utf8");
+    for (const r of rows) expect(doc).toContain(`| ${r.mistake} |`);
+  });
+
+  for (const [i, r] of rows.entries()) {
+    test(r.mistake, () => {
+      const why = r.skip?.();
+      if (why) {
+        console.warn(`skipped "${r.mistake}": ${why}`);
+        return;
+      }
+      const res = results[i];
+      const lines = res.stderr.trim().split("\n");
+      expect({ code: res.code, lines: lines.length }).toEqual({ code: 2, lines: 1 });
+      expect(lines[0]).toStartWith("olmo: error: ");
+      expect(lines[0]).toMatch(r.message);
+      for (const a of r.absent?.() ?? []) expect({ path: a, exists: existsSync(a) }).toEqual({ path: a, exists: false });
+      expect(debris(D)).toEqual([]);
+    });
+  }
+});
