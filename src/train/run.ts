@@ -1,6 +1,5 @@
 // One training run end to end: data, model (fresh, resumed, or initialized from a checkpoint),
 // the loop, checkpoints, the final summary and a greedy sample.
-import { getEncoding } from "js-tiktoken";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
@@ -47,7 +46,8 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
     if (cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
-      const enc = getEncoding("cl100k_base");
+      const { cl100k } = await import("../data/index.ts");
+      const enc = await cl100k();
       const ids = greedySample(trainer.params, cfg.model, enc.encode(cfg.train.samplePrompt), cfg.train.sampleTokens, DOLMA2_EOS);
       const text = enc.decode(ids.filter((t) => t < 100256));
       log(`sample (greedy): ${JSON.stringify(cfg.train.samplePrompt + text)}`);
