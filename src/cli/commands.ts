@@ -5,8 +5,9 @@ import { dataInspectCommand, dataOrderCommand } from "./commands/data.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { exportHfCommand } from "./commands/export-hf.ts";
 import { importHfCommand } from "./commands/import-hf.ts";
+import { launchCommand } from "./commands/launch.ts";
 import { prepareCommand } from "./commands/prepare.ts";
 import { soupCommand } from "./commands/soup.ts";
 import { trainCommand } from "./commands/train.ts";
 
-export const commands: CommandSpec[] = [trainCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, prepareCommand, dataOrderCommand, dataInspectCommand];
+export const commands: CommandSpec[] = [trainCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, prepareCommand, dataOrderCommand, dataInspectCommand, launchCommand];

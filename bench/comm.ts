@@ -1,0 +1,82 @@
+// bun run bench:comm — all-reduce bus bandwidth of the shared-memory Comm (src/parallel/shm-comm.ts)
+// with 2 ranks on this host, sizes 1 KiB … 64 MiB, next to a plain memcpy of the same bytes
+// measured in the same run (Float32Array.set, one core), plus the latency of an empty barrier.
+//   bus bandwidth = 2·(W-1)/W · bytes / time  (NCCL's definition: comparable across world sizes)
+// The parent spawns the ranks (RANK/WORLD_SIZE/... as olmo launch sets them), prints rank 0's
+// table, and ends with one JSON object. BENCH_COMM_WORLD=N changes the rank count.
+import { freePort } from "../src/parallel/launcher.ts";
+import { initParallel } from "../src/parallel/init.ts";
+
+const SIZES = [1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20];
+
+interface Row { bytes: number; allreduce_us: number; algbw_gbs: number; busbw_gbs: number; memcpy_gbs: number }
+
+/** median of `reps` timings of fn, in ms; iterations per timing scaled so a timing lasts ~20 ms */
+function timeIt(fn: () => void, sync: () => void, bytes: number): number {
+  const iters = Math.max(1, Math.min(2000, Math.floor((8 << 20) / bytes)));
+  const ts: number[] = [];
+  for (let rep = 0; rep < 7; rep++) {
+    sync();
+    const t = performance.now();
+    for (let i = 0; i < iters; i++) fn();
+    ts.push((performance.now() - t) / iters);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[3];
+}
+
+async function rank(): Promise<void> {
+  const par = await initParallel();
+  const { comm } = par;
+  const W = comm.world;
+  const rows: Row[] = [];
+  for (const bytes of SIZES) {
+    const buf = new Float32Array(bytes / 4).fill(1 / W);
+    for (let i = 0; i < 3; i++) comm.allReduce(buf, "sum"); // warm-up (JIT, page faults)
+    const ms = timeIt(() => comm.allReduce(buf, "sum"), () => comm.barrier(), bytes);
+    // memcpy on rank 0 only, while the others wait at the barrier (sleeping, not spinning)
+    let memcpyMs = 0;
+    if (comm.rank === 0) {
+      const src = new Float32Array(bytes / 4).fill(1), dst = new Float32Array(bytes / 4);
+      dst.set(src);
+      memcpyMs = timeIt(() => dst.set(src), () => {}, bytes);
+    }
+    comm.barrier();
+    const s = ms / 1000;
+    rows.push({
+      bytes,
+      allreduce_us: +(ms * 1000).toFixed(1),
+      algbw_gbs: +(bytes / s / 1e9).toFixed(3),
+      busbw_gbs: +(((2 * (W - 1)) / W) * (bytes / s) / 1e9).toFixed(3),
+      memcpy_gbs: +(bytes / (memcpyMs / 1000) / 1e9).toFixed(3),
+    });
+  }
+  const barrierMs = timeIt(() => comm.barrier(), () => comm.barrier(), 1 << 20);
+  await par.close();
+  if (comm.rank === 0) console.log(JSON.stringify({ world: W, barrier_us: +(barrierMs * 1000).toFixed(1), rows }));
+}
+
+async function parent(): Promise<void> {
+  const W = Number(process.env.BENCH_COMM_WORLD ?? 2);
+  const port = freePort();
+  const procs = Array.from({ length: W }, (_, r) =>
+    Bun.spawn([process.execPath, import.meta.path], {
+      env: { ...process.env, RANK: String(r), WORLD_SIZE: String(W), LOCAL_RANK: String(r), LOCAL_WORLD_SIZE: String(W), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) },
+      stdout: r === 0 ? "pipe" : "inherit",
+      stderr: "inherit",
+    }));
+  const out = await new Response(procs[0].stdout as ReadableStream).text();
+  const codes = await Promise.all(procs.map((p) => p.exited));
+  if (codes.some((c) => c !== 0)) throw new Error(`bench ranks exited with ${codes.join(", ")}`);
+  const res = JSON.parse(out.trim().split("\n").at(-1)!) as { world: number; barrier_us: number; rows: Row[] };
+  const fmt = (b: number) => (b >= 1 << 20 ? `${b >> 20} MiB` : `${b >> 10} KiB`);
+  console.log(`shared-memory all-reduce (sum, f32), ${res.world} ranks, ${navigator.hardwareConcurrency} cores; empty barrier ${res.barrier_us} µs`);
+  console.log("   size        time     algbw     busbw    memcpy   busbw/memcpy");
+  for (const r of res.rows) {
+    console.log(`${fmt(r.bytes).padStart(7)} ${r.allreduce_us.toFixed(1).padStart(9)} µs ${r.algbw_gbs.toFixed(2).padStart(6)} GB/s ${r.busbw_gbs.toFixed(2).padStart(6)} GB/s ${r.memcpy_gbs.toFixed(2).padStart(6)} GB/s ${(r.busbw_gbs / r.memcpy_gbs).toFixed(2).padStart(8)}`);
+  }
+  console.log(JSON.stringify({ bench: "comm", impl: "shm", cores: navigator.hardwareConcurrency, ...res }));
+}
+
+if (process.env.RANK !== undefined) await rank();
+else await parent();

@@ -1,0 +1,157 @@
+// A torchrun-style local launcher: start this node's ranks as child processes with the rank
+// environment (RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT), prefix their
+// output lines with "[rank r] ", forward SIGINT/SIGTERM, and when one rank fails stop the others
+// (SIGTERM, then SIGKILL after a grace period) and return that rank's exit code.
+import type { Subprocess } from "bun";
+import { UserError } from "../errors.ts";
+import { DEFAULT_MASTER_PORT } from "./env.ts";
+
+export interface LaunchOptions {
+  nprocPerNode: number;
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  /** default: a free port when nnodes = 1, else 29500 */
+  masterPort?: number;
+  /** the full command line of one rank */
+  cmd: string[];
+  /** base environment (default process.env) */
+  env?: Record<string, string | undefined>;
+  /** seconds between SIGTERM and SIGKILL when stopping ranks (default 5) */
+  graceS?: number;
+  /** where launcher messages go (default stderr) */
+  log?: (line: string) => void;
+}
+
+/** The command that runs this olmo again: the compiled binary alone, or bun + the CLI entry. */
+export function selfCommand(cliEntry: string): string[] {
+  // In a `bun build --compile` binary, module paths live under /$bunfs/ and argv[1] is virtual.
+  return cliEntry.startsWith("/$bunfs/") || cliEntry.startsWith("B:/~BUN/") ? [process.execPath] : [process.execPath, cliEntry];
+}
+
+/** Ask the kernel for a free TCP port on the loopback interface. */
+export function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = l.port;
+  l.stop(true);
+  return p;
+}
+
+function checkInt(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new UserError(`launch: --${name} must be an integer >= ${min}, got ${v}`);
+}
+
+/** Copy a child's stream to ours line by line, each line prefixed. */
+async function pump(stream: ReadableStream<Uint8Array>, prefix: string, write: (s: string) => void): Promise<void> {
+  const dec = new TextDecoder();
+  let rest = "";
+  for await (const chunk of stream) {
+    rest += dec.decode(chunk, { stream: true });
+    const nl = rest.lastIndexOf("\n");
+    if (nl < 0) continue;
+    const lines = rest.slice(0, nl).split("\n");
+    rest = rest.slice(nl + 1);
+    write(lines.map((l) => prefix + l + "\n").join(""));
+  }
+  rest += dec.decode();
+  if (rest) write(prefix + rest + "\n");
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
+
+/** Run this node's ranks to completion; resolves to the job's exit code. */
+export async function launch(opts: LaunchOptions): Promise<number> {
+  const nproc = opts.nprocPerNode, nnodes = opts.nnodes ?? 1, nodeRank = opts.nodeRank ?? 0;
+  checkInt("nproc-per-node", nproc, 1);
+  checkInt("nnodes", nnodes, 1);
+  checkInt("node-rank", nodeRank, 0);
+  if (nodeRank >= nnodes) throw new UserError(`launch: --node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
+  if (opts.cmd.length === 0) throw new UserError("launch: nothing to run (give the command after --, e.g. olmo launch --nproc-per-node 2 -- train CONFIG)");
+  const masterAddr = opts.masterAddr ?? "127.0.0.1";
+  const masterPort = opts.masterPort ?? (nnodes === 1 ? freePort() : DEFAULT_MASTER_PORT);
+  checkInt("master-port", masterPort, 1);
+  if (masterPort > 65535) throw new UserError(`launch: --master-port ${masterPort} is not a TCP port (1..65535)`);
+  const world = nnodes * nproc;
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
+  const base = opts.env ?? process.env;
+  const quiet = nproc === 1;
+
+  const procs: Subprocess<"ignore", "pipe" | "inherit", "pipe" | "inherit">[] = [];
+  const pumps: Promise<void>[] = [];
+  for (let local = 0; local < nproc; local++) {
+    const rank = nodeRank * nproc + local;
+    const env = {
+      ...base,
+      RANK: String(rank),
+      WORLD_SIZE: String(world),
+      LOCAL_RANK: String(local),
+      LOCAL_WORLD_SIZE: String(nproc),
+      GROUP_RANK: String(nodeRank),
+      MASTER_ADDR: masterAddr,
+      MASTER_PORT: String(masterPort),
+    };
+    let p;
+    try {
+      p = Bun.spawn(opts.cmd, { env, stdin: "ignore", stdout: quiet ? "inherit" : "pipe", stderr: quiet ? "inherit" : "pipe" });
+    } catch (e) {
+      for (const q of procs) q.kill("SIGKILL");
+      throw new UserError(`launch: cannot start ${opts.cmd[0]}: ${(e as Error).message}`);
+    }
+    procs.push(p);
+    if (!quiet) {
+      const prefix = `[rank ${rank}] `;
+      pumps.push(pump(p.stdout as ReadableStream<Uint8Array>, prefix, (s) => process.stdout.write(s)));
+      pumps.push(pump(p.stderr as ReadableStream<Uint8Array>, prefix, (s) => process.stderr.write(s)));
+    }
+  }
+
+  let stopping = false;
+  let killTimer: Timer | undefined;
+  const stopAll = (signal: "SIGTERM" | "SIGINT") => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill(signal);
+    if (!killTimer) {
+      killTimer = setTimeout(() => {
+        for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+      }, (opts.graceS ?? 5) * 1000);
+    }
+  };
+  let received: NodeJS.Signals | null = null;
+  const forward = (sig: NodeJS.Signals) => {
+    received = sig;
+    stopping = true;
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill(sig);
+    if (!killTimer) killTimer = setTimeout(() => stopAll("SIGTERM"), (opts.graceS ?? 5) * 1000);
+  };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+
+  let failed: { rank: number; code: number; signal: string | null } | null = null;
+  try {
+    await Promise.all(
+      procs.map(async (p, local) => {
+        const code = await p.exited;
+        if (code === 0 || stopping) return;
+        stopping = true;
+        failed = { rank: nodeRank * nproc + local, code, signal: p.signalCode };
+        stopAll("SIGTERM");
+      }),
+    );
+    await Promise.all(pumps);
+  } finally {
+    clearTimeout(killTimer);
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
+  }
+  if (failed) {
+    const f = failed as { rank: number; code: number; signal: string | null };
+    const how = f.signal ? `was killed by ${f.signal} (exit code ${f.code})` : `exited with code ${f.code}`;
+    log(`olmo launch: rank ${f.rank} ${how}${procs.length > 1 ? `; stopped the other ${procs.length - 1} local rank(s)` : ""}`);
+    return f.code;
+  }
+  if (received) {
+    const code = procs.map((p) => p.exitCode ?? 0).find((c) => c !== 0) ?? 128 + (SIGNAL_NUMBERS[received] ?? 15);
+    log(`olmo launch: received ${received}; stopped ${procs.length} rank(s)`);
+    return code;
+  }
+  return 0;
+}
