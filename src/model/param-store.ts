@@ -77,12 +77,6 @@ export class ParamStore {
     this.refreshAct();
   }
 
-  download(): Float32Array {
-    const out = new Float32Array(this.numel);
-    this.backend.download(out, this.master);
-    return out;
-  }
-
   downloadGrads(): Float32Array {
     const out = new Float32Array(this.numel);
     this.backend.download(out, this.grad);

@@ -84,19 +84,6 @@ export class AdamW {
     }
   }
 
-  downloadState(): { m: Float32Array; v: Float32Array } {
-    const m = new Float32Array(this.params.numel), v = new Float32Array(this.params.numel);
-    this.be.download(m, this.m);
-    this.be.download(v, this.v);
-    return { m, v };
-  }
-
-  uploadState(m: Float32Array, v: Float32Array, step: number): void {
-    this.be.upload(this.m, m);
-    this.be.upload(this.v, v);
-    this.step = step;
-  }
-
   free(): void {
     this.be.free(this.m);
     this.be.free(this.v);

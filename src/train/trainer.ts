@@ -4,7 +4,6 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, totalSteps } from "../config/schema.ts";
-import { UserError } from "../errors.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { AdamW } from "../optim/adamw.ts";
@@ -132,11 +131,4 @@ export class Trainer {
 export function writeResolvedConfig(runDir: string, cfg: RunConfig): void {
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
-}
-
-export function checkBatchShape(cfg: RunConfig, dpWorld: number): void {
-  const t = cfg.train;
-  if (t.globalBatchInstances % (t.microBatchInstances * dpWorld) !== 0) {
-    throw new UserError(`train.globalBatchInstances ${t.globalBatchInstances} is not divisible by microBatchInstances × dp = ${t.microBatchInstances} × ${dpWorld}`);
-  }
 }
