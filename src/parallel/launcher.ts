@@ -132,7 +132,7 @@ export async function launch(opts: LaunchOptions): Promise<number> {
         const code = await p.exited;
         if (code === 0 || stopping) return;
         stopping = true;
-        failed = { rank: nodeRank * nproc + local, code, signal: p.signalCode };
+        failed = { rank: nodeRank * nproc + local, code, signal: p.signalCode === null ? null : String(p.signalCode) };
         stopAll("SIGTERM");
       }),
     );

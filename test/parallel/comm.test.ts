@@ -50,3 +50,11 @@ describe("host collectives (in process)", () => {
     expect(() => pc.broadcast(0, 3, "bf16", 0)).toThrow("f32 only");
   });
 });
+
+describe("NcclComm", () => {
+  test("with the CPU library it fails with the library's message (NCCL lives in the CUDA library; not testable without GPUs)", async () => {
+    const { loadNative } = await import("../../src/native/lib.ts");
+    const { NcclComm } = await import("../../src/parallel/nccl-comm.ts");
+    await expect(NcclComm.create(loadNative("cpu"), null, 0, 1)).rejects.toThrow("collectives are not in the CPU library");
+  });
+});
