@@ -4,6 +4,7 @@
 //   bus bandwidth = 2·(W-1)/W · bytes / time  (NCCL's definition: comparable across world sizes)
 // The parent spawns the ranks (RANK/WORLD_SIZE/... as olmo launch sets them), prints rank 0's
 // table, and ends with one JSON object. BENCH_COMM_WORLD=N changes the rank count.
+import { loadavg } from "node:os";
 import { freePort } from "../src/parallel/launcher.ts";
 import { initParallel } from "../src/parallel/init.ts";
 
@@ -70,12 +71,14 @@ async function parent(): Promise<void> {
   if (codes.some((c) => c !== 0)) throw new Error(`bench ranks exited with ${codes.join(", ")}`);
   const res = JSON.parse(out.trim().split("\n").at(-1)!) as { world: number; barrier_us: number; rows: Row[] };
   const fmt = (b: number) => (b >= 1 << 20 ? `${b >> 20} MiB` : `${b >> 10} KiB`);
-  console.log(`shared-memory all-reduce (sum, f32), ${res.world} ranks, ${navigator.hardwareConcurrency} cores; empty barrier ${res.barrier_us} µs`);
+  // Other processes on the host starve the ranks (they spin, then sleep): report the load too.
+  const load = +loadavg()[0].toFixed(2);
+  console.log(`shared-memory all-reduce (sum, f32), ${res.world} ranks, ${navigator.hardwareConcurrency} cores, load average ${load}; empty barrier ${res.barrier_us} µs`);
   console.log("   size        time     algbw     busbw    memcpy   busbw/memcpy");
   for (const r of res.rows) {
     console.log(`${fmt(r.bytes).padStart(7)} ${r.allreduce_us.toFixed(1).padStart(9)} µs ${r.algbw_gbs.toFixed(2).padStart(6)} GB/s ${r.busbw_gbs.toFixed(2).padStart(6)} GB/s ${r.memcpy_gbs.toFixed(2).padStart(6)} GB/s ${(r.busbw_gbs / r.memcpy_gbs).toFixed(2).padStart(8)}`);
   }
-  console.log(JSON.stringify({ bench: "comm", impl: "shm", cores: navigator.hardwareConcurrency, ...res }));
+  console.log(JSON.stringify({ bench: "comm", impl: "shm", cores: navigator.hardwareConcurrency, loadavg_1m: load, ...res }));
 }
 
 if (process.env.RANK !== undefined) await rank();

@@ -32,7 +32,7 @@ import type { StoreClient } from "./store.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
-const OP = { allReduce1: 1, allReduce2: 2, allGather: 3, reduceScatter: 4, broadcast: 5, barrier: 6 } as const;
+const OP = { allReduce1: 1, allReduce2: 2, allGather: 3, reduceScatter: 4, broadcast: 5, barrier: 6, allReduceSmall: 7 } as const;
 const REDUCE_CODE: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 
 export const DEFAULT_SLOT_BYTES = 8 << 20;
@@ -43,8 +43,12 @@ export interface ShmCommOptions {
   slotBytes?: number;
   /** give up waiting for a peer after this long (OLMO_COMM_TIMEOUT_S, default 600 s) */
   timeoutMs?: number;
-  /** spin iterations before the first sleep */
-  spin?: number;
+  /** microseconds to spin before the first sleep (OLMO_COMM_SPIN_US, default 100: Linux rounds
+   *  short sleeps up to ~60 µs, so spinning that long costs less latency than sleeping) */
+  spinUs?: number;
+  /** allReduce of at most this many bytes takes one barrier: every rank reduces the whole buffer
+   *  itself, in rank order, so the bits still agree (default 256 KiB) */
+  smallBytes?: number;
 }
 
 function commTimeoutMs(): number {
@@ -63,7 +67,8 @@ export class ShmComm implements Comm {
   private op = 0;
   private sleeper = new Int32Array(new SharedArrayBuffer(4));
   private readonly timeoutMs: number;
-  private readonly spin: number;
+  private readonly spinMs: number;
+  private readonly smallFloats: number;
 
   private constructor(readonly rank: number, readonly world: number, private map: Uint8Array, slotBytes: number, opts: ShmCommOptions) {
     const headerBytes = headerSize(world);
@@ -72,7 +77,8 @@ export class ShmComm implements Comm {
     this.slots = [0, 1].map((set) =>
       Array.from({ length: world }, (_, q) => new Float32Array(map.buffer, map.byteOffset + headerBytes + (set * world + q) * slotBytes, this.slotFloats)));
     this.timeoutMs = opts.timeoutMs ?? commTimeoutMs();
-    this.spin = opts.spin ?? 2000;
+    this.spinMs = (opts.spinUs ?? Number(process.env.OLMO_COMM_SPIN_US ?? 100)) / 1000;
+    this.smallFloats = Math.min(this.slotFloats, (opts.smallBytes ?? 256 << 10) / 4);
   }
 
   /** Collective: every rank of the job calls this with the same store and world. */
@@ -131,16 +137,21 @@ export class ShmComm implements Comm {
     let q = 0;
     let spins = 0;
     let sleepMs = 0.005;
+    let start = 0;
     let deadline = 0;
     while (q < W) {
       if (((Atomics.load(h, LINE * (1 + q)) - g) | 0) >= 0) {
         q++;
         continue;
       }
-      if (++spins < this.spin) continue;
+      if ((++spins & 63) !== 0) continue;
       const now = performance.now();
-      if (deadline === 0) deadline = now + this.timeoutMs;
-      else if (now > deadline) this.timeout(g);
+      if (start === 0) {
+        start = now;
+        deadline = now + this.timeoutMs;
+      }
+      if (now - start < this.spinMs) continue;
+      if (now > deadline) this.timeout(g);
       Atomics.wait(this.sleeper, 0, 0, sleepMs);
       sleepMs = Math.min(sleepMs * 2, 1);
     }
@@ -171,7 +182,15 @@ export class ShmComm implements Comm {
 
   allReduce(buf: Float32Array, op: ReduceOp): void {
     const n = ShmComm.count(buf.length), W = this.world, r = this.rank;
-    for (let off = 0; off < n || (n === 0 && off === 0); off += this.slotFloats) {
+    if (n <= this.smallFloats) {
+      // one barrier: publish, then every rank reduces everything in rank order (same bits everywhere)
+      const set = this.nextSet();
+      set[r].set(buf);
+      this.sync(OP.allReduceSmall, n, REDUCE_CODE[op]);
+      reduceInto(buf, 0, set, 0, n, op);
+      return;
+    }
+    for (let off = 0; off < n; off += this.slotFloats) {
       const c = Math.min(n - off, this.slotFloats);
       const set = this.nextSet();
       set[r].set(buf.subarray(off, off + c));
@@ -186,7 +205,6 @@ export class ShmComm implements Comm {
         const qlo = Math.floor((q * c) / W), qhi = Math.floor(((q + 1) * c) / W);
         buf.set(set[q].subarray(qlo, qhi), off + qlo);
       }
-      if (n === 0) break;
     }
   }
 
