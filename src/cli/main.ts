@@ -3,6 +3,13 @@
 import { UserError } from "../errors.ts";
 import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
 import { commands } from "./commands.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+let versionInfo = "from source";
+/** The compiled binary says when it was built and what it embeds. */
+export function setVersionInfo(info: string): void {
+  versionInfo = info;
+}
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -20,6 +27,10 @@ function topHelp(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(`olmo ${pkg.version} (bun ${Bun.version}; ${versionInfo})`);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(topHelp());
     return name ? 0 : 2;

@@ -90,11 +90,20 @@ export interface NativeLibrary {
 
 const repoRoot = resolve(import.meta.dir, "../..");
 
-/** Where each library is looked for: $OLMO_NATIVE_DIR, then <repo>/build, then next to the binary. */
+/** Libraries embedded in a compiled `olmo` binary (src/cli/compiled-main.ts registers them). */
+const embedded = new Map<LibraryKind, string>();
+export function registerEmbeddedLibrary(kind: LibraryKind, path: string): void {
+  embedded.set(kind, path);
+}
+
+/** Where each library is looked for: $OLMO_NATIVE_DIR, the copy embedded in a compiled binary, <repo>/build, next to the binary. */
 export function librarySearchPaths(kind: LibraryKind): string[] {
   const file = `libolmo_${kind}.so`;
   const dirs = [process.env.OLMO_NATIVE_DIR, join(repoRoot, "build"), join(process.execPath, "..")];
-  return dirs.filter((d): d is string => !!d).map((d) => join(d, file));
+  const paths = dirs.filter((d): d is string => !!d).map((d) => join(d, file));
+  const e = embedded.get(kind);
+  if (e) paths.splice(process.env.OLMO_NATIVE_DIR ? 1 : 0, 0, e);
+  return paths;
 }
 
 const loaded = new Map<string, NativeLibrary>();

@@ -5,6 +5,15 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
 
+/** The corpus already tokenized (uint32 part files), embedded in a compiled `olmo` binary, which has no node_modules. */
+let embeddedTokens: string[] | null = null;
+export function registerEmbeddedBrownTokens(paths: string[]): void {
+  embeddedTokens = paths;
+}
+export function embeddedBrownTokens(): string[] | null {
+  return embeddedTokens;
+}
+
 export function browCorpusDir(): string {
   let pkg: string;
   try {

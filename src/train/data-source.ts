@@ -1,13 +1,13 @@
 // A run's data, from its config: token files / a mix file / the embedded Brown corpus (prepared
 // once into a cache through the same `olmo prepare` path), opened as fixed-length instances in
 // OLMo-core's global order (src/data), and handed to the trainer one global batch per step.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { RunConfig } from "../config/schema.ts";
 import { globalBatchTokens, totalSteps } from "../config/schema.ts";
 import { DataLoader, type LoaderState, openDataset, prepareDocuments } from "../data/index.ts";
 import { UserError } from "../errors.ts";
-import { brownDocuments } from "./brown-corpus.ts";
+import { brownDocuments, embeddedBrownTokens } from "./brown-corpus.ts";
 import type { BatchSource } from "./trainer.ts";
 
 export interface RunData {
@@ -24,6 +24,18 @@ export async function brownTokenFiles(cacheDir: string, log: (l: string) => void
   const dir = join(cacheDir, "brown-cl100k");
   const parts = () => (existsSync(dir) ? readdirSync(dir).filter((f) => /^part-\d+\.npy$/.test(f)).sort().map((f) => join(dir, f)) : []);
   if (parts().length > 0) return parts();
+  const embedded = embeddedBrownTokens();
+  if (embedded) {
+    // a compiled binary: copy the embedded token files out (they must be real files to be mmapped)
+    mkdirSync(dir, { recursive: true });
+    for (const [i, src] of embedded.entries()) {
+      const dst = join(dir, `part-${String(i).padStart(5, "0")}.npy`);
+      writeFileSync(`${dst}.tmp-${process.pid}`, readFileSync(src));
+      renameSync(`${dst}.tmp-${process.pid}`, dst);
+    }
+    log(`unpacked the embedded corpus (Brown, cl100k_base) → ${dir}`);
+    return parts();
+  }
   const res = await prepareDocuments(brownDocuments(), dir, {});
   log(`prepared the embedded corpus: ${res.documents} Brown documents, ${res.tokens} tokens (cl100k_base) → ${dir}`);
   return res.files.map((f) => f.path);

@@ -1,9 +1,12 @@
 // olmo train [CONFIG] [--a.b=value ...]
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
-import { loadConfig } from "../../config/load.ts";
+import { applyOverrides, loadConfig, validateConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
 import type { CommandSpec } from "../args.ts";
+// also bundled, so a compiled binary (no configs/ folder beside it) still has its default run
+import tinyConfig from "../../../configs/tiny.ts";
 
 export const DEFAULT_CONFIG = resolve(import.meta.dir, "../../../configs/tiny.ts");
 
@@ -20,7 +23,9 @@ export const trainCommand: CommandSpec = {
   async run(args) {
     if (args.positional.length > 1) throw new UserError(`train takes one CONFIG, got ${args.positional.join(" ")}`);
     const configPath = args.positional[0] ?? DEFAULT_CONFIG;
-    const cfg = await loadConfig(configPath, args.overrides);
+    const cfg = args.positional[0] !== undefined || existsSync(DEFAULT_CONFIG)
+      ? await loadConfig(configPath, args.overrides)
+      : validateConfig(applyOverrides(tinyConfig, args.overrides), "configs/tiny.ts (embedded)");
     const runDir = (args.opts["run-dir"] as string | undefined) ?? cfg.runDir ?? `runs/${cfg.name}`;
     const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined) });
     // loaded on demand: training pulls in the tokenizer and data code, which other commands never need

@@ -1,0 +1,89 @@
+// `bun run compile` → one executable that runs the embedded default training from an empty folder
+// with no Bun, no node_modules and no checkout: native libraries, the tokenized Brown corpus, the
+// default config and the cl100k tokenizer are all inside it.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { commands } from "../../src/cli/commands.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+
+const root = resolve(import.meta.dir, "../..");
+const D = mkdtempSync(join(tmpdir(), "olmo-compile-"));
+const work = join(D, "empty"); // where the binary is copied to and run: nothing else in it
+const bare = { PATH: join(D, "no-bin"), HOME: work, TMPDIR: join(D, "tmp") }; // no bun on PATH
+
+function compile(out: string, ...flags: string[]): void {
+  const p = Bun.spawnSync([process.execPath, "src/cli/compile.ts", ...flags, out], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`compile failed:\n${p.stderr.toString()}${p.stdout.toString()}`);
+}
+
+function olmo(bin: string, ...args: string[]) {
+  const p = Bun.spawnSync([join(work, bin), ...args], { cwd: work, env: bare, stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+}
+
+beforeAll(() => {
+  ensureNativeBuilt("cpu");
+  for (const d of [work, bare.PATH, bare.TMPDIR]) mkdirSync(d, { recursive: true });
+  compile(join(D, "olmo"));
+  compile(join(D, "olmo-cpu"), "--no-cuda");
+  copyFileSync(join(D, "olmo"), join(work, "olmo"));
+  copyFileSync(join(D, "olmo-cpu"), join(work, "olmo-cpu"));
+  Bun.spawnSync(["chmod", "+x", join(work, "olmo"), join(work, "olmo-cpu")]);
+}, 120_000);
+
+afterAll(() => rmSync(D, { recursive: true, force: true }));
+
+describe("dist/olmo: a single executable", () => {
+  test("--help lists every command; --version says what is embedded", () => {
+    const h = olmo("olmo", "--help");
+    expect(h.code).toBe(0);
+    for (const c of commands) expect(h.out).toContain(c.name);
+    const v = olmo("olmo", "--version");
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^olmo \d+\.\d+\.\d+ .*compiled .*libolmo_cpu\.so.*Brown corpus/);
+    if (existsSync(join(root, "build/libolmo_cuda.so"))) expect(v.out).toContain("libolmo_cuda.so,");
+  });
+
+  test("trains the embedded default run for 3 steps in an empty folder, then soups and inspects", () => {
+    const t = olmo("olmo", "train", "--train.steps=3", "--train.sampleTokens=2", "--checkpoint.saveInterval=0", "--train.logEvery=1");
+    expect({ code: t.code, err: t.err }).toEqual({ code: 0, err: "" });
+    expect(t.out).toMatch(/step 3\/3 \| loss \d+\.\d+/);
+    expect(t.out).toMatch(/loss: first 11\.\d+ \(step 1\) → last \d+\.\d+ \(step 3\)/);
+    const ck = join(work, "runs/tiny/stage1-step3-tokens1B");
+    expect(existsSync(join(ck, "metadata.msgpack"))).toBe(true);
+    expect(readFileSync(join(work, "runs/tiny/metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
+    // the tokenized corpus came out of the binary, not from node_modules (there is none)
+    expect(existsSync(join(work, ".olmo-cache/brown-cl100k/part-00000.npy"))).toBe(true);
+    expect(existsSync(join(work, "node_modules"))).toBe(false);
+
+    const s = olmo("olmo", "soup", ck, ck, "--out", join(work, "soup"), "--format", "hf");
+    expect({ code: s.code, err: s.err }).toEqual({ code: 0, err: "" });
+    expect(readdirSync(join(work, "soup"))).toContain("config.json");
+    const i = olmo("olmo", "ckpt", "info", ck);
+    expect(i.code).toBe(0);
+    expect(i.out).toMatch(/checksums\s+ok/);
+    if (commands.some((c) => c.name === "plan")) expect(olmo("olmo", "plan", "--help").code).toBe(0);
+  }, 60_000);
+
+  test("a user config file next to the binary loads; a mistake is one line, exit 2", () => {
+    writeFileSync(join(work, "mine.ts"), `export default { name: "mine", model: { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnHidden: 32, vocabSize: 100278, maxSeqLen: 64 },
+      data: { embedded: "brown" }, train: { seqLen: 32, globalBatchInstances: 2, microBatchInstances: 1, steps: 1 }, optim: { lr: 1e-3, schedule: { kind: "constant" } }, backend: "cpu" };\n`);
+    const r = olmo("olmo", "train", "mine.ts", "--quiet");
+    expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: "" });
+    expect(existsSync(join(work, "runs/mine/stage1-step1-tokens1B/metadata.msgpack"))).toBe(true);
+    const bad = olmo("olmo", "train", "mine.ts", "--optim.lr=-1");
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim().split("\n")).toEqual([expect.stringMatching(/invalid config at optim\.lr/)]);
+  }, 60_000);
+
+  test("compiled without libolmo_cuda.so: the binary says so, and asking for CUDA is a one-line error", () => {
+    expect(olmo("olmo-cpu", "--version").out).toContain("no libolmo_cuda.so: CPU only");
+    writeFileSync(join(work, "cuda.ts"), `export default { name: "c", model: { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
+      data: { embedded: "brown" }, train: { seqLen: 32, globalBatchInstances: 2, microBatchInstances: 1, steps: 1 }, optim: { lr: 1e-3, schedule: { kind: "constant" } }, backend: "cuda" };\n`);
+    const r = olmo("olmo-cpu", "train", "cuda.ts");
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split("\n")).toEqual([expect.stringMatching(/CUDA backend requested but no GPU is usable: libolmo_cuda\.so not found/)]);
+  });
+});
