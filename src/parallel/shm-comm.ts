@@ -49,6 +49,8 @@ export interface ShmCommOptions {
   /** allReduce of at most this many bytes takes one barrier: every rank reduces the whole buffer
    *  itself, in rank order, so the bits still agree (default 256 KiB) */
   smallBytes?: number;
+  /** store key prefix of this communicator, unique per group (default "olmo/shm-comm") */
+  key?: string;
 }
 
 function commTimeoutMs(): number {
@@ -84,6 +86,7 @@ export class ShmComm implements Comm {
   /** Collective: every rank of the job calls this with the same store and world. */
   static async create(store: StoreClient, rank: number, world: number, opts: ShmCommOptions = {}): Promise<ShmComm> {
     const slotBytes = opts.slotBytes ?? DEFAULT_SLOT_BYTES;
+    const key = opts.key ?? "olmo/shm-comm";
     if (slotBytes % 64 !== 0 || slotBytes < 64) throw new Error(`ShmComm: slotBytes ${slotBytes} must be a positive multiple of 64`);
     const bytes = headerSize(world) + 2 * world * slotBytes;
     let path: string;
@@ -100,9 +103,9 @@ export class ShmComm implements Comm {
       hdr[1] = world;
       hdr[2] = slotBytes;
       Atomics.store(hdr, 0, MAGIC);
-      await store.set("olmo/shm-comm", path);
+      await store.set(`${key}/path`, path);
     } else {
-      path = await store.get("olmo/shm-comm");
+      path = await store.get(`${key}/path`);
     }
     let comm: ShmComm;
     try {
@@ -115,7 +118,7 @@ export class ShmComm implements Comm {
       }
     } finally {
       // Everyone has mapped (or failed) before rank 0 unlinks; the mappings outlive the name.
-      await store.barrier("olmo/shm-comm-mapped", rank, world);
+      await store.barrier(`${key}/mapped`, rank, world);
       if (rank === 0) unlinkSync(path);
     }
     return comm;

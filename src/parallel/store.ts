@@ -297,3 +297,78 @@ export class StoreClient {
     this.sock.end();
   }
 }
+
+// ---- hosting: on a Worker thread when possible ----
+
+export interface HostedStore {
+  port: number;
+  onWorker: boolean;
+  /** wait until clients disconnected (at most idleMs), then stop serving */
+  stop(idleMs?: number): Promise<void>;
+}
+
+/**
+ * Start rank 0's store, on a Worker thread (see store-worker.ts for why). Where no Worker can start
+ * (a compiled binary built without store-worker.ts as an extra entry point), serve it from this
+ * thread: correct as long as every rank finishes its store calls before rank 0 blocks in a
+ * collective, which initParallel and tpDpComms guarantee with a closing store barrier.
+ */
+export async function hostStore(hostname: string, port: number): Promise<HostedStore> {
+  // In a compiled binary the worker must be an extra entry point of `bun build --compile`
+  // (src/parallel/store-worker.ts); it then lives at /$bunfs/root/src/parallel/store-worker.ts.
+  const candidates = [new URL("./store-worker.ts", import.meta.url).href];
+  if (import.meta.url.includes("/$bunfs/")) candidates.push("/$bunfs/root/src/parallel/store-worker.ts");
+  for (const url of candidates) {
+    const hosted = await tryWorker(url, hostname, port);
+    if (hosted) return hosted;
+  }
+  const server = new StoreServer(hostname, port);
+  return {
+    port: server.port,
+    onWorker: false,
+    stop: async (idleMs = 5000) => {
+      await server.idle(idleMs);
+      server.stop();
+    },
+  };
+}
+
+/** null when no Worker can run `url`; throws the server's error (e.g. port in use) otherwise. */
+async function tryWorker(url: string, hostname: string, port: number): Promise<HostedStore | null> {
+  let w: Worker | undefined;
+  let reply: { ok: boolean; port: number; error?: string; user?: boolean };
+  try {
+    const nw = (w = new Worker(url));
+    reply = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("store worker did not start in 10 s")), 10_000);
+      nw.onmessage = (ev) => {
+        clearTimeout(timer);
+        resolve(ev.data);
+      };
+      nw.onerror = (ev) => {
+        clearTimeout(timer);
+        reject(new Error(ev.message));
+      };
+      nw.postMessage({ op: "start", hostname, port });
+    });
+  } catch {
+    w?.terminate();
+    return null;
+  }
+  const worker = w;
+  if (!reply.ok) {
+    worker.terminate();
+    throw reply.user ? new UserError(reply.error!) : new Error(reply.error);
+  }
+  return {
+    port: reply.port,
+    onWorker: true,
+    stop: async (idleMs = 5000) => {
+      await new Promise<void>((resolve) => {
+        worker.onmessage = () => resolve();
+        worker.postMessage({ op: "stop", idleMs });
+      });
+      worker.terminate();
+    },
+  };
+}

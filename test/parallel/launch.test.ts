@@ -27,6 +27,15 @@ describe("olmo launch + store + shared-memory collectives", () => {
     }, 30_000);
   }
 
+  test("tp=2 × dp=2 sub-communicators reduce over their members only", async () => {
+    const r = await olmo(["launch", "--nproc-per-node", "4", "--exec", "--", process.execPath, rankScript, "groups"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines(r.out).sort()).toEqual([
+      "[rank 0] ok groups tp 0,1 dp 0,2", "[rank 1] ok groups tp 0,1 dp 1,3", "[rank 2] ok groups tp 2,3 dp 0,2", "[rank 3] ok groups tp 2,3 dp 1,3",
+    ]);
+  }, 30_000);
+
   test("a rank that exits 3 stops the job: one line names it, the launcher exits 3", async () => {
     const t0 = performance.now();
     const r = await olmo(["launch", "--nproc-per-node", "4", "--exec", "--", process.execPath, rankScript, "exit3"]);

@@ -73,3 +73,21 @@ describe("rendezvous store", () => {
     expect(() => storeTimeoutMs({ OLMO_STORE_TIMEOUT_S: "soon" })).toThrow(UserError);
   });
 });
+
+test("rank 0 hosts the store on a Worker thread (so blocking collectives cannot starve it)", async () => {
+  const { hostStore } = await import("../../src/parallel/store.ts");
+  const h = await hostStore("127.0.0.1", 0);
+  try {
+    expect(h.onWorker).toBe(true);
+    const c = await StoreClient.connect("127.0.0.1", h.port, 2000);
+    await c.set("k", "v");
+    // the main thread blocks; the store still answers another client's get afterwards
+    const t = performance.now();
+    while (performance.now() - t < 100) {}
+    expect(await c.get("k")).toBe("v");
+    c.close();
+    await expect(hostStore("127.0.0.1", h.port)).rejects.toThrow(/cannot host the rendezvous store on 127.0.0.1:\d+/);
+  } finally {
+    await h.stop(0);
+  }
+});
