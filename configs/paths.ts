@@ -1,0 +1,19 @@
+// Where the recipe's data and checkpoints live: ONE root each, from the environment, so a user
+// points the shipped configs at their copy without editing them.
+//   OLMO_DATA_ROOT  the folder the mix files' relative paths are joined to (it holds preprocessed/...,
+//                   mirrored from http://olmo-data.org/preprocessed/...)
+//   OLMO_CKPT_ROOT  one run folder per stage/ingredient is created under it
+import { join } from "node:path";
+
+export const DATA_ROOT = process.env.OLMO_DATA_ROOT ?? "/data/olmo";
+export const CKPT_ROOT = process.env.OLMO_CKPT_ROOT ?? "/checkpoints/olmo2-32b";
+
+/** the OLMo-core mix lists shipped in configs/mixes/ (absolute, so any working directory works) */
+export function mixFile(name: "OLMoE-mix-0824" | "dolmino100" | "dolmino300"): string {
+  return join(import.meta.dir, "mixes", `${name}.txt`);
+}
+
+/** a stage's run folder: each gets its own, so resume and keep-K pruning never see another stage's checkpoints */
+export function runDirOf(name: string): string {
+  return join(CKPT_ROOT, name);
+}

@@ -1,0 +1,58 @@
+// The shared base of the three OLMo-2 32B stage-2 ("anneal") ingredients (olmo2-spec.md §2.2):
+// weights and optimizer state from the final stage-1 checkpoint, fresh trainer state (steps
+// restart at 1, new data order), LR linear from where stage 1 stopped to 0 over the budget.
+// An ingredient file picks its number, token budget, data seed and mix.
+import type { RunConfigInput } from "../src/config/schema.ts";
+import { checkpointName } from "../src/checkpoint/naming.ts";
+import { cosineWithWarmup } from "../src/optim/schedule.ts";
+import { DATA_ROOT, mixFile, runDirOf } from "./paths.ts";
+import stage1 from "./stage1.ts";
+
+const s1 = stage1.optim.schedule;
+/**
+ * The stage-1 LR at the step it stopped, computed from its schedule — not copied — so changing
+ * stage 1 moves stage 2 with it. OLMo-core's anneal script does the same
+ * (CosWithWarmup.get_lr(6e-4, 721901, 774861)); = 6.6232e-5 for the shipped stage 1.
+ */
+export const STAGE2_START_LR = cosineWithWarmup(stage1.train.steps, stage1.optim.lr, s1.warmupSteps, s1.tMaxSteps, s1.alpha);
+
+/** the final stage-1 checkpoint (stage1-step721901-tokens6056B) */
+export const STAGE1_FINAL = `${stage1.runDir}/${checkpointName({
+  stage: 1, step: stage1.train.steps, globalBatchTokens: stage1.train.globalBatchInstances * stage1.train.seqLen,
+})}`;
+
+export interface IngredientSpec {
+  ingredient: number;
+  budgetTokens: number;
+  /** data-order seed (the loader's permutation is PCG64(seed + epoch)) */
+  seed: number;
+  mix: "dolmino100" | "dolmino300";
+}
+
+// stage 1 is stopped by `steps`; stage 2 runs by a token budget instead
+const { steps: _stage1Steps, ...stage1Train } = stage1.train;
+
+export function stage2Ingredient(k: IngredientSpec) {
+  const name = `stage2-ingredient${k.ingredient}`;
+  return {
+    ...stage1,
+    name,
+    runDir: runDirOf(name),
+    stage: 2,
+    ingredient: k.ingredient,
+    // no max_target_sequence_length in stage 2: single 4096-token instances
+    data: { mixFile: mixFile(k.mix), baseDir: DATA_ROOT, tokenizer: "allenai/dolma2-tokenizer", dtype: "uint32", seed: k.seed, allowRepetition: false },
+    // steps = ceil(budget / 8,388,608): 100e9 → 11,921; 300e9 → 35,763
+    train: { ...stage1Train, budgetTokens: k.budgetTokens },
+    optim: {
+      ...stage1.optim,
+      lr: STAGE2_START_LR,
+      // lr(s) = lr0·(1 − s/T), T = the run's steps; the last step runs at 0
+      schedule: { kind: "linear", warmupSteps: 0, alpha: 0 },
+      // same optimizer as stage 1: both stages ran before the step-counter fix (spec §2.3)
+      stepIncrementBug: true,
+    },
+    // load_trainer_state=False: model + Adam moments; step, tokens, data cursor and LR start fresh
+    checkpoint: { saveInterval: 1000, keep: 3, loadPath: STAGE1_FINAL, loadTrainerState: false },
+  } satisfies RunConfigInput;
+}

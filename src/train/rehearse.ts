@@ -1,0 +1,225 @@
+// A small-scale rehearsal of the whole OLMo-2 recipe on the CPU, through the same code paths as
+// the real run: stage 1 (runTraining) → three stage-2 ingredients initialized from the stage-1
+// final checkpoint (weights + Adam moments, fresh trainer state, their own data seeds, LR linear
+// from the stage-1 LR at its last step to 0) → uniform soup of the ingredients (streaming fp32,
+// src/checkpoint/soup.ts) → HF export of every final model → loss of each on held-out tokens.
+//
+// The rehearsal configs are DERIVED from the shipped recipe configs (configs/stage1.ts,
+// configs/stage2-ingredient*.ts): the optimizer (betas, WD, clip, z-loss, stepIncrementBug),
+// schedule shapes (the cosine truncated at the same fraction of t_max, linear to 0), data seeds,
+// chunking, stage/ingredient numbers, load-without-trainer-state and the 1:1:3 budget ratio come
+// from them; only sizes, the peak LR and warmup are scaled so a tiny model learns in seconds.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Backend } from "../backend/backend.ts";
+import { HfSink, HfSource } from "../checkpoint/hf.ts";
+import { NativeWriter } from "../checkpoint/native.ts";
+import { checkpointName } from "../checkpoint/naming.ts";
+import { copyModel, openSource, soup, soupWeights } from "../checkpoint/soup.ts";
+import type { TensorSource } from "../checkpoint/source.ts";
+import { validateConfig } from "../config/load.ts";
+import { type RunConfig, type RunConfigInput, globalBatchTokens, totalSteps } from "../config/schema.ts";
+import { UserError } from "../errors.ts";
+import { lrAt } from "../optim/schedule.ts";
+import { brownTokenFiles } from "./data-source.ts";
+import { cutInstances, evaluate } from "./evaluate.ts";
+import { runTraining } from "./run.ts";
+
+/** The shipped recipe, validated: stage 1 and the stage-2 ingredients in order. */
+export interface Recipe {
+  stage1: RunConfig;
+  ingredients: RunConfig[];
+}
+
+export interface RehearsalScale {
+  model: { dModel: number; nLayers: number; nHeads: number; nKvHeads: number; ffnHidden: number };
+  seqLen: number;
+  globalBatchInstances: number;
+  microBatchInstances: number;
+  stage1Steps: number;
+  /** rehearsal steps that stand for 100B tokens of a stage-2 budget (so 100B : 300B stays 1 : 3) */
+  stepsPer100B: number;
+  /** peak LR: the recipe's 6e-4 is tuned for 32B on 8M-token batches, far too low for a toy */
+  peakLr: number;
+  /** held-out instances of seqLen tokens, cut from the end of the corpus and never trained on */
+  evalInstances: number;
+}
+
+export const REHEARSAL_SCALES: Record<"small" | "full", RehearsalScale> = {
+  // the CI form: seconds
+  small: {
+    model: { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 64 },
+    seqLen: 32, globalBatchInstances: 4, microBatchInstances: 2, stage1Steps: 8, stepsPer100B: 2, peakLr: 1e-2, evalInstances: 8,
+  },
+  // `bun run rehearse`: a couple of minutes on 2 cores
+  full: {
+    model: { dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 128 },
+    seqLen: 64, globalBatchInstances: 4, microBatchInstances: 4, stage1Steps: 150, stepsPer100B: 15, peakLr: 1e-2, evalInstances: 32,
+  },
+};
+
+export interface RehearsalFiles {
+  workDir: string;
+  trainFile: string;
+  heldoutFile: string;
+}
+
+/** Scaled-down copies of the recipe's configs, writing under workDir. */
+export function rehearsalConfigs(recipe: Recipe, scale: RehearsalScale, files: RehearsalFiles): Recipe {
+  const r1 = recipe.stage1, T = scale.seqLen;
+  const model = { ...r1.model, ...scale.model, maxSeqLen: T };
+  const train = { seqLen: T, globalBatchInstances: scale.globalBatchInstances, microBatchInstances: scale.microBatchInstances, logEvery: 1_000_000 };
+  const data = (real: RunConfig) => ({
+    paths: [files.trainFile], dtype: "uint32" as const, seed: real.data.seed, tokenizer: real.data.tokenizer,
+    // keep OLMo-core's chunking ratio (stage 1: pairs of instances), none where the recipe has none
+    maxTargetSeqLen: real.data.maxTargetSeqLen ? (real.data.maxTargetSeqLen / real.train.seqLen) * T : undefined,
+    allowRepetition: true,
+  });
+  const s1Real = r1.optim.schedule;
+  if (s1Real.kind !== "cosine") throw new UserError(`rehearse: stage 1 schedule is ${s1Real.kind}; the rehearsal scales a cosine`);
+  const realSteps1 = totalSteps(r1);
+  const S1 = scale.stage1Steps;
+  const stage1 = validateConfig({
+    name: r1.name, runDir: join(files.workDir, r1.name), stage: r1.stage, model, data: data(r1),
+    train: { ...train, steps: S1, initSeed: r1.train.initSeed },
+    optim: {
+      ...r1.optim, lr: scale.peakLr,
+      // stopped at the same fraction of the cosine as the real run (721,901 of 774,861)
+      schedule: { ...s1Real, warmupSteps: Math.max(1, Math.round(S1 / 10)), tMaxSteps: Math.ceil((S1 * (s1Real.tMaxSteps ?? realSteps1)) / realSteps1) },
+    },
+    checkpoint: { ...r1.checkpoint, saveInterval: Math.ceil(S1 / 2), keep: 2, loadPath: undefined },
+    backend: "cpu",
+  } satisfies RunConfigInput, "rehearsal stage 1");
+  const stage1Final = join(stage1.runDir!, finalName(stage1));
+  // the recipe's rule: stage 2 starts where stage 1's schedule stopped
+  const lr2 = lrAt(stage1.optim.schedule, totalSteps(stage1), stage1.optim.lr, totalSteps(stage1));
+  const tokensPer100B = scale.stepsPer100B * scale.globalBatchInstances * T;
+  const ingredients = recipe.ingredients.map((real) => {
+    if (real.train.budgetTokens === undefined) throw new UserError(`rehearse: ${real.name} has no token budget to scale`);
+    return validateConfig({
+      name: real.name, runDir: join(files.workDir, real.name), stage: real.stage, ingredient: real.ingredient, model, data: data(real),
+      // rounded so 100e9 maps to exactly stepsPer100B whole batches (float ratios would ceil one step over)
+      train: { ...train, budgetTokens: Math.round((real.train.budgetTokens * tokensPer100B) / 100e9), initSeed: real.train.initSeed },
+      optim: { ...real.optim, lr: lr2 },
+      checkpoint: { ...real.checkpoint, saveInterval: 0, keep: 1, loadPath: stage1Final },
+      backend: "cpu",
+    } satisfies RunConfigInput, `rehearsal ${real.name}`);
+  });
+  return { stage1, ingredients };
+}
+
+export function finalName(cfg: RunConfig): string {
+  return checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step: totalSteps(cfg), globalBatchTokens: globalBatchTokens(cfg) });
+}
+
+/** A raw uint32 token file, copied so its alignment never depends on Buffer pooling. */
+function readTokens(path: string): Uint32Array {
+  const b = readFileSync(path);
+  return new Uint32Array(new Uint8Array(b).buffer, 0, Math.floor(b.byteLength / 4));
+}
+
+/** Cut the Brown corpus (prepared once, as the embedded run does) into a training file and a held-out tail. */
+export async function splitCorpus(workDir: string, heldoutTokens: number, log: (l: string) => void, cacheDir?: string): Promise<RehearsalFiles> {
+  const parts = await brownTokenFiles(cacheDir ?? process.env.OLMO_CACHE ?? ".olmo-cache", log);
+  const chunks = parts.map(readTokens);
+  const all = new Uint32Array(chunks.reduce((a, c) => a + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  if (heldoutTokens >= all.length / 2) throw new UserError(`rehearse: ${heldoutTokens} held-out tokens leave too little of the ${all.length}-token corpus to train on`);
+  const dir = join(workDir, "data");
+  mkdirSync(dir, { recursive: true });
+  const files = { workDir, trainFile: join(dir, "train.npy"), heldoutFile: join(dir, "heldout.npy") };
+  writeFileSync(files.trainFile, all.subarray(0, all.length - heldoutTokens));
+  writeFileSync(files.heldoutFile, all.subarray(all.length - heldoutTokens));
+  return files;
+}
+
+export interface RehearsalRow {
+  name: string;
+  steps: number;
+  checkpoint: string;
+  hf: string;
+  lrStart: number;
+  /** mean train loss of the last step (null for the soup, which is not trained) */
+  trainLoss: number | null;
+  evalLoss: number;
+}
+
+export interface RehearsalResult {
+  configs: Recipe;
+  rows: RehearsalRow[];
+  soupDir: string;
+  soupWeights: number[];
+  seconds: number;
+}
+
+function lastLoss(runDir: string): number {
+  const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]).loss;
+}
+
+export async function rehearse(be: Backend, recipe: Recipe, opts: { scale: RehearsalScale; workDir: string; log: (l: string) => void; trainLog?: (l: string) => void; cacheDir?: string }): Promise<RehearsalResult> {
+  const t0 = performance.now();
+  const { scale, workDir, log } = opts;
+  const T = scale.seqLen;
+  const files = await splitCorpus(workDir, scale.evalInstances * T, log, opts.cacheDir);
+  const cfgs = rehearsalConfigs(recipe, scale, files);
+  const trainLog = opts.trainLog ?? (() => {});
+  const runs = [cfgs.stage1, ...cfgs.ingredients];
+  for (const cfg of runs) {
+    log(`[rehearse] ${cfg.name}: ${totalSteps(cfg)} steps, lr ${cfg.optim.lr.toExponential(4)} (${cfg.optim.schedule.kind}), data seed ${cfg.data.seed}` +
+      (cfg.checkpoint.loadPath ? `, from ${finalName(cfgs.stage1)}` : ""));
+    await runTraining(be, cfg, cfg.runDir!, { quiet: true, log: trainLog });
+  }
+  const finals = runs.map((c) => join(c.runDir!, finalName(c)));
+
+  // the soup: a uniform mean of the ingredients' final checkpoints, as configs/soup.ts / `olmo soup`
+  const soupDir = join(workDir, "stage2-soup");
+  const weights = soupWeights(cfgs.ingredients.length);
+  const sources: TensorSource[] = [];
+  try {
+    for (const p of finals.slice(1)) sources.push(openSource(p));
+    soup(sources, new NativeWriter(soupDir, sources[0].config, { meta: { trainState: { ...sources[0].trainState, soup: { sources: finals.slice(1), weights } } } }), weights);
+  } finally {
+    for (const s of sources) s.close();
+  }
+  log(`[rehearse] souped ${sources.length} ingredients (weights ${weights.map((w) => +w.toFixed(4)).join(", ")}) → ${soupDir}`);
+
+  // every final model through HF export and back, then the loss on the held-out tokens
+  const heldout = readTokens(files.heldoutFile);
+  const { tokens_BT, B } = cutInstances(heldout, T, cfgs.stage1.model.vocabSize, files.heldoutFile);
+  const rows: RehearsalRow[] = [];
+  const models = [...runs.map((c, i) => ({ name: c.name, cfg: c as RunConfig | null, ckpt: finals[i] })), { name: "soup", cfg: null, ckpt: soupDir }];
+  for (const m of models) {
+    const hf = join(workDir, "hf", m.name);
+    const src = openSource(m.ckpt);
+    try {
+      copyModel(src, new HfSink(hf, src.config, { dtype: "f32" }));
+    } finally {
+      src.close();
+    }
+    const hfSrc = new HfSource(hf);
+    let r;
+    try {
+      r = evaluate(be, hfSrc.config, (s, out) => hfSrc.read(s.name, out), tokens_BT, B, T, { zLossMult: cfgs.stage1.optim.zLossMult, grad: false });
+    } finally {
+      hfSrc.close();
+    }
+    rows.push({
+      name: m.name, steps: m.cfg ? totalSteps(m.cfg) : totalSteps(cfgs.ingredients[0]), checkpoint: m.ckpt, hf,
+      lrStart: m.cfg ? m.cfg.optim.lr : 0, trainLoss: m.cfg ? lastLoss(m.cfg.runDir!) : null, evalLoss: r.loss,
+    });
+  }
+  return { configs: cfgs, rows, soupDir, soupWeights: weights, seconds: (performance.now() - t0) / 1000 };
+}
+
+export function formatRehearsal(r: RehearsalResult): string {
+  const head = `${"model".padEnd(20)} ${"steps".padStart(6)} ${"lr start".padStart(10)} ${"train loss".padStart(10)} ${"eval loss".padStart(10)}`;
+  const lines = r.rows.map((x) =>
+    `${x.name.padEnd(20)} ${String(x.steps).padStart(6)} ${(x.trainLoss === null ? "-" : x.lrStart.toExponential(3)).padStart(10)} ` +
+    `${(x.trainLoss === null ? "-" : x.trainLoss.toFixed(4)).padStart(10)} ${x.evalLoss.toFixed(4).padStart(10)}`);
+  return [head, "-".repeat(head.length), ...lines].join("\n");
+}
