@@ -52,7 +52,7 @@ async function rank(): Promise<void> {
       memcpy_gbs: +(bytes / (memcpyMs / 1000) / 1e9).toFixed(3),
     });
   }
-  const barrierMs = timeIt(() => comm.barrier(), () => comm.barrier(), 1 << 20);
+  const barrierMs = timeIt(() => comm.barrier(), () => comm.barrier(), 4096); // 2000 barriers per timing
   await par.close();
   if (comm.rank === 0) console.log(JSON.stringify({ world: W, barrier_us: +(barrierMs * 1000).toFixed(1), rows }));
 }

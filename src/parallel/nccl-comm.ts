@@ -19,14 +19,18 @@ export class NcclComm implements PtrComm {
 
   private constructor(private lib: NativeLibrary, private comm: number, private scratch: number, readonly rank: number, readonly world: number) {}
 
-  /** Collective over the job: every rank calls it (after olmo_init picked its GPU = LOCAL_RANK). */
-  static async create(lib: NativeLibrary, store: StoreClient | null, rank: number, world: number): Promise<NcclComm> {
+  /**
+   * Collective over the group: each member calls it with its group rank (after olmo_init picked its
+   * GPU = LOCAL_RANK). `key` must be unique per group (e.g. "olmo/group/tp0"). olmo_comm_init blocks
+   * the thread until the group is complete, which is why the store runs on a Worker (store.ts).
+   */
+  static async create(lib: NativeLibrary, store: StoreClient | null, rank: number, world: number, key = "olmo/nccl"): Promise<NcclComm> {
     const id = new Uint8Array(128);
     if (rank === 0) {
       lib.check("olmo_comm_unique_id", lib.sym.olmo_comm_unique_id(id));
-      if (world > 1) await store!.set("olmo/nccl-id", Buffer.from(id).toString("base64"));
+      if (world > 1) await store!.set(`${key}/id`, Buffer.from(id).toString("base64"));
     } else {
-      id.set(Buffer.from(await store!.get("olmo/nccl-id"), "base64"));
+      id.set(Buffer.from(await store!.get(`${key}/id`), "base64"));
     }
     const out = new BigUint64Array(128); // ≥1 KiB: small typed arrays can move under the JIT
     lib.check("olmo_comm_init", lib.sym.olmo_comm_init(out, id, world, rank));
