@@ -8,8 +8,9 @@ import { importHfCommand } from "./commands/import-hf.ts";
 import { launchCommand } from "./commands/launch.ts";
 import { planCommand } from "./commands/plan.ts";
 import { prepareCommand } from "./commands/prepare.ts";
+import { reportCommand } from "./commands/report.ts";
 import { rehearseCommand } from "./commands/rehearse.ts";
 import { soupCommand } from "./commands/soup.ts";
 import { trainCommand } from "./commands/train.ts";
 
-export const commands: CommandSpec[] = [trainCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, planCommand, rehearseCommand, prepareCommand, dataOrderCommand, dataInspectCommand, launchCommand];
+export const commands: CommandSpec[] = [trainCommand, reportCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, planCommand, rehearseCommand, prepareCommand, dataOrderCommand, dataInspectCommand, launchCommand];

@@ -91,6 +91,7 @@ export const rows: Row[] = [
   { mistake: "prepare with a missing input", args: () => ["prepare", p("missing.txt"), "--out", p("prep1")], message: /missing\.txt/, absent: () => [p("prep1")] },
   { mistake: "prepare into a folder with token files", args: () => ["prepare", p("doc.txt"), "--out", p("prepared")], message: /already holds part-\*\.npy/ },
   { mistake: "data order with a negative N", args: () => ["data", "order", "--instances", "-5", "--seed", "0"], message: /--instances must be an integer >= /},
+  { mistake: "report of a folder that is not a run", args: () => ["report", p("notckpt"), "--out", p("report.html")], message: /has no metrics\.jsonl/, absent: () => [p("report.html")] },
   { mistake: "unknown option", args: () => ["train", cfg(), "--frobnicate"], message: /unknown option --frobnicate/ },
   { mistake: "unknown command", args: () => ["trian"], message: /unknown command "trian"/ },
   { mistake: "missing required option", args: () => ["export-hf", p("ckpt", "stage1-step3-tokens1B")], message: /missing required option --out/ },
