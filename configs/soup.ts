@@ -1,5 +1,6 @@
 // The final OLMo-2 32B model: a uniform average ("soup") of the three stage-2 ingredients' final
 // checkpoints (olmo2-spec.md §5; the release's `main` revision, labelled step 11921).
+//   bun run olmo plan configs/soup.ts   # what it averages, and whether the inputs exist yet
 //   bun configs/soup.ts                 # runs `olmo soup` on the three checkpoints below
 //   bun run olmo soup $(bun -e 'import s from "./configs/soup.ts"; console.log(s.inputs.join(" "))') --out DIR
 // The checkpoint names come from the ingredient configs, so they follow any change to budgets.

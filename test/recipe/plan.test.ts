@@ -106,6 +106,15 @@ describe("olmo plan of the shipped recipe", () => {
     expect(r.stdout.split("\n").length).toBeLessThan(30);
   });
 
+  test("plan of configs/soup.ts lists the three final checkpoints it averages", () => {
+    const p = planJson("configs/soup.ts");
+    expect(p.kind).toBe("soup");
+    expect(p.inputs.map((x: { path: string }) => x.path.split("/").pop())).toEqual([
+      "stage2-ingredient1-step11921-tokens101B", "stage2-ingredient2-step11921-tokens101B", "stage2-ingredient3-step35763-tokens301B",
+    ]);
+    expect(p.inputs.map((x: { weight: number }) => x.weight)).toEqual([1 / 3, 1 / 3, 1 / 3]);
+  });
+
   test("planRun works on any validated config (the tiny default run)", async () => {
     const { loadConfig } = await import("../../src/config/load.ts");
     const p = planRun(await loadConfig(resolve(root, "configs/tiny.ts")));

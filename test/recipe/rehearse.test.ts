@@ -25,7 +25,7 @@ beforeAll(async () => {
     ingredients: await Promise.all([1, 2, 3].map((k) => loadConfig(join(root, `configs/stage2-ingredient${k}.ts`)))),
   };
   r = await rehearse(createBackend("cpu"), recipe, { scale: REHEARSAL_SCALES.small, workDir: join(dir, "work"), log: () => {} });
-});
+}, 300_000); // ~7 s on 2 idle cores; a hook does not get the command line's --timeout
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("rehearse --small", () => {

@@ -1,6 +1,7 @@
 // olmo plan CONFIG [--json] [--mfu 0.4] [--gpus N] [--tp T] [--dp D] [--a.b=value ...]
 // What a run will do, from its config alone: nothing is trained, no data or device is opened.
-import { loadConfig } from "../../config/load.ts";
+import { existsSync } from "node:fs";
+import { loadConfig, loadConfigModule } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
 import { type Plan, planRun } from "../../train/plan.ts";
 import type { CommandSpec } from "../args.ts";
@@ -45,6 +46,29 @@ export function formatPlan(p: Plan): string {
   ].join("\n");
 }
 
+interface SoupLike {
+  name?: string;
+  inputs: string[];
+  weights?: number[];
+  out?: string;
+  format?: string;
+}
+
+function printSoup(s: SoupLike, json: boolean): void {
+  const n = s.inputs.length;
+  const weights = s.weights ?? s.inputs.map(() => 1 / n);
+  const inputs = s.inputs.map((path, i) => ({ path, weight: weights[i], exists: existsSync(path) }));
+  if (json) {
+    console.log(JSON.stringify({ name: s.name ?? "soup", kind: "soup", inputs, out: s.out ?? null, format: s.format ?? null }));
+    return;
+  }
+  console.log([
+    `plan: ${s.name ?? "soup"} (soup: ${s.weights ? "weighted" : "uniform"} fp32 average of ${n} checkpoints, no training)`,
+    ...inputs.map((x) => `    ${x.weight.toFixed(4)} × ${x.path}${x.exists ? "" : "  (not there yet)"}`),
+    `  output              ${s.out ?? "(none given)"}${s.format ? ` (${s.format})` : ""}`,
+  ].join("\n"));
+}
+
 export const planCommand: CommandSpec = {
   name: "plan",
   summary: "Show what a run will do before running it: size, FLOPs, steps, LR, checkpoint names, memory per GPU, time",
@@ -59,6 +83,9 @@ export const planCommand: CommandSpec = {
   overrides: true,
   async run(args) {
     if (args.positional.length !== 1) throw new UserError(`plan takes one CONFIG, got ${args.positional.length ? args.positional.join(" ") : "none"}`);
+    const mod = (await loadConfigModule(args.positional[0])) as unknown as Record<string, unknown>;
+    // configs/soup.ts is a soup, not a run: show what it averages
+    if (Array.isArray(mod.inputs) && !("model" in mod)) return printSoup(mod as unknown as SoupLike, !!args.opts.json);
     const cfg = await loadConfig(args.positional[0], args.overrides);
     const o = args.opts as Record<string, number | undefined>;
     const plan = planRun(cfg, { layout: { gpus: o.gpus, tp: o.tp, dp: o.dp }, mfu: o.mfu });

@@ -4,11 +4,22 @@
 import { existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
-import { loadConfig } from "../../config/load.ts";
+import { validateConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
 import type { CommandSpec } from "../args.ts";
 
-const CONFIGS = resolve(import.meta.dir, "../../../configs");
+/**
+ * The shipped recipe, imported (not read from a path) so a compiled `dist/olmo` carries it too.
+ * Loaded on demand: other commands never pay for it.
+ */
+async function shippedRecipe() {
+  const mods = await Promise.all([
+    import("../../../configs/stage1.ts"), import("../../../configs/stage2-ingredient1.ts"),
+    import("../../../configs/stage2-ingredient2.ts"), import("../../../configs/stage2-ingredient3.ts"),
+  ]);
+  const [stage1, ...ingredients] = mods.map((m, i) => validateConfig(m.default, i === 0 ? "configs/stage1.ts" : `configs/stage2-ingredient${i}.ts`));
+  return { stage1, ingredients };
+}
 /** marks a folder as a rehearsal's, so a rerun may clear it (and nothing else) */
 const MARKER = ".olmo-rehearsal";
 
@@ -34,10 +45,7 @@ export const rehearseCommand: CommandSpec = {
   async run(args) {
     if (args.positional.length) throw new UserError(`rehearse takes no positional arguments, got ${args.positional.join(" ")}`);
     const { REHEARSAL_SCALES, formatRehearsal, rehearse } = await import("../../train/rehearse.ts");
-    const recipe = {
-      stage1: await loadConfig(join(CONFIGS, "stage1.ts")),
-      ingredients: await Promise.all([1, 2, 3].map((k) => loadConfig(join(CONFIGS, `stage2-ingredient${k}.ts`)))),
-    };
+    const recipe = await shippedRecipe();
     const out = resolve(args.opts.out as string);
     prepareWorkDir(out);
     const be = createBackend("cpu", { threads: process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined });
