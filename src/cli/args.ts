@@ -1,6 +1,7 @@
 // Minimal, strict option parsing shared by every subcommand: known options only, typed values,
 // defaults shown in --help. Unknown options are errors, never ignored.
 import { UserError } from "../errors.ts";
+import { TOP_LEVEL_FIELDS } from "./config-help.ts";
 
 export interface OptionSpec {
   /** long name without dashes, e.g. "seq-len" */
@@ -18,8 +19,10 @@ export interface CommandSpec {
   /** e.g. "olmo eval --from-hf DIR --data FILE --seq-len T [--grad]" */
   usage: string;
   options: OptionSpec[];
-  /** allow free-form --a.b=value overrides (train) */
+  /** allow free-form --a.b=value overrides (train); top-level fields too (--backend=cuda) */
   overrides?: boolean;
+  /** more --help lines after the options (train: every config field with its default) */
+  helpExtra?: () => string[];
   run(args: ParsedArgs): Promise<number | void>;
 }
 
@@ -52,7 +55,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     let value: string | undefined = eq < 0 ? undefined : a.slice(eq + 1);
     const o = byName.get(key);
     if (!o) {
-      if (spec.overrides && key.includes(".")) {
+      if (spec.overrides && (key.includes(".") || TOP_LEVEL_FIELDS.includes(key))) {
         if (value === undefined) {
           value = argv[++i];
           if (value === undefined) throw new UserError(`${spec.name}: override --${key} needs a value (--${key}=VALUE)`);
@@ -96,6 +99,7 @@ export function formatHelp(spec: CommandSpec): string {
     }
   }
   if (spec.overrides) lines.push("  --a.b=VALUE                  override any config field (validated by the config schema)");
+  if (spec.helpExtra) lines.push("", ...spec.helpExtra());
   return lines.join("\n");
 }
 

@@ -21,7 +21,18 @@ function topHelp(): string {
     "commands:",
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "environment: OLMO_BACKEND=cpu|cuda|auto (default auto), OLMO_THREADS=N (CPU threads)",
+    "options:",
+    "  --help, -h     this list; olmo <command> --help lists that command's options with their defaults",
+    "  --version, -V  version, and what a compiled binary embeds",
+    "",
+    "environment:",
+    "  OLMO_BACKEND=cpu|cuda|auto  backend (default auto: CUDA when a GPU is usable)",
+    "  OLMO_THREADS=N              CPU threads (default: all cores)",
+    "  OLMO_CACHE=DIR              where the embedded corpus is tokenized/unpacked (default .olmo-cache)",
+    "  OLMO_NATIVE_DIR=DIR         load libolmo_cpu.so / libolmo_cuda.so from DIR first",
+    "  OLMO_CUDA_LIB_PATH=DIR      where to look first for libcublasLt.so.* and libnccl.so.2",
+    "",
+    "a user mistake is one line on stderr and exit code 2 (docs/bad-input.md)",
   ].join("\n");
 }
 

@@ -5,6 +5,7 @@ import { createBackend } from "../../backend/native-backend.ts";
 import { applyOverrides, loadConfig, validateConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
 import type { CommandSpec } from "../args.ts";
+import { configFieldLines } from "../config-help.ts";
 // also bundled, so a compiled binary (no configs/ folder beside it) still has its default run
 import tinyConfig from "../../../configs/tiny.ts";
 
@@ -20,6 +21,10 @@ export const trainCommand: CommandSpec = {
     { name: "stop-after", type: "number", help: "stop after this step (the schedule still spans the whole run); resume later", metavar: "STEP" },
   ],
   overrides: true,
+  helpExtra: () => [
+    "config fields (--a.b=VALUE; JSON values: numbers, true/false, [\"a\",\"b\"]); defaults shown are the default run's (configs/tiny.ts):",
+    ...configFieldLines(validateConfig(tinyConfig, "configs/tiny.ts")),
+  ],
   async run(args) {
     if (args.positional.length > 1) throw new UserError(`train takes one CONFIG, got ${args.positional.join(" ")}`);
     const configPath = args.positional[0] ?? DEFAULT_CONFIG;
