@@ -87,6 +87,7 @@ export async function launch(opts: LaunchOptions): Promise<number> {
       LOCAL_RANK: String(local),
       LOCAL_WORLD_SIZE: String(nproc),
       GROUP_RANK: String(nodeRank),
+      OLMO_LAUNCHED: "1", // ShmComm: leave failure handling to us (see shm-comm.ts)
       MASTER_ADDR: masterAddr,
       MASTER_PORT: String(masterPort),
     };

@@ -22,6 +22,11 @@
 //
 // Every barrier also publishes (opcode, element count, op/root); a rank that sees a different
 // descriptor from a peer throws (mismatched collective calls would otherwise corrupt silently).
+// A rank whose process exits without close() raises its "exited" word, so peers waiting for it
+// fail at once with its rank instead of after OLMO_COMM_TIMEOUT_S: for ranks started without
+// `olmo launch` (srun, torchrun; a SIGKILLed rank can't raise it and is caught by the timeout).
+// Under `olmo launch` (OLMO_LAUNCHED=1) peers don't race to fail: the launcher stops them and
+// names the rank that failed first.
 import { closeSync, existsSync, ftruncateSync, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +37,7 @@ import type { StoreClient } from "./store.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
+const EXITED = 7; // word of a rank's line: 1 once its process exited without close()
 const OP = { allReduce1: 1, allReduce2: 2, allGather: 3, reduceScatter: 4, broadcast: 5, barrier: 6, allReduceSmall: 7 } as const;
 const REDUCE_CODE: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 
@@ -71,6 +77,8 @@ export class ShmComm implements Comm {
   private readonly timeoutMs: number;
   private readonly spinMs: number;
   private readonly smallFloats: number;
+  private readonly watchExits = process.env.OLMO_LAUNCHED !== "1";
+  private readonly onExit = () => Atomics.store(this.hdr, LINE * (1 + this.rank) + EXITED, 1);
 
   private constructor(readonly rank: number, readonly world: number, private map: Uint8Array, slotBytes: number, opts: ShmCommOptions) {
     const headerBytes = headerSize(world);
@@ -79,6 +87,7 @@ export class ShmComm implements Comm {
     this.slots = [0, 1].map((set) =>
       Array.from({ length: world }, (_, q) => new Float32Array(map.buffer, map.byteOffset + headerBytes + (set * world + q) * slotBytes, this.slotFloats)));
     this.timeoutMs = opts.timeoutMs ?? commTimeoutMs();
+    process.on("exit", this.onExit);
     this.spinMs = (opts.spinUs ?? Number(process.env.OLMO_COMM_SPIN_US ?? 100)) / 1000;
     this.smallFloats = Math.min(this.slotFloats, (opts.smallBytes ?? 256 << 10) / 4);
   }
@@ -152,6 +161,9 @@ export class ShmComm implements Comm {
       if (start === 0) {
         start = now;
         deadline = now + this.timeoutMs;
+      }
+      if (this.watchExits && Atomics.load(h, LINE * (1 + q) + EXITED) !== 0) {
+        throw new UserError(`shared-memory collective on rank ${this.rank}: rank ${q} exited before joining it (see rank ${q}'s error)`);
       }
       if (now - start < this.spinMs) continue;
       if (now > deadline) this.timeout(g);
@@ -257,6 +269,7 @@ export class ShmComm implements Comm {
   }
 
   close(): void {
+    process.off("exit", this.onExit);
     // Bun unmaps when the view is collected; drop our references so that can happen.
     this.slots = [];
     this.hdr = new Int32Array(0);

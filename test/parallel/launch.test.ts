@@ -44,11 +44,29 @@ describe("olmo launch + store + shared-memory collectives", () => {
     expect(performance.now() - t0).toBeLessThan(10_000);
   }, 30_000);
 
+  test("without a launcher (srun-style), peers of a rank that exited fail at once naming it", async () => {
+    const { freePort } = await import("../../src/parallel/launcher.ts");
+    const port = String(freePort());
+    const t0 = performance.now();
+    const ranks = [0, 1, 2].map((r) =>
+      Bun.spawn([process.execPath, rankScript, "exit3"], {
+        env: { ...process.env, RANK: String(r), WORLD_SIZE: "3", MASTER_ADDR: "127.0.0.1", MASTER_PORT: port, OLMO_COMM_TIMEOUT_S: "60", OLMO_LAUNCHED: "0" },
+        stdout: "pipe", stderr: "pipe",
+      }));
+    const codes = await Promise.all(ranks.map((p) => p.exited));
+    expect(codes).toEqual([2, 3, 2]);
+    expect(performance.now() - t0).toBeLessThan(15_000);
+    for (const r of [0, 2]) {
+      expect(await new Response(ranks[r].stderr).text()).toContain(`error: shared-memory collective on rank ${r}: rank 1 exited before joining it`);
+    }
+  }, 30_000);
+
   test("a rank that never arrives: the others time out naming it", async () => {
     const r = await olmo(["launch", "--nproc-per-node", "3", "--exec", "--", process.execPath, rankScript, "never"], { OLMO_STORE_TIMEOUT_S: "1" });
     expect(r.code).toBe(2);
     const err = lines(r.err);
-    expect(err).toContain('[rank 0] error: rendezvous "olmo/init" timed out after 1 s: rank(s) 1 of 3 never arrived (OLMO_STORE_TIMEOUT_S)');
+    // every waiting rank gets the same message; whichever exits first is reported, the other is stopped
+    expect(err.some((l) => /^\[rank [02]\] error: rendezvous "olmo\/init" timed out after 1 s: rank\(s\) 1 of 3 never arrived \(OLMO_STORE_TIMEOUT_S\)$/.test(l))).toBe(true);
     expect(err.at(-1)).toMatch(/^olmo launch: rank [02] exited with code 2; stopped the other 2 local rank\(s\)$/);
   }, 30_000);
 
