@@ -61,6 +61,7 @@ export const rows: Row[] = [
   { mistake: "config field typo (in the file)", args: () => ["train", p("typo.ts")], message: /invalid config at train: .*globalBatchInstance/ },
   { mistake: "negative learning rate", args: () => train("lr", "--optim.lr=-1"), message: /invalid config at optim\.lr/, absent: () => [runDir("lr")] },
   { mistake: "batch not divisible by micro-batch", args: () => train("mb", "--train.microBatchInstances=3"), message: /train\.microBatchInstances: globalBatchInstances 4 is not divisible by microBatchInstances 3/ },
+  { mistake: "batch not divisible by micro-batch × DP", args: () => ["plan", cfg(), "--dp", "3"], message: /globalBatchInstances 4 is not divisible by microBatchInstances × dp = 2 × 3/ },
   { mistake: "sequence longer than the RoPE range", args: () => train("rope", "--train.seqLen=128"), message: /train\.seqLen: seqLen 128 exceeds model\.maxSeqLen 64/ },
   { mistake: "bad --a.b override type", args: () => train("type", "--train.steps=abc"), message: /invalid config at train\.steps/ },
   { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /override --optim\.lr\.value: lr is not an object/ },

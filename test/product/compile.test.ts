@@ -64,15 +64,20 @@ describe("dist/olmo: a single executable", () => {
     const i = olmo("olmo", "ckpt", "info", ck);
     expect(i.code).toBe(0);
     expect(i.out).toMatch(/checksums\s+ok/);
-    if (commands.some((c) => c.name === "plan")) expect(olmo("olmo", "plan", "--help").code).toBe(0);
   }, 60_000);
 
-  test("a user config file next to the binary loads; a mistake is one line, exit 2", () => {
+  test("a user config file next to the binary: train, plan, report; a mistake is one line, exit 2", () => {
     writeFileSync(join(work, "mine.ts"), `export default { name: "mine", model: { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnHidden: 32, vocabSize: 100278, maxSeqLen: 64 },
       data: { embedded: "brown" }, train: { seqLen: 32, globalBatchInstances: 2, microBatchInstances: 1, steps: 1 }, optim: { lr: 1e-3, schedule: { kind: "constant" } }, backend: "cpu" };\n`);
     const r = olmo("olmo", "train", "mine.ts", "--quiet");
     expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: "" });
     expect(existsSync(join(work, "runs/mine/stage1-step1-tokens1B/metadata.msgpack"))).toBe(true);
+    const plan = olmo("olmo", "plan", "mine.ts");
+    expect({ code: plan.code, err: plan.err }).toEqual({ code: 0, err: "" });
+    expect(plan.out).toContain("stage1-step1-tokens1B");
+    const rep = olmo("olmo", "report", "runs/mine");
+    expect({ code: rep.code, err: rep.err }).toEqual({ code: 0, err: "" });
+    expect(readFileSync(join(work, "runs/mine/report.html"), "utf8")).toContain('id="chart-loss"');
     const bad = olmo("olmo", "train", "mine.ts", "--optim.lr=-1");
     expect(bad.code).toBe(2);
     expect(bad.err.trim().split("\n")).toEqual([expect.stringMatching(/invalid config at optim\.lr/)]);
