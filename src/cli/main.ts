@@ -52,7 +52,9 @@ export async function main(argv: string[]): Promise<number> {
   if (spec) args = rest.slice(1);
   else spec = commands.find((c) => c.name === name);
   if (!spec) throw new UserError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")})`);
-  if (args.includes("--help") || args.includes("-h")) {
+  // only options before "--" belong to this command (olmo launch ... -- train --help)
+  const own = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  if (own.includes("--help") || own.includes("-h")) {
     console.log(formatHelp(spec));
     return 0;
   }

@@ -19,7 +19,6 @@ export interface RunOptions {
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  writeResolvedConfig(runDir, cfg);
   const trainer = new Trainer(be, cfg, runDir);
   const ckpt = new RunCheckpointer(cfg, runDir, trainer);
   try {
@@ -28,6 +27,8 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(trainer.params.numel / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | run ${runDir}`);
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
+    // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
+    writeResolvedConfig(runDir, cfg);
     const records = trainer.run(data.source, {
       log: opts.quiet ? () => {} : log,
       // an interrupted run (--stop-after) saves where it stops, so it can resume there
