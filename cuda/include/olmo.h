@@ -27,7 +27,7 @@
  *   memory:      olmo_alloc olmo_free olmo_memcpy_h2d olmo_memcpy_d2h olmo_memcpy_d2d
  *                olmo_memset olmo_fill_f32 olmo_cast_f32_to_act olmo_cast_act_to_f32
  *   elementwise: olmo_add olmo_scale_f32
- *   kernels:     embedding, rmsnorm, rope, attention, swiglu, matmul, cross-entropy (fwd/bwd)
+ *   kernels:     embedding, rmsnorm, rope, attention (+ KV-cache decode), swiglu, matmul, cross-entropy (fwd/bwd)
  *   optimizer:   olmo_norm_squared olmo_adamw
  *   collectives: olmo_comm_* (NCCL in the CUDA library; the CPU library reports "unsupported"
  *                because CPU collectives live in TypeScript over shared memory)
@@ -119,6 +119,15 @@ int olmo_attention_forward(void* out, float* lse_BHT, const void* q, const void*
 int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, const void* q,
                             const void* k, const void* v, const void* out, const float* lse_BHT,
                             int64_t B, int64_t T, int64_t H, int64_t K, int64_t D);
+
+/* One decode step against a KV cache (generation). q_BHD is one query per batch row [B,H,D];
+ * kcache/vcache are [B,Tmax,K,D] (act) of which positions [0,len) are attended (1 <= len <= Tmax);
+ * query head h uses kv head h / (H/K); scale = 1/sqrt(D). For each (b,h):
+ *   s_j = scale * q[b,h,:] . kcache[b,j,kv(h),:]   (j < len)
+ *   out[b,h,:] = sum_j softmax(s)_j vcache[b,j,kv(h),:]          (fp32 math; out act [B,H,D])
+ * Equal to the last row of olmo_attention_forward over the same len positions. */
+int olmo_attention_decode(void* out_BHD, const void* q_BHD, const void* kcache, const void* vcache,
+                          int64_t B, int64_t Tmax, int64_t len, int64_t H, int64_t K, int64_t D);
 
 /* ---------------------------------------------------------------- SwiGLU */
 /* gu_N2F holds [gate | up] per row (one GEMM against the adjacent gate_proj/up_proj weights).

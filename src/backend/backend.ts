@@ -41,6 +41,8 @@ export interface Backend {
   attentionForward(out: DevPtr, lse_BHT: DevPtr, q: DevPtr, k: DevPtr, v: DevPtr, B: number, T: number, H: number, K: number, D: number): void;
   attentionBackward(dq: DevPtr, dk: DevPtr, dv: DevPtr, dout: DevPtr, q: DevPtr, k: DevPtr, v: DevPtr, out: DevPtr, lse_BHT: DevPtr,
     B: number, T: number, H: number, K: number, D: number): void;
+  /** one query per batch row [B,H,D] against KV caches [B,Tmax,K,D], positions [0,len) */
+  attentionDecode(out_BHD: DevPtr, q_BHD: DevPtr, kcache: DevPtr, vcache: DevPtr, B: number, Tmax: number, len: number, H: number, K: number, D: number): void;
   swigluForward(out_NF: DevPtr, gu_N2F: DevPtr, N: number, F: number): void;
   swigluBackward(dgu_N2F: DevPtr, dout_NF: DevPtr, gu_N2F: DevPtr, N: number, F: number): void;
   matmul(C: DevPtr, A: DevPtr, B: DevPtr, M: number, N: number, K: number, transA: boolean, transB: boolean, beta: number): void;

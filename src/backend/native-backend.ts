@@ -79,6 +79,10 @@ export class NativeBackend implements Backend {
     this.c("olmo_attention_backward", this.lib.sym.olmo_attention_backward(dq as never, dk as never, dv as never, dout as never,
       q as never, k as never, v as never, out as never, lse as never, B, T, H, K, D));
   }
+  attentionDecode(out: DevPtr, q: DevPtr, kc: DevPtr, vc: DevPtr, B: number, Tmax: number, len: number, H: number, K: number, D: number): void {
+    this.c("olmo_attention_decode",
+      this.lib.sym.olmo_attention_decode(out as never, q as never, kc as never, vc as never, B, Tmax, len, H, K, D));
+  }
   swigluForward(out: DevPtr, gu: DevPtr, N: number, F: number): void {
     this.c("olmo_swiglu_forward", this.lib.sym.olmo_swiglu_forward(out as never, gu as never, N, F));
   }

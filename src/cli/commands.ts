@@ -4,6 +4,7 @@ import { ckptCommand } from "./commands/ckpt.ts";
 import { dataInspectCommand, dataOrderCommand } from "./commands/data.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { exportHfCommand } from "./commands/export-hf.ts";
+import { generateCommand } from "./commands/generate.ts";
 import { importHfCommand } from "./commands/import-hf.ts";
 import { launchCommand } from "./commands/launch.ts";
 import { planCommand } from "./commands/plan.ts";
@@ -13,4 +14,4 @@ import { rehearseCommand } from "./commands/rehearse.ts";
 import { soupCommand } from "./commands/soup.ts";
 import { trainCommand } from "./commands/train.ts";
 
-export const commands: CommandSpec[] = [trainCommand, reportCommand, evalCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, planCommand, rehearseCommand, prepareCommand, dataOrderCommand, dataInspectCommand, launchCommand];
+export const commands: CommandSpec[] = [trainCommand, reportCommand, evalCommand, generateCommand, exportHfCommand, importHfCommand, soupCommand, ckptCommand, planCommand, rehearseCommand, prepareCommand, dataOrderCommand, dataInspectCommand, launchCommand];

@@ -41,6 +41,7 @@ const symbols = {
   olmo_attention_backward: {
     args: [P, P, P, P, P, P, P, P, P, i64_fast, i64_fast, i64_fast, i64_fast, i64_fast], returns: i32,
   },
+  olmo_attention_decode: { args: [P, P, P, P, i64_fast, i64_fast, i64_fast, i64_fast, i64_fast, i64_fast], returns: i32 },
   olmo_swiglu_forward: { args: [P, P, i64_fast, i64_fast], returns: i32 },
   olmo_swiglu_backward: { args: [P, P, P, i64_fast, i64_fast], returns: i32 },
   olmo_matmul: { args: [P, P, P, i64_fast, i64_fast, i64_fast, i32, i32, f32], returns: i32 },
