@@ -26,6 +26,9 @@ export interface Backend {
   castF32ToAct(dstAct: DevPtr, srcF32: DevPtr, n: number): void;
   castActToF32(dstF32: DevPtr, srcAct: DevPtr, n: number): void;
   synchronize(): void;
+  /** CPU library only (pointers are host memory): a zero-copy view of `bytes` bytes at p, valid
+   *  while p is allocated. Absent on CUDA (collectives there go through NCCL on device pointers). */
+  hostView?(p: DevPtr, bytes: number): ArrayBuffer;
 
   // elementwise
   add(out: DevPtr, a: DevPtr, b: DevPtr, n: number): void;

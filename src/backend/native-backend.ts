@@ -1,6 +1,6 @@
 // The one Backend implementation over the native ABI: CPU and CUDA libraries export the same
 // symbols, so they differ only in which library is loaded and in the activation dtype.
-import { DTYPE_BF16, type NativeLibrary, hostPtr, loadNative, readCString } from "../native/lib.ts";
+import { DTYPE_BF16, type NativeLibrary, hostPtr, hostView, loadNative, readCString } from "../native/lib.ts";
 import type { Backend, BackendName, DevPtr, Dtype } from "./backend.ts";
 
 export class NativeBackend implements Backend {
@@ -11,6 +11,8 @@ export class NativeBackend implements Backend {
   private readonly lib: NativeLibrary;
   // A ≥1 KiB scratch for small out-parameters (small typed arrays can move under the JIT).
   private readonly scratch = new BigUint64Array(128);
+  /** only on the CPU library, whose pointers are host memory (Backend.hostView) */
+  readonly hostView?: (p: DevPtr, bytes: number) => ArrayBuffer;
 
   constructor(lib: NativeLibrary, device = 0) {
     this.lib = lib;
@@ -21,6 +23,7 @@ export class NativeBackend implements Backend {
     const buf = new Uint8Array(1024);
     lib.check("olmo_device_name", lib.sym.olmo_device_name(buf, buf.length));
     this.deviceName = readCString(buf);
+    if (lib.kind === "cpu") this.hostView = (p, bytes) => hostView(lib, p, bytes);
   }
 
   private c(fn: string, status: number): void {

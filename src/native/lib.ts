@@ -1,7 +1,7 @@
 // The ONLY module that imports bun:ffi. It knows the symbol table of cuda/include/olmo.h, loads
 // libolmo_cpu.so or libolmo_cuda.so, checks the ABI version and turns a nonzero status into an
 // Error carrying olmo_last_error().
-import { dlopen, FFIType, ptr, CString, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, ptr, CString, toArrayBuffer, type Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -158,4 +158,21 @@ export function readCString(buf: Uint8Array): string {
 /** Host address of a typed array (valid while the array is alive and not resized). */
 export function hostPtr(a: ArrayBufferView): number {
   return ptr(a) as unknown as number;
+}
+
+/**
+ * A zero-copy ArrayBuffer over `bytes` bytes of host memory at `p` (the CPU library's "device"
+ * memory is host memory). The library keeps ownership: the buffer gets an explicit no-op
+ * deallocator (olmo_abi_version, which ignores its arguments), so the GC never frees memory it does
+ * not own (perf-anchors.md §4, GC hazard 2); so never close() a library whose views may still be
+ * collected. The view dangles once `p` is freed: use it briefly.
+ */
+export function hostView(lib: NativeLibrary, p: number, bytes: number): ArrayBuffer {
+  if (lib.kind !== "cpu") throw new Error(`hostView: ${lib.kind} library pointers are not host memory`);
+  if (!p) throw new Error("hostView: null pointer");
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`hostView: bad byte count ${bytes}`);
+  if (bytes === 0) return new ArrayBuffer(0);
+  const noop = (lib.sym.olmo_abi_version as unknown as { ptr: number }).ptr;
+  return (toArrayBuffer as unknown as (p: Pointer, off: number, len: number, ctx: undefined, dealloc: number) => ArrayBuffer)(
+    p as unknown as Pointer, 0, bytes, undefined, noop);
 }

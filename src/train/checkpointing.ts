@@ -12,6 +12,7 @@ import { configMismatch } from "../checkpoint/source.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
+import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
@@ -110,9 +111,16 @@ export class RunCheckpointer {
     this.save(step, dataState);
   }
 
-  save(step: number, dataState: unknown): string {
+  /**
+   * Under data parallelism (ZeRO-1) this is collective: every rank takes part in gathering the Adam
+   * moments, rank 0 writes the checkpoint (the same format as one process, so it resumes at any DP
+   * size) and the others return null.
+   */
+  save(step: number, dataState: unknown): string | null {
+    const optim = this.trainer.optim;
+    if (optim instanceof Zero1AdamW) return this.saveZero1(step, dataState, optim);
     const { cfg, trainer } = this;
-    const be = trainer.backend, store = trainer.params, optim = trainer.optim;
+    const be = trainer.backend, store = trainer.params;
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
     const w = new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress });
     const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
@@ -135,6 +143,39 @@ export class RunCheckpointer {
     } finally {
       bar.done();
     }
+    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
+    this.latest = join(this.runDir, name);
+    return this.latest;
+  }
+
+  private saveZero1(step: number, dataState: unknown, optim: Zero1AdamW): string | null {
+    const { cfg, trainer } = this;
+    const be = trainer.backend, store = trainer.params, main = trainer.isMain;
+    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
+    const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
+    try {
+      if (w) {
+        // every rank holds the full parameters
+        const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
+        for (const s of store.specs) {
+          const view = host.subarray(0, s.numel);
+          be.download(view, store.master + s.offset * 4);
+          w.add("model", s.name, view);
+        }
+      }
+      for (const [group, which] of [["adam_m", "m"], ["adam_v", "v"]] as const) {
+        const full = optim.gatherMoment(which); // collective; the full moment on rank 0 only
+        if (w && full) for (const s of store.specs) w.add(group, s.name, full.subarray(s.offset, s.offset + s.numel));
+      }
+      if (w) {
+        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: optim.step };
+        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
+      }
+    } catch (e) {
+      w?.abort();
+      throw e;
+    }
+    if (!main) return null;
     pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
     this.latest = join(this.runDir, name);
     return this.latest;

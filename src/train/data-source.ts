@@ -41,7 +41,7 @@ export async function brownTokenFiles(cacheDir: string, log: (l: string) => void
   return res.files.map((f) => f.path);
 }
 
-export async function openRunData(cfg: RunConfig, opts: { log: (l: string) => void; cacheDir?: string }): Promise<RunData> {
+export async function openRunData(cfg: RunConfig, opts: { log: (l: string) => void; cacheDir?: string; dpRank?: number; dpWorld?: number }): Promise<RunData> {
   const d = cfg.data, T = cfg.train.seqLen;
   const paths = d.embedded ? await brownTokenFiles(opts.cacheDir ?? resolve(process.env.OLMO_CACHE ?? ".olmo-cache"), opts.log) : d.paths;
   const dataset = openDataset({
@@ -50,7 +50,7 @@ export async function openRunData(cfg: RunConfig, opts: { log: (l: string) => vo
   });
   const loader = new DataLoader(dataset, {
     globalBatchTokens: globalBatchTokens(cfg), microBatchInstances: cfg.train.microBatchInstances, seed: d.seed,
-    allowRepetition: d.allowRepetition,
+    allowRepetition: d.allowRepetition, dpRank: opts.dpRank, dpWorld: opts.dpWorld,
   });
   // fail now, not hours in, when the data cannot cover the run
   loader.steps(totalSteps(cfg) * globalBatchTokens(cfg));

@@ -1,8 +1,13 @@
 // One training run end to end: data, model (fresh, resumed, or initialized from a checkpoint),
 // the loop, checkpoints, the final summary and a greedy sample.
+// Started as one rank of several (olmo launch, torchrun, srun), it joins the job and trains data
+// parallel over all ranks with ZeRO-1 (tensor parallelism is not implemented yet); rank 0 logs,
+// writes config.json and metrics.jsonl and saves the checkpoints.
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
+import { UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
+import { initParallel } from "../parallel/init.ts";
 import { initTensor } from "../model/init.ts";
 import { formatRate } from "./progress.ts";
 import { greedySample } from "./sample.ts";
@@ -15,20 +20,47 @@ export interface RunOptions {
   /** stop after this step (tests of interrupted runs; `olmo train --stop-after`) */
   stopAfterStep?: number;
   log?: (line: string) => void;
+  /** tensor-parallel size (default: $OLMO_TP or 1); only 1 is implemented */
+  tp?: number;
+}
+
+function tensorParallel(opts: RunOptions): number {
+  if (opts.tp !== undefined) return opts.tp;
+  const raw = process.env.OLMO_TP;
+  if (raw === undefined || raw === "") return 1;
+  if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1) throw new UserError(`OLMO_TP="${raw}" must be a positive integer`);
+  return Number(raw);
 }
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
-  const log = opts.log ?? ((l: string) => console.log(l));
-  const trainer = new Trainer(be, cfg, runDir);
-  const ckpt = new RunCheckpointer(cfg, runDir, trainer);
+  const tp = tensorParallel(opts);
+  if (tp > 1) throw new UserError(`tensor parallelism is not implemented yet (tp=${tp}); run data parallel only (tp=1, OLMO_TP unset)`);
+  const par = await initParallel();
+  const { rank, world } = par.env;
+  const main = rank === 0;
+  const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
+  let trainer: Trainer;
   try {
-    const data = await openRunData(cfg, { log });
+    trainer = new Trainer(be, cfg, runDir, { dp: par.comm });
+  } catch (e) {
+    if (world > 1) throw e; // the launcher (or the shm exit flag) stops the other ranks
+    await par.close();
+    throw e;
+  }
+  const ckpt = new RunCheckpointer(cfg, runDir, trainer);
+  let ok = false;
+  try {
+    // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
+    if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
+    const data = await openRunData(cfg, { log, dpRank: rank, dpWorld: world });
+    if (main && par.store) await par.store.barrier("olmo/data", rank, world);
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
     log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(trainer.params.numel / 1e6).toFixed(2)}M params | ` +
-      `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | run ${runDir}`);
+      `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
+      `${world > 1 ? `data parallel × ${world} (ZeRO-1) | ` : ""}run ${runDir}`);
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
-    writeResolvedConfig(runDir, cfg);
+    if (main) writeResolvedConfig(runDir, cfg);
     const records = trainer.run(data.source, {
       log: opts.quiet ? () => {} : log,
       // an interrupted run (--stop-after) saves where it stops, so it can resume there
@@ -46,14 +78,17 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
-    if (cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+    if (main && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       const { cl100k } = await import("../data/index.ts");
       const enc = await cl100k();
       const ids = greedySample(trainer.params, cfg.model, enc.encode(cfg.train.samplePrompt), cfg.train.sampleTokens, DOLMA2_EOS);
       const text = enc.decode(ids.filter((t) => t < 100256));
       log(`sample (greedy): ${JSON.stringify(cfg.train.samplePrompt + text)}`);
     }
+    ok = true;
   } finally {
     trainer.free();
   }
+  // collective: on failure a rank just exits, and the launcher (or the shm exit flag) stops the rest
+  if (ok || world === 1) await par.close();
 }

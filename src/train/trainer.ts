@@ -7,6 +7,9 @@ import { type RunConfig, totalSteps } from "../config/schema.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { AdamW } from "../optim/adamw.ts";
+import { Zero1AdamW, allocPaddedGrads } from "../optim/zero1.ts";
+import { type Comm, hostPtrComm } from "../parallel/comm.ts";
+import { UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { Progress, formatDuration, formatRate } from "./progress.ts";
 
@@ -36,6 +39,11 @@ export interface TrainHooks {
   stopAfterStep?: number;
 }
 
+export interface TrainerOptions {
+  /** the data-parallel communicator: world > 1 trains with ZeRO-1 (src/optim/zero1.ts) */
+  dp?: Comm;
+}
+
 export interface TrainerState {
   step: number;
   tokensProcessed: number;
@@ -44,21 +52,46 @@ export interface TrainerState {
 export class Trainer {
   readonly params: ParamStore;
   readonly model: Olmo2;
-  readonly optim: AdamW;
+  readonly optim: AdamW | Zero1AdamW;
   readonly totalSteps: number;
+  /** micro-batches per optimizer step on this rank */
   readonly microPerStep: number;
+  readonly dpRank: number;
+  readonly dpWorld: number;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
 
-  constructor(readonly backend: Backend, readonly cfg: RunConfig, readonly runDir: string) {
+  constructor(readonly backend: Backend, readonly cfg: RunConfig, readonly runDir: string, opts: TrainerOptions = {}) {
     const t = cfg.train;
     this.totalSteps = totalSteps(cfg);
-    this.microPerStep = t.globalBatchInstances / t.microBatchInstances;
-    this.params = new ParamStore(backend, cfg.model);
-    this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true });
-    this.optim = new AdamW(this.params, {
+    this.dpRank = opts.dp?.rank ?? 0;
+    this.dpWorld = opts.dp?.world ?? 1;
+    if (t.globalBatchInstances % (t.microBatchInstances * this.dpWorld) !== 0) {
+      throw new UserError(`train.globalBatchInstances ${t.globalBatchInstances} is not divisible by train.microBatchInstances ${t.microBatchInstances} × ${this.dpWorld} data-parallel ranks`);
+    }
+    this.microPerStep = t.globalBatchInstances / (t.microBatchInstances * this.dpWorld);
+    const adam = {
       beta1: cfg.optim.beta1, beta2: cfg.optim.beta2, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay,
       maxGradNorm: cfg.optim.maxGradNorm, stepIncrementBug: cfg.optim.stepIncrementBug,
-    });
+    };
+    const view = backend.hostView;
+    if (this.dpWorld > 1 && !view) {
+      throw new UserError(`data parallelism on the ${backend.name} backend needs NCCL collectives, which the trainer does not use yet; use the cpu backend`);
+    }
+    this.params = new ParamStore(backend, cfg.model);
+    if (this.dpWorld > 1 && view) {
+      allocPaddedGrads(this.params, this.dpWorld); // before the model allocates an unpadded arena
+      this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true });
+      const comm = hostPtrComm(opts.dp!, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
+      this.optim = new Zero1AdamW(this.params, adam, comm);
+    } else {
+      this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true });
+      this.optim = new AdamW(this.params, adam);
+    }
+  }
+
+  /** rank 0 of the data-parallel group logs, writes metrics and saves checkpoints */
+  get isMain(): boolean {
+    return this.dpRank === 0;
   }
 
   lrAtStep(step: number): number {
@@ -70,20 +103,24 @@ export class Trainer {
     const t0 = performance.now();
     const { seqLen: T, microBatchInstances: B } = this.cfg.train;
     const zMult = this.cfg.optim.zLossMult;
-    // loss = (ΣCE + z·Σlse²) / N over the whole rank batch: every position but the last of each instance
-    const nTotal = microBatches.length * B * (T - 1);
-    this.params.zeroGrads();
+    // loss = (ΣCE + z·Σlse²) / N over the whole global batch (all DP ranks, as OLMo-core): every
+    // position but the last of each instance
+    const nTotal = microBatches.length * B * (T - 1) * this.dpWorld;
+    const optim = this.optim;
+    if (optim instanceof Zero1AdamW) optim.zeroGrads();
+    else this.params.zeroGrads();
     let ceSum = 0, lseSqSum = 0;
     for (const tokens of microBatches) {
       const sums = this.model.step(tokens, shiftLabels(tokens, B, T), zMult, 1 / nTotal);
       ceSum += sums.ceSum;
       lseSqSum += sums.lseSqSum;
     }
+    if (optim instanceof Zero1AdamW) [ceSum, lseSqSum] = optim.sumOverRanks([ceSum, lseSqSum]);
     const lr = this.lrAtStep(step);
     const { gradNorm } = this.optim.update(lr);
     this.backend.synchronize();
     const ms = performance.now() - t0;
-    const tokens = microBatches.length * B * T;
+    const tokens = microBatches.length * B * T * this.dpWorld;
     const ce = ceSum / nTotal, z = (zMult * lseSqSum) / nTotal;
     if (!Number.isFinite(ce + z)) throw new Error(`loss is not finite at step ${step} (ce ${ce}, z ${z})`);
     return { step, loss: ce + z, ce_loss: ce, z_loss: z, grad_norm: gradNorm, lr, tokens, tokens_per_s: tokens / (ms / 1000), ms };
@@ -91,12 +128,13 @@ export class Trainer {
 
   /** Train from state.step+1 to totalSteps. */
   run(source: BatchSource, hooks: TrainHooks = {}): StepRecord[] {
-    const log = hooks.log ?? ((l: string) => console.log(l));
-    mkdirSync(this.runDir, { recursive: true });
+    const main = this.isMain;
+    const log = !main ? () => {} : hooks.log ?? ((l: string) => console.log(l));
+    if (main) mkdirSync(this.runDir, { recursive: true });
     const metricsPath = join(this.runDir, "metrics.jsonl");
     const records: StepRecord[] = [];
     const firstStep = this.state.step + 1;
-    const bar = new Progress("train", this.totalSteps);
+    const bar = new Progress("train", this.totalSteps, "", main ? process.stderr : ({ isTTY: false } as NodeJS.WriteStream));
     const width = String(this.totalSteps).length;
     const runStart = performance.now();
     for (let step = firstStep; step <= this.totalSteps; step++) {
@@ -105,7 +143,7 @@ export class Trainer {
       const r = this.trainStep(step, micro);
       this.state = { step, tokensProcessed: this.state.tokensProcessed + r.tokens };
       records.push(r);
-      appendFileSync(metricsPath, JSON.stringify({ ...r, tokens_processed: this.state.tokensProcessed, time_s: (performance.now() - runStart) / 1000 }) + "\n");
+      if (main) appendFileSync(metricsPath, JSON.stringify({ ...r, tokens_processed: this.state.tokensProcessed, time_s: (performance.now() - runStart) / 1000 }) + "\n");
       if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep) {
         bar.clear();
         log(`step ${String(step).padStart(width)}/${this.totalSteps} | loss ${r.loss.toFixed(4)} | ce ${r.ce_loss.toFixed(4)} | ` +

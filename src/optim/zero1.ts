@@ -1,0 +1,214 @@
+// ZeRO-1 AdamW for data parallelism: the optimizer state is sharded over the DP ranks.
+//
+// The flat fp32 gradient arena (padded to numel_pad = dp·S) is reduce-scattered (sum) in place, so
+// rank r ends up owning the summed gradient of elements [r·S, r·S + len_r) (len_r = S except on the
+// last rank(s), where the arena ends). Then:
+//   grad norm  = sqrt(Σ_r |g_r|²): each rank's slice sum of squares all-gathered and summed in rank
+//                order in double, so every rank gets the same bits
+//   clip scale = min(1, maxNorm / (norm + 1e-6))                    (as AdamW / torch)
+//   AdamW on the slice only, with m and v allocated for the slice (S floats each); the no-decay prefix
+//   (the input embedding) intersected with the slice gets weight decay 0
+//   all-gather of the updated fp32 master slices, so every rank holds the full parameters again.
+// The all-gather goes through the (now spent) gradient arena as its padded receive buffer: each rank
+// copies its master slice to its place in the arena, the arena is all-gathered in place, and the
+// other ranks' slices are copied back to the master. So neither the master (unpadded, ParamStore's)
+// nor an extra full-size buffer is needed. The arena is zeroed again at the next step.
+//
+// Collectives go through a Zero1Comm (a PtrComm): NCCL over device pointers on CUDA, or
+// hostPtrComm over the shared-memory Comm on the CPU library (whose pointers are host memory).
+import type { Backend, DevPtr, Dtype } from "../backend/backend.ts";
+import type { ParamStore } from "../model/param-store.ts";
+import { type ParamSpec, noDecayPrefix } from "../model/params.ts";
+import type { AdamWOptions, StepStats } from "./adamw.ts";
+
+/**
+ * The collectives ZeRO-1 uses, over device pointers: structurally a subset of parallel/comm.ts
+ * PtrComm (NcclComm, or hostPtrComm over the shared-memory Comm), which optim does not import.
+ */
+export interface Zero1Comm {
+  readonly rank: number;
+  readonly world: number;
+  /** in place when send + rank·recvCount === recv */
+  reduceScatter(recv: DevPtr, send: DevPtr, recvCount: number, dtype: Dtype, op: "sum"): void;
+  /** in place when recv + rank·sendCount === send */
+  allGather(recv: DevPtr, send: DevPtr, sendCount: number, dtype: Dtype): void;
+}
+
+/** How `numel` elements split over `world` ranks: rank r owns [start, start + len). */
+export interface Zero1Shard {
+  numel: number;
+  world: number;
+  rank: number;
+  /** slice length (every rank's buffers have S elements; the padded arena has world·S) */
+  S: number;
+  padded: number;
+  start: number;
+  len: number;
+}
+
+export function zero1Shard(numel: number, world: number, rank: number): Zero1Shard {
+  if (!Number.isInteger(world) || world < 1 || !Number.isInteger(rank) || rank < 0 || rank >= world) {
+    throw new Error(`zero1Shard: rank ${rank} of world ${world}`);
+  }
+  const S = Math.ceil(numel / world);
+  const start = Math.min(numel, rank * S);
+  return { numel, world, rank, S, padded: S * world, start, len: Math.max(0, Math.min(numel, start + S) - start) };
+}
+
+/**
+ * Give `params` a gradient arena padded to world·S elements (zeroed). Call before the model
+ * allocates its gradients (Olmo2 only allocates when none exists).
+ */
+export function allocPaddedGrads(params: ParamStore, world: number): void {
+  if (params.grad) throw new Error("allocPaddedGrads: the gradient arena already exists");
+  const { padded } = zero1Shard(params.numel, world, 0);
+  params.grad = params.backend.alloc(padded * 4);
+  params.backend.zero(params.grad, padded * 4);
+}
+
+/** Split doubles into f32 (hi, lo) pairs so that hi + lo carries ~48 bits through an f32 collective. */
+function splitF64(values: number[], out: Float32Array, at: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const hi = Math.fround(values[i]);
+    out[at + 2 * i] = hi;
+    out[at + 2 * i + 1] = Math.fround(values[i] - hi);
+  }
+}
+
+/**
+ * Sum small per-rank values over all ranks (collective). Each rank's values travel as f32 (hi, lo)
+ * pairs through one all-gather and are summed in rank order in double: every rank gets the same
+ * numbers, accurate to ~1e-14 relative. `scratch` is a device buffer of ≥ world·2·values.length floats.
+ */
+export function sumOverRanks(be: Backend, comm: Zero1Comm, scratch: DevPtr, values: number[]): number[] {
+  const k = 2 * values.length, W = comm.world;
+  if (W === 1) return values.slice();
+  const host = new Float32Array(Math.max(256, W * k)); // ≥ 1 KiB: small typed arrays can move (perf-anchors §4)
+  splitF64(values, host, 0);
+  be.upload(scratch + comm.rank * k * 4, host.subarray(0, k));
+  comm.allGather(scratch, scratch + comm.rank * k * 4, k, "f32");
+  be.download(host.subarray(0, W * k), scratch);
+  const out = new Array<number>(values.length).fill(0);
+  for (let r = 0; r < W; r++) for (let i = 0; i < values.length; i++) out[i] += host[r * k + 2 * i] + host[r * k + 2 * i + 1];
+  return out;
+}
+
+export class Zero1AdamW {
+  /** Adam moments of this rank's slice (S floats each) */
+  readonly m: DevPtr;
+  readonly v: DevPtr;
+  /** number of updates applied so far (the Adam step counter) */
+  step = 0;
+  readonly shard: Zero1Shard;
+  private readonly be: Backend;
+  /** small collective scratch: norms and loss sums (≥ world·8 floats) */
+  readonly scratch: DevPtr;
+  private readonly scratchFloats: number;
+  private readonly prefix: number;
+
+  constructor(readonly params: ParamStore, readonly opts: AdamWOptions, readonly comm: Zero1Comm) {
+    const be = (this.be = params.backend);
+    this.shard = zero1Shard(params.numel, comm.world, comm.rank);
+    if (!params.grad) throw new Error("Zero1AdamW: allocate the padded gradient arena first (allocPaddedGrads)");
+    const S = this.shard.S;
+    this.m = be.alloc(S * 4);
+    this.v = be.alloc(S * 4);
+    be.zero(this.m, S * 4);
+    be.zero(this.v, S * 4);
+    this.scratchFloats = Math.max(64, comm.world * 8);
+    this.scratch = be.alloc(this.scratchFloats * 4);
+    this.prefix = noDecayPrefix(params.specs);
+  }
+
+  /** Zero the whole padded gradient arena (the padding too: it went through the last all-gather). */
+  zeroGrads(): void {
+    this.be.zero(this.params.grad, this.shard.padded * 4);
+  }
+
+  /** Sum small per-rank numbers over the DP ranks (collective; see sumOverRanks). */
+  sumOverRanks(values: number[]): number[] {
+    if (2 * values.length * this.comm.world > this.scratchFloats) throw new Error(`sumOverRanks: ${values.length} values do not fit the scratch`);
+    return sumOverRanks(this.be, this.comm, this.scratch, values);
+  }
+
+  /** Collective: reduce-scatter the gradients, clip on the global norm, update this rank's slice, all-gather. */
+  update(lr: number): StepStats {
+    const { beta1, beta2, eps, weightDecay, maxGradNorm, stepIncrementBug } = this.opts;
+    const p = this.params, be = this.be, comm = this.comm;
+    const { S, start, len, numel } = this.shard;
+    const g0 = p.grad + start * 4;
+    // 1. reduce-scatter (sum), in place: this rank's slice of the arena holds the summed gradient
+    comm.reduceScatter(g0, p.grad, S, "f32", "sum");
+    // 2. global grad norm from the slices' sums of squares
+    let sq = 0;
+    if (len > 0) {
+      const out = new Float32Array(256);
+      be.normSquared(this.scratch, g0, len, false);
+      be.download(out.subarray(0, 1), this.scratch);
+      sq = out[0];
+    }
+    const gradNorm = Math.sqrt(this.sumOverRanks([sq])[0]);
+    const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
+    // 3. AdamW on the slice, split at the no-decay prefix
+    const t = stepIncrementBug ? 1 : this.step + 1;
+    const bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
+    const end = start + len, cut = Math.min(Math.max(this.prefix, start), end);
+    for (const [a, b, wd] of [[start, cut, 0], [cut, end, weightDecay]] as const) {
+      if (b <= a) continue;
+      be.adamw(p.master + a * 4, 0, p.grad + a * 4, this.m + (a - start) * 4, this.v + (a - start) * 4, b - a,
+        { lr, beta1, beta2, eps, weightDecay: wd, bc1, bc2, gradScale: clipScale });
+    }
+    // 4. all-gather the updated master slices through the spent gradient arena
+    if (len > 0) be.copy(g0, p.master + start * 4, len * 4);
+    comm.allGather(p.grad, g0, S, "f32");
+    if (start > 0) be.copy(p.master, p.grad, start * 4);
+    if (end < numel) be.copy(p.master + end * 4, p.grad + end * 4, (numel - end) * 4);
+    p.refreshAct();
+    this.step++;
+    return { gradNorm, clipScale };
+  }
+
+  /** Resume: read every tensor's moments (`read(spec, "m"|"v", out)`) and keep this rank's slice. */
+  fillMoments(read: (spec: ParamSpec, group: "m" | "v", out: Float32Array) => void): void {
+    const { start, len } = this.shard, end = start + len;
+    const host = new Float32Array(Math.max(256, ...this.params.specs.map((s) => s.numel)));
+    for (const [group, base] of [["m", this.m], ["v", this.v]] as const) {
+      for (const s of this.params.specs) {
+        const lo = Math.max(start, s.offset), hi = Math.min(end, s.offset + s.numel);
+        if (hi <= lo) continue;
+        const view = host.subarray(0, s.numel);
+        read(s, group, view);
+        this.be.upload(base + (lo - start) * 4, view.subarray(lo - s.offset, hi - s.offset));
+      }
+    }
+  }
+
+  /**
+   * Collective: the full moment `group` (numel floats, paramSpecs order) on rank `root`, null on the
+   * others. Gathered in chunks through a small device buffer (world × chunk floats).
+   */
+  gatherMoment(group: "m" | "v", root = 0): Float32Array | null {
+    const be = this.be, comm = this.comm, { S, numel, world, rank } = this.shard;
+    const src = group === "m" ? this.m : this.v;
+    const out = rank === root ? new Float32Array(Math.max(256, S * world)) : null;
+    const chunk = Math.max(1, Math.min(S, 1 << 20));
+    const buf = be.alloc(world * chunk * 4);
+    try {
+      for (let off = 0; off < S; off += chunk) {
+        const c = Math.min(chunk, S - off);
+        be.copy(buf + rank * c * 4, src + off * 4, c * 4);
+        comm.allGather(buf, buf + rank * c * 4, c, "f32");
+        if (out) for (let q = 0; q < world; q++) be.download(out.subarray(q * S + off, q * S + off + c), buf + q * c * 4);
+      }
+    } finally {
+      be.free(buf);
+    }
+    return out ? out.subarray(0, numel) : null;
+  }
+
+  free(): void {
+    this.be.free(this.m);
+    this.be.free(this.v);
+    this.be.free(this.scratch);
+  }
+}

@@ -1,0 +1,191 @@
+// Data parallelism with ZeRO-1 on the CPU library, end to end: `olmo launch --nproc-per-node 2 --
+// train CFG` against one process on the same config. Each DP rank takes one micro-batch of the
+// global batch, gradients are reduce-scattered, Adam state is sharded; the loss curve and the final
+// weights and moments must match the single-process run to fp32 tolerance, and the dp=2 checkpoint
+// (same format as dp=1) resumes in one process. Plus: tensor parallelism is refused in one line.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createBackend } from "../../src/backend/native-backend.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { listCheckpoints } from "../../src/checkpoint/naming.ts";
+import { zero1Shard } from "../../src/optim/zero1.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+
+const root = resolve(import.meta.dir, "../..");
+const cli = join(root, "src/cli/main.ts");
+let dir: string;
+let cfgPath: string;
+
+async function olmo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+  const p = Bun.spawn([process.execPath, cli, ...args], {
+    cwd: root, env: { ...process.env, OLMO_THREADS: "1", ...env }, stdout: "pipe", stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
+}
+
+interface Metric { step: number; loss: number; ce_loss: number; grad_norm: number; tokens: number; tokens_processed: number }
+const metrics = (runDir: string): Metric[] =>
+  readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+
+// Two fp32 runs that sum the same gradients in another order (each DP rank holds other instances)
+// differ by rounding, and Adam's normalization m/(√v + eps) turns the rounding noise of gradients
+// that are zero in exact arithmetic (|g| ~ eps: e.g. the embedding row of a token seen only in the
+// last position of an instance, whose output has no label) into updates of up to lr; those few
+// weights then move every later gradient a little. Measured after 6 steps (lr 1e-2): weights within
+// 9e-5 of the arena's max |w| (0.015% of them beyond 1e-5), moments within 2e-4 of their max.
+function maxRel(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let maxDiff = 0, maxAbs = 0;
+  for (let i = 0; i < a.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    maxAbs = Math.max(maxAbs, Math.abs(b[i]));
+  }
+  return maxDiff / maxAbs;
+}
+
+function fracOver(a: Float32Array, b: Float32Array, rel: number): number {
+  let maxAbs = 0, n = 0;
+  for (let i = 0; i < b.length; i++) maxAbs = Math.max(maxAbs, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > rel * maxAbs) n++;
+  return n / a.length;
+}
+
+function expectWeightsClose(a: Float32Array, b: Float32Array): void {
+  expect(maxRel(a, b)).toBeLessThan(3e-4);
+  expect(fracOver(a, b, 1e-5)).toBeLessThan(1e-3);
+}
+
+beforeAll(() => {
+  ensureNativeBuilt("cpu");
+  dir = mkdtempSync(join(tmpdir(), "olmo-dp-"));
+  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  // the tiny model of test/train/train.test.ts
+  cfgPath = join(dir, "dp.config.ts");
+  writeFileSync(cfgPath, `export default ${JSON.stringify({
+    name: "dp",
+    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
+    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
+    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 6, logEvery: 100 },
+    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
+    checkpoint: { saveInterval: 4, keep: 5 },
+    backend: "cpu",
+  })};\n`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("data parallel (ZeRO-1) on the CPU library", () => {
+  test("Backend.hostView: a zero-copy view of CPU-library memory that the GC never frees", () => {
+    const be = createBackend("cpu");
+    expect(be.hostView).toBeDefined();
+    const n = 1 << 12, p = be.alloc(n * 4);
+    be.upload(p, Float32Array.from({ length: n }, (_, i) => i));
+    for (let k = 0; k < 2000; k++) new Float32Array(be.hostView!(p, n * 4))[k % n] += 0.5; // many short-lived views
+    Bun.gc(true);
+    const back = new Float32Array(n);
+    be.download(back, p);
+    expect(back[0]).toBe(0.5);
+    expect(back[1999]).toBe(1999.5);
+    expect(back[n - 1]).toBe(n - 1);
+    expect(be.hostView!(p + 8, 4).byteLength).toBe(4);
+    be.free(p);
+  });
+
+  test("zero1Shard: slices cover the arena once, padded to a multiple of dp", () => {
+    for (const [n, w] of [[10, 3], [9, 3], [1, 4], [7, 1]]) {
+      const shards = Array.from({ length: w }, (_, r) => zero1Shard(n, w, r));
+      expect(shards.reduce((a, s) => a + s.len, 0)).toBe(n);
+      for (const s of shards) expect(s.padded).toBe(s.S * w);
+      for (let r = 1; r < w; r++) expect(shards[r].start).toBe(Math.min(n, shards[r - 1].start + shards[r - 1].S));
+    }
+  });
+
+  test("launch --nproc-per-node 2 matches one process: loss curve, weights, moments; its checkpoint resumes at dp=1", async () => {
+    const one = join(dir, "one"), two = join(dir, "two");
+    const [r1, r2] = await Promise.all([
+      olmo(["train", cfgPath, "--run-dir", one, "--quiet"]),
+      olmo(["launch", "--nproc-per-node", "2", "--", "train", cfgPath, "--run-dir", two, "--quiet"]),
+    ]);
+    expect(r1.err).toBe("");
+    expect(r1.code).toBe(0);
+    expect(r2.err).toBe("");
+    expect(r2.code).toBe(0);
+    // rank 0 alone prints the run summary
+    expect(r2.out).toContain("[rank 0] olmo-bun: dp |");
+    expect(r2.out).toContain("data parallel × 2 (ZeRO-1)");
+    expect(r2.out).not.toContain("[rank 1]");
+
+    const m1 = metrics(one), m2 = metrics(two);
+    expect(m2.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (let i = 0; i < m1.length; i++) {
+      expect(Math.abs(m2[i].loss - m1[i].loss) / m1[i].loss).toBeLessThan(1e-6);
+      // the same sums in another order (each rank has other instances): fp32 rounding, grown by Adam over steps
+      expect(Math.abs(m2[i].grad_norm - m1[i].grad_norm) / m1[i].grad_norm).toBeLessThan(1e-4);
+      expect(m2[i].tokens).toBe(m1[i].tokens);
+      expect(m2[i].tokens_processed).toBe(m1[i].tokens_processed);
+    }
+    expect(m1[5].loss).toBeLessThan(m1[0].loss);
+
+    const c1 = listCheckpoints(one), c2 = listCheckpoints(two);
+    expect(c2.map((c) => c.name)).toEqual(c1.map((c) => c.name));
+    const w1 = loadCheckpoint(c1.at(-1)!.path), w2 = loadCheckpoint(c2.at(-1)!.path);
+    expectWeightsClose(w2.model, w1.model);
+    expect(maxRel(w2.adamM!, w1.adamM!)).toBeLessThan(1e-3);
+    expect(maxRel(w2.adamV!, w1.adamV!)).toBeLessThan(1e-3);
+    expect(w2.trainState).toMatchObject({ step: 6, tokensProcessed: 6 * 64, adamStep: 6 });
+
+    // dp=2 → dp=1: resume one process from the dp=2 run's step-4 checkpoint for steps 5 and 6
+    const resumed = join(dir, "resumed");
+    mkdirSync(resumed);
+    const step4 = c2.find((c) => c.name.includes("step4"))!;
+    cpSync(step4.path, join(resumed, step4.name), { recursive: true });
+    const r3 = await olmo(["train", cfgPath, "--run-dir", resumed, "--quiet"]);
+    expect(r3.err).toBe("");
+    expect(r3.code).toBe(0);
+    expect(r3.out).toContain("resumed from");
+    const m3 = metrics(resumed);
+    expect(m3.map((m) => m.step)).toEqual([5, 6]);
+    for (const m of m3) expect(Math.abs(m.loss - m1[m.step - 1].loss) / m1[m.step - 1].loss).toBeLessThan(1e-6);
+    const w3 = loadCheckpoint(listCheckpoints(resumed).at(-1)!.path);
+    expectWeightsClose(w3.model, w1.model);
+  }, 60_000);
+
+  test("dp=1 → dp=2: two ranks resume the one-process checkpoint", async () => {
+    const one = join(dir, "one"), back = join(dir, "back");
+    mkdirSync(back);
+    const step4 = listCheckpoints(one).find((c) => c.name.includes("step4"))!;
+    cpSync(step4.path, join(back, step4.name), { recursive: true });
+    const r = await olmo(["launch", "--nproc-per-node", "2", "--", "train", cfgPath, "--run-dir", back, "--quiet"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const m1 = metrics(one), mb = metrics(back);
+    expect(mb.map((m) => m.step)).toEqual([5, 6]);
+    for (const m of mb) expect(Math.abs(m.loss - m1[m.step - 1].loss) / m1[m.step - 1].loss).toBeLessThan(1e-6);
+    const wb = loadCheckpoint(listCheckpoints(back).at(-1)!.path), w1 = loadCheckpoint(listCheckpoints(one).at(-1)!.path);
+    expectWeightsClose(wb.model, w1.model);
+    expect(maxRel(wb.adamV!, w1.adamV!)).toBeLessThan(1e-3);
+  }, 60_000);
+
+  test("dp=2 with gradient accumulation (2 micro-batches per rank) matches one process", async () => {
+    const over = ["--train.globalBatchInstances=8", "--train.steps=4", "--checkpoint.saveInterval=0", "--quiet"];
+    const one = join(dir, "acc1"), two = join(dir, "acc2");
+    const [r1, r2] = await Promise.all([
+      olmo(["train", cfgPath, "--run-dir", one, ...over]),
+      olmo(["launch", "--nproc-per-node", "2", "--", "train", cfgPath, "--run-dir", two, ...over]),
+    ]);
+    expect([r1.err, r2.err]).toEqual(["", ""]);
+    expect([r1.code, r2.code]).toEqual([0, 0]);
+    const m1 = metrics(one), m2 = metrics(two);
+    expect(m2.map((m) => m.tokens_processed)).toEqual([128, 256, 384, 512]);
+    for (let i = 0; i < m1.length; i++) expect(Math.abs(m2[i].loss - m1[i].loss) / m1[i].loss).toBeLessThan(1e-6);
+    expectWeightsClose(loadCheckpoint(listCheckpoints(two).at(-1)!.path).model, loadCheckpoint(listCheckpoints(one).at(-1)!.path).model);
+  }, 60_000);
+
+  test("tensor parallelism is refused in one line", async () => {
+    const r = await olmo(["train", cfgPath, "--run-dir", join(dir, "tp")], { OLMO_TP: "2" });
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split("\n")).toEqual(["olmo: error: tensor parallelism is not implemented yet (tp=2); run data parallel only (tp=1, OLMO_TP unset)"]);
+  }, 30_000);
+});
