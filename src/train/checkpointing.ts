@@ -52,9 +52,12 @@ export class RunCheckpointer {
       store.fillEach(initTensor);
       return null;
     }
+    let what: string;
     if (existsSync(join(from, "metadata.msgpack"))) {
       this.loadNative(from, { optimizer: true, trainer: this.cfg.checkpoint.loadTrainerState, data });
+      what = this.cfg.checkpoint.loadTrainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)";
     } else if (existsSync(join(from, "config.json"))) {
+      what = " (weights only: an HF folder has no optimizer state)";
       const src = new HfSource(from);
       try {
         this.checkModel(src.config, from);
@@ -65,7 +68,7 @@ export class RunCheckpointer {
     } else {
       throw new UserError(`checkpoint.loadPath ${from}: neither a native checkpoint (metadata.msgpack) nor an HF folder (config.json)`);
     }
-    log(`initialized from ${from}${this.cfg.checkpoint.loadTrainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)"}`);
+    log(`initialized from ${from}${what}`);
     return null;
   }
 
