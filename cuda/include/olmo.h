@@ -156,6 +156,44 @@ int olmo_matmul_f32(float* C, const void* A, const void* B, int64_t M, int64_t N
 int olmo_cross_entropy(void* logits_NV, float* ce_N, float* lse_N, const int32_t* targets_N,
                        int64_t N, int64_t V, float z_mult, float grad_scale);
 
+/* ---------------------------------------------------------------- tensor parallelism */
+/* Split RMSNorm: each TP rank holds C of the Cfull columns of x (and the matching w slice); the
+ * per-row statistics are all-reduced (sum) over the TP group between the two halves.
+ *   olmo_row_sumsq:          ss_N[i] = sum_j x[i,j]^2  (this rank's columns)
+ *   olmo_rmsnorm_apply:      rstd[i] = 1/sqrt(ss[i]/Cfull + eps); out[i,j] = w[j]*(x[i,j]*rstd[i])
+ *                            (ss = the all-reduced sum; out may alias x)
+ *   olmo_rmsnorm_bwd_dot:    dot_N[i] = sum_j w[j]*dout[i,j]*x[i,j]*rstd[i]   (this rank's columns)
+ *   olmo_rmsnorm_bwd_finish: dw_C += sum_i dout*xhat;  dx = rstd*(w*dout - xhat*dot[i]/Cfull)
+ *                            (dot = the all-reduced sum; dx written, may alias dout)
+ * With Cfull = C and no all-reduce they equal olmo_rmsnorm_forward / olmo_rmsnorm_backward. */
+int olmo_row_sumsq(float* ss_N, const void* x_NC, int64_t N, int64_t C);
+int olmo_rmsnorm_apply(void* out_NC, float* rstd_N, const void* x_NC, const void* w_C, const float* ss_N,
+                       int64_t N, int64_t C, int64_t Cfull, float eps);
+int olmo_rmsnorm_bwd_dot(float* dot_N, const void* dout_NC, const void* x_NC, const void* w_C,
+                         const float* rstd_N, int64_t N, int64_t C);
+int olmo_rmsnorm_bwd_finish(void* dx_NC, float* dw_C, const void* dout_NC, const void* x_NC, const void* w_C,
+                            const float* rstd_N, const float* dot_N, int64_t N, int64_t C, int64_t Cfull);
+/* Vocab-parallel cross-entropy + z-loss. A rank holds logit columns [v0, v0+Vloc) of V (act
+ * [N,Vloc]). Stats per row: max_N = max_j x_j, sumexp_N = sum_j exp(x_j - max), tgt_N = x[t-v0]
+ * when the target t is in this shard, else 0. The caller combines over TP ranks in rank order:
+ * M = max_r m_r, S = sum_r s_r exp(m_r - M), lse = M + log S, tgt = sum_r tgt_r. Then finish:
+ * ce_N = lse - tgt, lse_N = lse (rows with t < 0: 0, 0, zero gradient), and over the logits in
+ * place: grad_scale * (exp(x_j - lse) * (1 + 2 z_mult lse) - [j + v0 == t]). grad_scale = 0
+ * leaves the logits untouched. Targets >= V are errors. */
+int olmo_ce_stats(float* max_N, float* sumexp_N, float* tgt_N, const void* logits_NV, const int32_t* targets_N,
+                  int64_t N, int64_t Vloc, int64_t v0, int64_t V);
+int olmo_ce_finish(void* logits_NV, float* ce_N, float* lse_N, const float* lse_in_N, const float* tgt_N,
+                   const int32_t* targets_N, int64_t N, int64_t Vloc, int64_t v0, int64_t V, float z_mult,
+                   float grad_scale);
+/* Vocab-parallel embedding: wte_loc holds rows [v0, v0+Vloc) of the [V,C] table. forward writes
+ * the row of tokens in the shard and zeros for the others (the sum over ranks is the lookup);
+ * backward accumulates (f32, deterministic) into dwte_loc for tokens in the shard only. Token ids
+ * outside [0,V) are errors. */
+int olmo_embedding_forward_range(void* out_NC, const int32_t* tokens_N, const void* wte_loc, int64_t N, int64_t C,
+                                 int64_t Vloc, int64_t v0, int64_t V);
+int olmo_embedding_backward_range(float* dwte_loc, const void* dout_NC, const int32_t* tokens_N, int64_t N, int64_t C,
+                                  int64_t Vloc, int64_t v0, int64_t V);
+
 /* ---------------------------------------------------------------- optimizer */
 /* out[0] (+)= sum x^2 over n fp32 elements (accumulate != 0 adds to out[0]; out is a device
  * pointer to one float). */

@@ -52,6 +52,18 @@ export interface Backend {
   matmulF32(C: DevPtr, A: DevPtr, B: DevPtr, M: number, N: number, K: number, transA: boolean, transB: boolean, beta: number): void;
   crossEntropy(logits_NV: DevPtr, ce_N: DevPtr, lse_N: DevPtr, targets_N: DevPtr, N: number, V: number, zMult: number, gradScale: number): void;
 
+  // tensor parallelism (olmo.h "tensor parallelism"): split RMSNorm, vocab-parallel CE and embedding
+  rowSumsq(ss_N: DevPtr, x_NC: DevPtr, N: number, C: number): void;
+  rmsnormApply(out_NC: DevPtr, rstd_N: DevPtr, x_NC: DevPtr, w_C: DevPtr, ss_N: DevPtr, N: number, C: number, Cfull: number, eps: number): void;
+  rmsnormBwdDot(dot_N: DevPtr, dout_NC: DevPtr, x_NC: DevPtr, w_C: DevPtr, rstd_N: DevPtr, N: number, C: number): void;
+  rmsnormBwdFinish(dx_NC: DevPtr, dw_C: DevPtr, dout_NC: DevPtr, x_NC: DevPtr, w_C: DevPtr, rstd_N: DevPtr, dot_N: DevPtr,
+    N: number, C: number, Cfull: number): void;
+  ceStats(max_N: DevPtr, sumexp_N: DevPtr, tgt_N: DevPtr, logits_NV: DevPtr, targets_N: DevPtr, N: number, Vloc: number, v0: number, V: number): void;
+  ceFinish(logits_NV: DevPtr, ce_N: DevPtr, lse_N: DevPtr, lseIn_N: DevPtr, tgt_N: DevPtr, targets_N: DevPtr, N: number, Vloc: number,
+    v0: number, V: number, zMult: number, gradScale: number): void;
+  embeddingForwardRange(out_NC: DevPtr, tokens_N: DevPtr, wteLoc: DevPtr, N: number, C: number, Vloc: number, v0: number, V: number): void;
+  embeddingBackwardRange(dwteLoc: DevPtr, dout_NC: DevPtr, tokens_N: DevPtr, N: number, C: number, Vloc: number, v0: number, V: number): void;
+
   // optimizer
   normSquared(out: DevPtr, x: DevPtr, n: number, accumulate: boolean): void;
   adamw(param: DevPtr, paramAct: DevPtr, grad: DevPtr, m: DevPtr, v: DevPtr, n: number,

@@ -102,6 +102,33 @@ export class NativeBackend implements Backend {
     this.c("olmo_cross_entropy",
       this.lib.sym.olmo_cross_entropy(logits as never, ce as never, lse as never, targets as never, N, V, zMult, gradScale));
   }
+  rowSumsq(ss: DevPtr, x: DevPtr, N: number, C: number): void {
+    this.c("olmo_row_sumsq", this.lib.sym.olmo_row_sumsq(ss as never, x as never, N, C));
+  }
+  rmsnormApply(out: DevPtr, rstd: DevPtr, x: DevPtr, w: DevPtr, ss: DevPtr, N: number, C: number, Cfull: number, eps: number): void {
+    this.c("olmo_rmsnorm_apply", this.lib.sym.olmo_rmsnorm_apply(out as never, rstd as never, x as never, w as never, ss as never, N, C, Cfull, eps));
+  }
+  rmsnormBwdDot(dot: DevPtr, dout: DevPtr, x: DevPtr, w: DevPtr, rstd: DevPtr, N: number, C: number): void {
+    this.c("olmo_rmsnorm_bwd_dot", this.lib.sym.olmo_rmsnorm_bwd_dot(dot as never, dout as never, x as never, w as never, rstd as never, N, C));
+  }
+  rmsnormBwdFinish(dx: DevPtr, dw: DevPtr, dout: DevPtr, x: DevPtr, w: DevPtr, rstd: DevPtr, dot: DevPtr, N: number, C: number, Cfull: number): void {
+    this.c("olmo_rmsnorm_bwd_finish", this.lib.sym.olmo_rmsnorm_bwd_finish(dx as never, dw as never, dout as never, x as never, w as never,
+      rstd as never, dot as never, N, C, Cfull));
+  }
+  ceStats(mx: DevPtr, se: DevPtr, tgt: DevPtr, logits: DevPtr, targets: DevPtr, N: number, Vloc: number, v0: number, V: number): void {
+    this.c("olmo_ce_stats", this.lib.sym.olmo_ce_stats(mx as never, se as never, tgt as never, logits as never, targets as never, N, Vloc, v0, V));
+  }
+  ceFinish(logits: DevPtr, ce: DevPtr, lse: DevPtr, lseIn: DevPtr, tgt: DevPtr, targets: DevPtr, N: number, Vloc: number, v0: number, V: number,
+    zMult: number, gradScale: number): void {
+    this.c("olmo_ce_finish", this.lib.sym.olmo_ce_finish(logits as never, ce as never, lse as never, lseIn as never, tgt as never, targets as never,
+      N, Vloc, v0, V, zMult, gradScale));
+  }
+  embeddingForwardRange(out: DevPtr, tok: DevPtr, wte: DevPtr, N: number, C: number, Vloc: number, v0: number, V: number): void {
+    this.c("olmo_embedding_forward_range", this.lib.sym.olmo_embedding_forward_range(out as never, tok as never, wte as never, N, C, Vloc, v0, V));
+  }
+  embeddingBackwardRange(dwte: DevPtr, dout: DevPtr, tok: DevPtr, N: number, C: number, Vloc: number, v0: number, V: number): void {
+    this.c("olmo_embedding_backward_range", this.lib.sym.olmo_embedding_backward_range(dwte as never, dout as never, tok as never, N, C, Vloc, v0, V));
+  }
   normSquared(out: DevPtr, x: DevPtr, n: number, accumulate: boolean): void {
     this.c("olmo_norm_squared", this.lib.sym.olmo_norm_squared(out as never, x as never, n, accumulate ? 1 : 0));
   }
