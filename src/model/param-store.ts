@@ -13,8 +13,10 @@ export class ParamStore {
   grad: DevPtr = 0;
   private readonly byName: Map<string, ParamSpec>;
 
-  constructor(readonly backend: Backend, readonly config: ModelConfig) {
-    this.specs = paramSpecs(config);
+  /** specs: the arena layout (default paramSpecs(config); a tensor-parallel rank passes its shard
+   *  specs, src/model/tp-plan.ts tpLocalSpecs) */
+  constructor(readonly backend: Backend, readonly config: ModelConfig, specs?: ParamSpec[]) {
+    this.specs = specs ?? paramSpecs(config);
     this.numel = totalParams(this.specs);
     this.byName = new Map(this.specs.map((s) => [s.name, s]));
     this.master = backend.alloc(this.numel * 4);

@@ -73,7 +73,7 @@ export function tpLocalSpecs(m: ModelConfig, tp: number, rank: number): ParamSpe
 }
 
 /** This rank's slice of a whole tensor (row-major). */
-export function sliceShard(sh: Shard, whole: Float32Array, out = new Float32Array(sh.local.numel)): Float32Array {
+export function sliceShard(sh: Shard, whole: Float32Array, out: Float32Array = new Float32Array(sh.local.numel)): Float32Array {
   if (whole.length !== sh.full.numel) throw new Error(`${sh.full.name}: expected ${sh.full.numel} elements, got ${whole.length}`);
   const C = sh.full.shape.length === 1 ? sh.full.shape[0] : sh.full.shape[1];
   for (let r = 0; r < sh.rows; r++) {

@@ -14,6 +14,7 @@ import { UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
+import { placeShard, sliceShard, tpShards } from "../model/tp-plan.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 
@@ -38,6 +39,23 @@ export class RunCheckpointer {
     return this.latest;
   }
 
+  /**
+   * A per-tensor fill for the local arena from a reader of whole tensors: without TP the reader
+   * itself; under TP the whole tensor is read (or generated) and this rank's slice kept, so any TP
+   * size loads any checkpoint and initialization does not depend on the TP size.
+   */
+  private sharded(read: (full: ParamSpec, out: Float32Array) => void): (s: ParamSpec, out: Float32Array) => void {
+    const shards = this.trainer.shards;
+    if (!shards) return read;
+    return (s, out) => {
+      const sh = shards.get(s.name)!;
+      if (sh.full.tp === "replicated") return read(sh.full, out);
+      const whole = new Float32Array(sh.full.numel);
+      read(sh.full, whole);
+      sliceShard(sh, whole, out);
+    };
+  }
+
   /** Returns the checkpoint path resumed from, or null for a fresh start. */
   restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
     const store = this.trainer.params;
@@ -49,7 +67,7 @@ export class RunCheckpointer {
     }
     const from = this.cfg.checkpoint.loadPath;
     if (!from) {
-      store.fillEach(initTensor);
+      store.fillEach(this.sharded(initTensor));
       return null;
     }
     let what: string;
@@ -61,7 +79,7 @@ export class RunCheckpointer {
       const src = new HfSource(from);
       try {
         this.checkModel(src.config, from);
-        store.fillEach((s, out) => src.read(s.name, out));
+        store.fillEach(this.sharded((s, out) => src.read(s.name, out)));
       } finally {
         src.close();
       }
@@ -85,16 +103,16 @@ export class RunCheckpointer {
       const store = this.trainer.params, optim = this.trainer.optim;
       const bar = new Progress("load", store.specs.length * 3);
       let done = 0;
-      store.fillEach((s, out) => {
+      store.fillEach(this.sharded((s, out) => {
         r.read("model", s.name, out);
         bar.update(++done);
-      });
+      }));
       const ts = (r.meta.trainState ?? {}) as Partial<SavedTrainState>;
       if (what.optimizer && store.specs.every((s) => r.has("adam_m", s.name))) {
-        optim.fillMoments((s, group, out) => {
-          r.read(group === "m" ? "adam_m" : "adam_v", s.name, out);
+        optim.fillMoments((s, group, out) => this.sharded((f, o) => {
+          r.read(group === "m" ? "adam_m" : "adam_v", f.name, o);
           bar.update(++done);
-        });
+        })(s, out));
         optim.step = ts.adamStep ?? 0;
       }
       bar.done();
@@ -122,6 +140,7 @@ export class RunCheckpointer {
   save(step: number, dataState: unknown): string | null {
     const optim = this.trainer.optim;
     if (optim instanceof Zero1AdamW) return this.saveZero1(step, dataState, optim);
+    if (this.trainer.tpComm) return this.saveTp(step, dataState);
     const { cfg, trainer } = this;
     const be = trainer.backend, store = trainer.params;
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
@@ -146,6 +165,49 @@ export class RunCheckpointer {
     } finally {
       bar.done();
     }
+    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
+    this.latest = join(this.runDir, name);
+    return this.latest;
+  }
+
+  /**
+   * Under tensor parallelism this is collective over the TP group: each sharded tensor (weights and
+   * both moments) is all-gathered and rank 0 writes the whole tensors, in the single-process format
+   * (any TP size resumes it).
+   */
+  private saveTp(step: number, dataState: unknown): string | null {
+    const { cfg, trainer } = this;
+    const be = trainer.backend, store = trainer.params, main = trainer.isMain, comm = trainer.tpComm!, optim = trainer.optim;
+    const perRank = Array.from({ length: comm.world }, (_, r) => tpShards(cfg.model, comm.world, r));
+    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
+    const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
+    try {
+      for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
+        store.specs.forEach((s, i) => {
+          const local = new Float32Array(s.numel);
+          be.download(local, base + s.offset * 4);
+          const sh = perRank[0][i];
+          if (sh.full.tp === "replicated") {
+            w?.add(group, s.name, local);
+            return;
+          }
+          const all = new Float32Array(s.numel * comm.world);
+          comm.allGather(local, all);
+          if (!w) return;
+          const whole = new Float32Array(sh.full.numel);
+          for (let r = 0; r < comm.world; r++) placeShard(perRank[r][i], all.subarray(r * s.numel, (r + 1) * s.numel), whole);
+          w.add(group, s.name, whole);
+        });
+      }
+      if (w) {
+        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: optim.step };
+        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
+      }
+    } catch (e) {
+      w?.abort();
+      throw e;
+    }
+    if (!main) return null;
     pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
     this.latest = join(this.runDir, name);
     return this.latest;

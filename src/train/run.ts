@@ -1,13 +1,14 @@
 // One training run end to end: data, model (fresh, resumed, or initialized from a checkpoint),
 // the loop, checkpoints, the final summary and a greedy sample.
 // Started as one rank of several (olmo launch, torchrun, srun), it joins the job and trains data
-// parallel over all ranks with ZeRO-1 (tensor parallelism is not implemented yet); rank 0 logs,
+// parallel over all ranks with ZeRO-1, or tensor parallel (OLMO_TP = world: Megatron TP); rank 0 logs,
 // writes config.json and metrics.jsonl and saves the checkpoints.
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
-import { initParallel } from "../parallel/init.ts";
+import { initParallel, tpDpComms } from "../parallel/init.ts";
+import { checkTpDivides } from "../model/tp-plan.ts";
 import { initTensor } from "../model/init.ts";
 import { formatRate } from "./progress.ts";
 import { greedySample } from "./sample.ts";
@@ -20,7 +21,7 @@ export interface RunOptions {
   /** stop after this step (tests of interrupted runs; `olmo train --stop-after`) */
   stopAfterStep?: number;
   log?: (line: string) => void;
-  /** tensor-parallel size (default: $OLMO_TP or 1); only 1 is implemented */
+  /** tensor-parallel size (default: $OLMO_TP or 1); tp > 1 needs tp = world (TP × DP is not implemented yet) */
   tp?: number;
 }
 
@@ -34,14 +35,23 @@ function tensorParallel(opts: RunOptions): number {
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
   const tp = tensorParallel(opts);
-  if (tp > 1) throw new UserError(`tensor parallelism is not implemented yet (tp=${tp}); run data parallel only (tp=1, OLMO_TP unset)`);
   const par = await initParallel();
   const { rank, world } = par.env;
   const main = rank === 0;
   const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
   let trainer: Trainer;
+  // data-parallel rank and size: every rank of a TP group reads the same instances
+  let dpRank = rank, dpWorld = world;
   try {
-    trainer = new Trainer(be, cfg, runDir, { dp: par.comm });
+    if (tp > 1) {
+      checkTpDivides(cfg.model, tp);
+      const comms = await tpDpComms(par, tp);
+      dpRank = comms.dims.dpRank;
+      dpWorld = comms.dims.dp;
+      trainer = new Trainer(be, cfg, runDir, { dp: comms.dp, tp: comms.tp });
+    } else {
+      trainer = new Trainer(be, cfg, runDir, { dp: par.comm });
+    }
   } catch (e) {
     if (world > 1) throw e; // the launcher (or the shm exit flag) stops the other ranks
     await par.close();
@@ -52,12 +62,12 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   try {
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
-    const data = await openRunData(cfg, { log, dpRank: rank, dpWorld: world });
+    const data = await openRunData(cfg, { log, dpRank, dpWorld });
     if (main && par.store) await par.store.barrier("olmo/data", rank, world);
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
     log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(trainer.params.numel / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
-      `${world > 1 ? `data parallel × ${world} (ZeRO-1) | ` : ""}run ${runDir}`);
+      `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
@@ -78,7 +88,9 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
-    if (main && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+    if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+      log("sample: skipped under tensor parallelism (olmo generate on the checkpoint samples from it)");
+    } else if (main && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       const { cl100k } = await import("../data/index.ts");
       const enc = await cl100k();
       const ids = greedySample(trainer.params, cfg.model, enc.encode(cfg.train.samplePrompt), cfg.train.sampleTokens, DOLMA2_EOS);

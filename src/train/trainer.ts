@@ -5,6 +5,9 @@ import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, totalSteps } from "../config/schema.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
+import { Olmo2Tp } from "../model/olmo2-tp.ts";
+import { type Shard, tpShards } from "../model/tp-plan.ts";
+import { TpAdamW } from "../optim/tp-adamw.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { Zero1AdamW, allocPaddedGrads } from "../optim/zero1.ts";
@@ -42,6 +45,8 @@ export interface TrainHooks {
 export interface TrainerOptions {
   /** the data-parallel communicator: world > 1 trains with ZeRO-1 (src/optim/zero1.ts) */
   dp?: Comm;
+  /** the tensor-parallel communicator: world > 1 trains Megatron TP (src/model/olmo2-tp.ts) */
+  tp?: Comm;
 }
 
 export interface TrainerState {
@@ -51,13 +56,18 @@ export interface TrainerState {
 
 export class Trainer {
   readonly params: ParamStore;
-  readonly model: Olmo2;
+  readonly model: Olmo2 | Olmo2Tp;
   readonly optim: AdamW | Zero1AdamW;
   readonly totalSteps: number;
   /** micro-batches per optimizer step on this rank */
   readonly microPerStep: number;
   readonly dpRank: number;
   readonly dpWorld: number;
+  readonly tpRank: number;
+  readonly tpWorld: number;
+  readonly tpComm: Comm | null;
+  /** under TP: what this rank holds of every tensor (tp-plan.ts), by name; null without TP */
+  readonly shards: Map<string, Shard> | null = null;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
 
   constructor(readonly backend: Backend, readonly cfg: RunConfig, readonly runDir: string, opts: TrainerOptions = {}) {
@@ -65,6 +75,9 @@ export class Trainer {
     this.totalSteps = totalSteps(cfg);
     this.dpRank = opts.dp?.rank ?? 0;
     this.dpWorld = opts.dp?.world ?? 1;
+    this.tpRank = opts.tp?.rank ?? 0;
+    this.tpWorld = opts.tp?.world ?? 1;
+    this.tpComm = this.tpWorld > 1 ? opts.tp! : null;
     if (t.globalBatchInstances % (t.microBatchInstances * this.dpWorld) !== 0) {
       throw new UserError(`train.globalBatchInstances ${t.globalBatchInstances} is not divisible by train.microBatchInstances ${t.microBatchInstances} × ${this.dpWorld} data-parallel ranks`);
     }
@@ -76,6 +89,18 @@ export class Trainer {
     const view = backend.hostView;
     if (this.dpWorld > 1 && !view) {
       throw new UserError(`data parallelism on the ${backend.name} backend needs NCCL collectives, which the trainer does not use yet; use the cpu backend`);
+    }
+    if (this.tpWorld > 1) {
+      if (!view) throw new UserError(`tensor parallelism on the ${backend.name} backend needs NCCL collectives, which the trainer does not use yet; use the cpu backend`);
+      if (this.dpWorld > 1) throw new UserError(`tensor parallelism combined with data parallelism (tp=${this.tpWorld} × dp=${this.dpWorld}) is not implemented yet; use tp = world or tp = 1`);
+      const sh = tpShards(cfg.model, this.tpWorld, this.tpRank);
+      this.shards = new Map(sh.map((s) => [s.full.name, s]));
+      this.params = new ParamStore(backend, cfg.model, sh.map((s) => s.local));
+      const tpComm = opts.tp!;
+      const ptr = hostPtrComm(tpComm, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
+      this.model = new Olmo2Tp(this.params, cfg.model, t.microBatchInstances, t.seqLen, { host: tpComm, ptr }, { training: true });
+      this.optim = new TpAdamW(this.params, adam, tpComm);
+      return;
     }
     this.params = new ParamStore(backend, cfg.model);
     if (this.dpWorld > 1 && view) {
@@ -91,7 +116,7 @@ export class Trainer {
 
   /** rank 0 of the data-parallel group logs, writes metrics and saves checkpoints */
   get isMain(): boolean {
-    return this.dpRank === 0;
+    return this.dpRank === 0 && this.tpRank === 0;
   }
 
   lrAtStep(step: number): number {

@@ -2,7 +2,7 @@
 // train CFG` against one process on the same config. Each DP rank takes one micro-batch of the
 // global batch, gradients are reduce-scattered, Adam state is sharded; the loss curve and the final
 // weights and moments must match the single-process run to fp32 tolerance, and the dp=2 checkpoint
-// (same format as dp=1) resumes in one process. Plus: tensor parallelism is refused in one line.
+// (same format as dp=1) resumes in one process.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -182,10 +182,4 @@ describe("data parallel (ZeRO-1) on the CPU library", () => {
     for (let i = 0; i < m1.length; i++) expect(Math.abs(m2[i].loss - m1[i].loss) / m1[i].loss).toBeLessThan(1e-6);
     expectWeightsClose(loadCheckpoint(listCheckpoints(two).at(-1)!.path).model, loadCheckpoint(listCheckpoints(one).at(-1)!.path).model);
   }, 60_000);
-
-  test("tensor parallelism is refused in one line", async () => {
-    const r = await olmo(["train", cfgPath, "--run-dir", join(dir, "tp")], { OLMO_TP: "2" });
-    expect(r.code).toBe(2);
-    expect(r.err.trim().split("\n")).toEqual(["olmo: error: tensor parallelism is not implemented yet (tp=2); run data parallel only (tp=1, OLMO_TP unset)"]);
-  }, 30_000);
 });
