@@ -106,7 +106,13 @@ export class Zero1AdamW {
   private readonly scratchFloats: number;
   private readonly prefix: number;
 
-  constructor(readonly params: ParamStore, readonly opts: AdamWOptions, readonly comm: Zero1Comm) {
+  /**
+   * tpNormSq (tensor parallelism × DP): sums the squared norm of the TP-sharded tensors over the TP
+   * group (same result on every rank). The arena then holds a TP shard: the grad norm counts the
+   * sharded tensors' squares summed over TP and the replicated ones (identical on every TP rank) once.
+   */
+  constructor(readonly params: ParamStore, readonly opts: AdamWOptions, readonly comm: Zero1Comm,
+    readonly tpNormSq?: (shardedSq: number) => number) {
     const be = (this.be = params.backend);
     this.shard = zero1Shard(params.numel, comm.world, comm.rank);
     if (!params.grad) throw new Error("Zero1AdamW: allocate the padded gradient arena first (allocPaddedGrads)");
@@ -141,13 +147,13 @@ export class Zero1AdamW {
     comm.reduceScatter(g0, p.grad, S, "f32", "sum");
     // 2. global grad norm from the slices' sums of squares
     let sq = 0;
-    if (len > 0) {
+    if (!this.tpNormSq && len > 0) {
       const out = new Float32Array(256);
       be.normSquared(this.scratch, g0, len, false);
       be.download(out.subarray(0, 1), this.scratch);
       sq = out[0];
     }
-    const gradNorm = Math.sqrt(this.sumOverRanks([sq])[0]);
+    const gradNorm = this.tpNormSq ? this.tpGradNorm(start, start + len) : Math.sqrt(this.sumOverRanks([sq])[0]);
     const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
     // 3. AdamW on the slice, split at the no-decay prefix
     const t = stepIncrementBug ? 1 : this.step + 1;
@@ -166,6 +172,22 @@ export class Zero1AdamW {
     p.refreshAct();
     this.step++;
     return { gradNorm, clipScale };
+  }
+
+  /** Under TP: sharded and replicated squares of this slice, summed over DP, the sharded part over TP. */
+  private tpGradNorm(start: number, end: number): number {
+    const be = this.be, p = this.params;
+    const sums = [0, 0]; // [sharded, replicated]
+    const out = new Float32Array(256);
+    for (const s of p.specs) {
+      const lo = Math.max(start, s.offset), hi = Math.min(end, s.offset + s.numel);
+      if (hi <= lo) continue;
+      be.normSquared(this.scratch, p.grad + lo * 4, hi - lo, false);
+      be.download(out.subarray(0, 1), this.scratch);
+      sums[s.tp === "replicated" ? 1 : 0] += out[0];
+    }
+    const [sharded, replicated] = this.sumOverRanks(sums);
+    return Math.sqrt(this.tpNormSq!(sharded) + replicated);
   }
 
   /** Resume: read every tensor's moments (`read(spec, "m"|"v", out)`) and keep this rank's slice. */

@@ -139,8 +139,8 @@ export class RunCheckpointer {
    */
   save(step: number, dataState: unknown): string | null {
     const optim = this.trainer.optim;
-    if (optim instanceof Zero1AdamW) return this.saveZero1(step, dataState, optim);
     if (this.trainer.tpComm) return this.saveTp(step, dataState);
+    if (optim instanceof Zero1AdamW) return this.saveZero1(step, dataState, optim);
     const { cfg, trainer } = this;
     const be = trainer.backend, store = trainer.params;
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
@@ -173,7 +173,8 @@ export class RunCheckpointer {
   /**
    * Under tensor parallelism this is collective over the TP group: each sharded tensor (weights and
    * both moments) is all-gathered and rank 0 writes the whole tensors, in the single-process format
-   * (any TP size resumes it).
+   * (any TP size resumes it). With TP × DP (ZeRO-1) the moments of the local arena are first gathered
+   * over the DP group (complete on DP rank 0, whose TP group then assembles the whole tensors).
    */
   private saveTp(step: number, dataState: unknown): string | null {
     const { cfg, trainer } = this;
@@ -182,10 +183,16 @@ export class RunCheckpointer {
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
     const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
     try {
+      // the local arena's moments: on the device, or (ZeRO-1 over DP) gathered to DP rank 0 first
+      const zero1 = optim instanceof Zero1AdamW ? optim : null;
+      const moments = zero1
+        ? { m: zero1.gatherMoment("m") ?? new Float32Array(store.numel), v: zero1.gatherMoment("v") ?? new Float32Array(store.numel) }
+        : null;
       for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
         store.specs.forEach((s, i) => {
           const local = new Float32Array(s.numel);
-          be.download(local, base + s.offset * 4);
+          if (moments && group !== "model") local.set((group === "adam_m" ? moments.m : moments.v).subarray(s.offset, s.offset + s.numel));
+          else be.download(local, base + s.offset * 4);
           const sh = perRank[0][i];
           if (sh.full.tp === "replicated") {
             w?.add(group, s.name, local);

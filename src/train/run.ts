@@ -1,7 +1,8 @@
 // One training run end to end: data, model (fresh, resumed, or initialized from a checkpoint),
 // the loop, checkpoints, the final summary and a greedy sample.
 // Started as one rank of several (olmo launch, torchrun, srun), it joins the job and trains data
-// parallel over all ranks with ZeRO-1, or tensor parallel (OLMO_TP = world: Megatron TP); rank 0 logs,
+// parallel over all ranks with ZeRO-1, or with OLMO_TP = tp > 1 Megatron tensor parallel inside groups
+// of tp consecutive ranks and data parallel (ZeRO-1) across them; rank 0 logs,
 // writes config.json and metrics.jsonl and saves the checkpoints.
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
@@ -21,7 +22,7 @@ export interface RunOptions {
   /** stop after this step (tests of interrupted runs; `olmo train --stop-after`) */
   stopAfterStep?: number;
   log?: (line: string) => void;
-  /** tensor-parallel size (default: $OLMO_TP or 1); tp > 1 needs tp = world (TP × DP is not implemented yet) */
+  /** tensor-parallel size (default: $OLMO_TP or 1); the world splits into tp × dp (TP groups of consecutive ranks) */
   tp?: number;
 }
 

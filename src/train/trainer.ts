@@ -92,12 +92,25 @@ export class Trainer {
     }
     if (this.tpWorld > 1) {
       if (!view) throw new UserError(`tensor parallelism on the ${backend.name} backend needs NCCL collectives, which the trainer does not use yet; use the cpu backend`);
-      if (this.dpWorld > 1) throw new UserError(`tensor parallelism combined with data parallelism (tp=${this.tpWorld} × dp=${this.dpWorld}) is not implemented yet; use tp = world or tp = 1`);
       const sh = tpShards(cfg.model, this.tpWorld, this.tpRank);
       this.shards = new Map(sh.map((s) => [s.full.name, s]));
       this.params = new ParamStore(backend, cfg.model, sh.map((s) => s.local));
       const tpComm = opts.tp!;
       const ptr = hostPtrComm(tpComm, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
+      if (this.dpWorld > 1) {
+        // TP × DP: ZeRO-1 over the DP group on this rank's TP shard; the clipping norm also sums over TP
+        allocPaddedGrads(this.params, this.dpWorld);
+        this.model = new Olmo2Tp(this.params, cfg.model, t.microBatchInstances, t.seqLen, { host: tpComm, ptr }, { training: true });
+        const dpPtr = hostPtrComm(opts.dp!, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
+        this.optim = new Zero1AdamW(this.params, adam, dpPtr, (x) => {
+          const b = new Float32Array(256); // (hi, lo) f32 pair: ~48 bits through the f32 collective
+          b[0] = Math.fround(x);
+          b[1] = Math.fround(x - b[0]);
+          tpComm.allReduce(b.subarray(0, 2), "sum");
+          return b[0] + b[1];
+        });
+        return;
+      }
       this.model = new Olmo2Tp(this.params, cfg.model, t.microBatchInstances, t.seqLen, { host: tpComm, ptr }, { training: true });
       this.optim = new TpAdamW(this.params, adam, tpComm);
       return;
