@@ -10,6 +10,7 @@ import { UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { initParallel, tpDpComms } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/tp-plan.ts";
+import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
 import { formatRate } from "./progress.ts";
 import { greedySample } from "./sample.ts";
@@ -66,7 +67,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     const data = await openRunData(cfg, { log, dpRank, dpWorld });
     if (main && par.store) await par.store.barrier("olmo/data", rank, world);
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
-    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(trainer.params.numel / 1e6).toFixed(2)}M params | ` +
+    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
       `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);

@@ -2,10 +2,13 @@
 // no all-reduce the split RMSNorm equals olmo_rmsnorm_forward/backward bitwise; a manual 2-way
 // split (column halves, statistics summed on the host as the TP all-reduce would) equals the
 // unsharded norm; vocab-parallel CE over 2 shards (stats combined in rank order) equals
-// olmo_cross_entropy; the range embedding summed over shards equals the full lookup.
+// olmo_cross_entropy; the range embedding summed over shards equals the full lookup. Where a GPU is
+// usable, the CUDA kernels are compared with the CPU library (skipped otherwise, visibly).
 import { describe, expect, test } from "bun:test";
 import { expectBitwiseEqual, expectClose } from "../helpers/compare.ts";
-import { openBackend, withBuffers } from "../helpers/native.ts";
+import type { Backend } from "../../src/backend/backend.ts";
+import { roundBf16Array } from "../helpers/bf16.ts";
+import { type Buffers, cudaStatus, openBackend, withBuffers } from "../helpers/native.ts";
 import { Rng } from "../helpers/random.ts";
 
 const be = () => openBackend("cpu");
@@ -197,5 +200,70 @@ describe("vocab-parallel embedding", () => {
       expect(() => be().embeddingForwardRange(b.nanAct(C), b.i32([V]), b.act(wte), 1, C, V, 0, V)).toThrow(/token id 40/);
     });
   });
+});
+
+
+// The CUDA kernels (cuda/gpu/tp.cu) against the CPU library on the same bf16-rounded inputs, where
+// a GPU is usable (bf16 activations: 1e-2 relative error norm, f32 statistics 1e-3).
+function runAll(b: Buffers, be: Backend, bf16Inputs: boolean) {
+  const N = 29, C = 40, V = 48, Vloc = 24, v0 = 24, rng = new Rng(21);
+  const act = (x: Float32Array) => (bf16Inputs ? roundBf16Array(x) : Float32Array.from(x));
+  const x = act(rng.randn(N * C, 1.5)), w = act(rng.randn(C, 0.3, 1)), dout = act(rng.randn(N * C));
+  const logits = act(rng.randn(N * Vloc, 3)), wte = act(rng.randn(Vloc * C));
+  const targets = Int32Array.from({ length: N }, (_, i) => (i % 7 === 6 ? -100 : rng.int(V)));
+  const tokens = Int32Array.from({ length: N }, () => rng.int(V));
+  const out: Record<string, Float32Array> = {};
+  const xp = b.act(x), wp = b.act(w), ss = b.nanF32(N), rstd = b.nanF32(N), y = b.nanAct(N * C), dot = b.nanF32(N);
+  be.rowSumsq(ss, xp, N, C);
+  out.ss = b.readF32(ss, N);
+  be.rmsnormApply(y, rstd, xp, wp, b.f32(Float32Array.from(out.ss, (v) => 2 * v)), N, C, 2 * C, 1e-6);
+  out.y = b.readAct(y, N * C);
+  out.rstd = b.readF32(rstd, N);
+  const d = b.act(dout), dw = b.f32(new Float32Array(C).fill(0.5));
+  be.rmsnormBwdDot(dot, d, xp, wp, rstd, N, C);
+  out.dot = b.readF32(dot, N);
+  be.rmsnormBwdFinish(d, dw, d, xp, wp, rstd, dot, N, C, 2 * C);
+  out.dx = b.readAct(d, N * C);
+  out.dw = b.readF32(dw, C);
+  const l = b.act(logits), tg = b.i32(targets), mx = b.nanF32(N), se = b.nanF32(N), tt = b.nanF32(N);
+  be.ceStats(mx, se, tt, l, tg, N, Vloc, v0, V);
+  out.mx = b.readF32(mx, N);
+  out.se = b.readF32(se, N);
+  out.tgt = b.readF32(tt, N);
+  const lse = Float32Array.from(out.mx, (m, i) => m + Math.log(out.se[i]) + 0.5);
+  const ce = b.nanF32(N), lo = b.nanF32(N);
+  be.ceFinish(l, ce, lo, b.f32(lse), tt, tg, N, Vloc, v0, V, 1e-4, 0.25);
+  out.ce = b.readF32(ce, N);
+  out.dlogits = b.readAct(l, N * Vloc);
+  const tok = b.i32(tokens), e = b.nanAct(N * C), de = b.f32(new Float32Array(Vloc * C));
+  be.embeddingForwardRange(e, tok, b.act(wte), N, C, Vloc, v0, V);
+  be.embeddingBackwardRange(de, b.act(dout), tok, N, C, Vloc, v0, V);
+  out.emb = b.readAct(e, N * C);
+  out.demb = b.readF32(de, Vloc * C);
+  return out;
+}
+
+describe("TP kernels [cuda] against the CPU library", () => {
+  const cuda = cudaStatus();
+  if (cuda !== true) {
+    test.skip(`cuda: ${cuda}`, () => {});
+    return;
+  }
+  test("split RMSNorm, CE stats/finish, range embedding", () => {
+    const gpu = openBackend("cuda");
+    // inputs rounded to bf16 on both sides, so only the kernels differ
+    const got = withBuffers(gpu, (b) => runAll(b, gpu, true));
+    const want = withBuffers(be(), (b) => runAll(b, be(), true));
+    for (const k of Object.keys(want)) expectClose(`cuda ${k}`, got[k], want[k], k === "y" || k === "dx" || k === "dlogits" || k === "emb" ? 1e-2 : 1e-3);
+  });
+});
+
+test("the CUDA comparison runs end to end on the CPU library (checks the test itself)", () => {
+  const a = withBuffers(be(), (b) => runAll(b, be(), true)), c = withBuffers(be(), (b) => runAll(b, be(), true));
+  for (const k of Object.keys(a)) {
+    expect(a[k].length).toBeGreaterThan(0);
+    expect(a[k].every(Number.isFinite)).toBe(true);
+    expectBitwiseEqual(k, c[k], a[k]);
+  }
 });
 
