@@ -50,6 +50,8 @@ export class Olmo2Tp {
   private readonly acts = new Arena();
   private readonly bwd = new Arena();
   private readonly be: Backend;
+  /** host staging of the CE row statistics (≥ 1 KiB each: small typed arrays can move under FFI) */
+  private readonly hostStat: Float32Array[];
 
   constructor(readonly params: ParamStore, readonly cfg: ModelConfig, readonly B: number, readonly T: number,
     readonly comms: TpComms, opts: { training: boolean; ceChunkRows?: number }) {
@@ -82,6 +84,7 @@ export class Olmo2Tp {
     for (const [name, bytes] of [["xL", N * this.C * a], ["xn", N * this.C * a], ["xnRstd", N * 4], ["tmpC", N * this.C * a],
       ["tokens", N * 4], ["targets", N * 4], ["ce", N * 4], ["lseRows", N * 4], ["stat", N * 4], ["stat2", N * 4],
       ["logits", this.ceChunkRows * this.vloc * a]] as const) this.acts.reserve(name, bytes);
+    this.hostStat = Array.from({ length: 5 }, () => new Float32Array(Math.max(256, this.ceChunkRows)));
     const { cos_TD2, sin_TD2 } = ropeTables(cfg.ropeTheta, this.D, T);
     this.acts.reserve("cos", cos_TD2.byteLength);
     this.acts.reserve("sin", sin_TD2.byteLength);
@@ -204,16 +207,17 @@ export class Olmo2Tp {
       // lseRows + r0 holds the rank's target logits until ceFinish overwrites it with lse
       const tgRows = tgP + r0 * 4;
       be.ceStats(mxP, seP, tgRows, logits, tg, rows, vloc, v0, V);
-      const m = new Float32Array(rows), s = new Float32Array(rows), t = new Float32Array(rows);
+      const m = this.hostStat[0].subarray(0, rows), s = this.hostStat[1].subarray(0, rows), t = this.hostStat[2].subarray(0, rows);
       be.download(m, mxP);
       be.download(s, seP);
       be.download(t, tgRows);
-      const M = Float32Array.from(m);
+      const M = this.hostStat[3].subarray(0, rows);
+      M.set(m);
       host.allReduce(M, "max");
       for (let i = 0; i < rows; i++) s[i] = s[i] * Math.exp(m[i] - M[i]);
       host.allReduce(s, "sum");
       host.allReduce(t, "sum");
-      const lse = new Float32Array(rows);
+      const lse = this.hostStat[4].subarray(0, rows);
       for (let i = 0; i < rows; i++) lse[i] = targets[r0 + i] < 0 ? 0 : M[i] + Math.log(s[i]);
       be.upload(mxP, lse);
       be.upload(seP, t);

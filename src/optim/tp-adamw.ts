@@ -24,7 +24,7 @@ export class TpAdamW extends AdamW {
         first = false;
       }
       if (first) return 0;
-      const out = new Float32Array(64);
+      const out = new Float32Array(256);
       be.download(out.subarray(0, 1), this.scratch);
       return out[0];
     };
