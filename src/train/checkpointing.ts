@@ -141,30 +141,46 @@ export class RunCheckpointer {
     const optim = this.trainer.optim;
     if (this.trainer.tpComm) return this.saveTp(step, dataState);
     if (optim instanceof Zero1AdamW) return this.saveZero1(step, dataState, optim);
-    const { cfg, trainer } = this;
-    const be = trainer.backend, store = trainer.params;
-    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
-    const w = new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress });
-    const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
-    const bar = new Progress("save", store.specs.length * 3);
-    let done = 0;
-    try {
-      for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
-        for (const s of store.specs) {
-          const view = host.subarray(0, s.numel);
-          be.download(view, base + s.offset * 4);
-          w.add(group, s.name, view);
-          bar.update(++done);
+    const be = this.trainer.backend, store = this.trainer.params;
+    return this.writeCheckpoint(step, dataState, (w) => {
+      const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
+      const bar = new Progress("save", store.specs.length * 3);
+      let done = 0;
+      try {
+        for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
+          for (const s of store.specs) {
+            const view = host.subarray(0, s.numel);
+            be.download(view, base + s.offset * 4);
+            w!.add(group, s.name, view);
+            bar.update(++done);
+          }
         }
+      } finally {
+        bar.done();
       }
-      const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: optim.step };
-      w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
+    });
+  }
+
+  /**
+   * The frame every save variant shares: the checkpoint name, a writer on rank 0 only, the body
+   * (collective where it gathers), the train state and metadata last, pruning to the last K.
+   */
+  private writeCheckpoint(step: number, dataState: unknown, body: (w: NativeWriter | null) => void): string | null {
+    const { cfg, trainer } = this;
+    const main = trainer.isMain;
+    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
+    const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
+    try {
+      body(w);
+      if (w) {
+        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: trainer.optim.step };
+        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
+      }
     } catch (e) {
-      w.abort();
+      w?.abort();
       throw e;
-    } finally {
-      bar.done();
     }
+    if (!main) return null;
     pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
     this.latest = join(this.runDir, name);
     return this.latest;
@@ -178,11 +194,9 @@ export class RunCheckpointer {
    */
   private saveTp(step: number, dataState: unknown): string | null {
     const { cfg, trainer } = this;
-    const be = trainer.backend, store = trainer.params, main = trainer.isMain, comm = trainer.tpComm!, optim = trainer.optim;
+    const be = trainer.backend, store = trainer.params, comm = trainer.tpComm!, optim = trainer.optim;
     const perRank = Array.from({ length: comm.world }, (_, r) => tpShards(cfg.model, comm.world, r));
-    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
-    const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
-    try {
+    return this.writeCheckpoint(step, dataState, (w) => {
       // the local arena's moments: on the device, or (ZeRO-1 over DP) gathered to DP rank 0 first
       const zero1 = optim instanceof Zero1AdamW ? optim : null;
       const moments = zero1
@@ -206,26 +220,12 @@ export class RunCheckpointer {
           w.add(group, s.name, whole);
         });
       }
-      if (w) {
-        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: optim.step };
-        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
-      }
-    } catch (e) {
-      w?.abort();
-      throw e;
-    }
-    if (!main) return null;
-    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
-    this.latest = join(this.runDir, name);
-    return this.latest;
+    });
   }
 
   private saveZero1(step: number, dataState: unknown, optim: Zero1AdamW): string | null {
-    const { cfg, trainer } = this;
-    const be = trainer.backend, store = trainer.params, main = trainer.isMain;
-    const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
-    const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
-    try {
+    const be = this.trainer.backend, store = this.trainer.params;
+    return this.writeCheckpoint(step, dataState, (w) => {
       if (w) {
         // every rank holds the full parameters
         const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
@@ -239,17 +239,6 @@ export class RunCheckpointer {
         const full = optim.gatherMoment(which); // collective; the full moment on rank 0 only
         if (w && full) for (const s of store.specs) w.add(group, s.name, full.subarray(s.offset, s.offset + s.numel));
       }
-      if (w) {
-        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: optim.step };
-        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
-      }
-    } catch (e) {
-      w?.abort();
-      throw e;
-    }
-    if (!main) return null;
-    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
-    this.latest = join(this.runDir, name);
-    return this.latest;
+    });
   }
 }
