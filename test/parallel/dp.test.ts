@@ -4,59 +4,18 @@
 // weights and moments must match the single-process run to fp32 tolerance, and the dp=2 checkpoint
 // (same format as dp=1) resumes in one process.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
 import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { zero1Shard } from "../../src/optim/zero1.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { expectWeightsClose, maxRel, metrics, olmo, root } from "./run-compare.ts";
 
-const root = resolve(import.meta.dir, "../..");
-const cli = join(root, "src/cli/main.ts");
 let dir: string;
 let cfgPath: string;
-
-async function olmo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([process.execPath, cli, ...args], {
-    cwd: root, env: { ...process.env, OLMO_THREADS: "1", ...env }, stdout: "pipe", stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, out, err };
-}
-
-interface Metric { step: number; loss: number; ce_loss: number; grad_norm: number; tokens: number; tokens_processed: number }
-const metrics = (runDir: string): Metric[] =>
-  readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-
-// Two fp32 runs that sum the same gradients in another order (each DP rank holds other instances)
-// differ by rounding, and Adam's normalization m/(√v + eps) turns the rounding noise of gradients
-// that are zero in exact arithmetic (|g| ~ eps: e.g. the embedding row of a token seen only in the
-// last position of an instance, whose output has no label) into updates of up to lr; those few
-// weights then move every later gradient a little. Measured after 6 steps (lr 1e-2): weights within
-// 9e-5 of the arena's max |w| (0.015% of them beyond 1e-5), moments within 2e-4 of their max.
-function maxRel(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let maxDiff = 0, maxAbs = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    maxAbs = Math.max(maxAbs, Math.abs(b[i]));
-  }
-  return maxDiff / maxAbs;
-}
-
-function fracOver(a: Float32Array, b: Float32Array, rel: number): number {
-  let maxAbs = 0, n = 0;
-  for (let i = 0; i < b.length; i++) maxAbs = Math.max(maxAbs, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > rel * maxAbs) n++;
-  return n / a.length;
-}
-
-function expectWeightsClose(a: Float32Array, b: Float32Array): void {
-  expect(maxRel(a, b)).toBeLessThan(3e-4);
-  expect(fracOver(a, b, 1e-5)).toBeLessThan(1e-3);
-}
 
 beforeAll(() => {
   ensureNativeBuilt("cpu");

@@ -4,9 +4,9 @@
 // the same config (same loss curve, gathered weights and moments to fp32 tolerance), TP=2 × DP=2
 // over 4 ranks likewise, checkpoints that resume across TP sizes, and the layouts refused in one line.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { createBackend } from "../../src/backend/native-backend.ts";
@@ -16,6 +16,7 @@ import { ParamStore } from "../../src/model/param-store.ts";
 import { SingleComm, hostPtrComm } from "../../src/parallel/comm.ts";
 import { expectClose } from "../helpers/compare.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root } from "./run-compare.ts";
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
 import { initTensor } from "../../src/model/init.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
@@ -145,49 +146,9 @@ describe("Olmo2Tp", () => {
   });
 });
 
-const root = resolve(import.meta.dir, "../..");
-const cli = join(root, "src/cli/main.ts");
 let dir: string;
 let cfgPath: string;
 
-async function olmo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([process.execPath, cli, ...args], {
-    cwd: root, env: { ...process.env, OLMO_THREADS: "1", ...env }, stdout: "pipe", stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, out, err };
-}
-
-interface Metric { step: number; loss: number; grad_norm: number; tokens: number; tokens_processed: number }
-const metrics = (runDir: string): Metric[] =>
-  readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-
-// Criteria as test/parallel/dp.test.ts: TP=2 sums the same products in another order (partial sums
-// of row-parallel GEMMs all-reduced, the CE's log-sum-exp combined over vocab shards), so the two
-// runs differ by fp32 rounding, which Adam's m/(√v + eps) amplifies for gradients that are zero in
-// exact arithmetic (|g| ~ eps). Measured after 6 steps (lr 1e-2): loss within 3e-8 relative, grad
-// norm within 2e-6, weights within 5.2e-5 of the arena's max |w| (0.008% of them beyond 1e-5),
-// moments within 6e-5 of their max (TP=2 × DP=2: weights 1.2e-4, 0.016% beyond 1e-5; moments 2.2e-4;
-// grad norm 1.4e-5); the bounds are dp.test.ts's.
-function maxRel(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let maxDiff = 0, maxAbs = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    maxAbs = Math.max(maxAbs, Math.abs(b[i]));
-  }
-  return maxDiff / maxAbs;
-}
-function fracOver(a: Float32Array, b: Float32Array, rel: number): number {
-  let maxAbs = 0, n = 0;
-  for (let i = 0; i < b.length; i++) maxAbs = Math.max(maxAbs, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > rel * maxAbs) n++;
-  return n / a.length;
-}
-function expectWeightsClose(a: Float32Array, b: Float32Array): void {
-  expect(maxRel(a, b)).toBeLessThan(3e-4);
-  expect(fracOver(a, b, 1e-5)).toBeLessThan(1e-3);
-}
 function expectCurveClose(got: Metric[], want: Metric[]): void {
   expect(got.map((m) => m.step)).toEqual(want.map((m) => m.step));
   got.forEach((m, i) => {
