@@ -125,7 +125,8 @@ async function main() {
     res.raw_read_GBps = +(3 * bytes / GB / tRawR).toFixed(3);
     res.load_vs_copy = +(tCopy / tLoad).toFixed(3);
     log(`load ${res.load_GBps} GB/s (${tLoad.toFixed(1)} s, crc32 verified) | raw read ${res.raw_read_GBps} GB/s | load/copy ${res.load_vs_copy}`);
-    (loaded as { model: unknown; adamM: unknown; adamV: unknown }).model = loaded.adamM = loaded.adamV = null;
+    const drop = loaded as { model: unknown; adamM: unknown; adamV: unknown };
+    drop.model = drop.adamM = drop.adamV = null;
     Bun.gc(true);
 
     // A second (weights-only) checkpoint to soup with the first.

@@ -165,7 +165,7 @@ export function readCString(buf: Uint8Array): string {
 
 /** Host address of a typed array (valid while the array is alive and not resized). */
 export function hostPtr(a: ArrayBufferView): number {
-  return ptr(a) as unknown as number;
+  return ptr(a as Uint8Array) as unknown as number;
 }
 
 /**

@@ -176,7 +176,7 @@ export function describeBasics(ctx: OpsCtx): void {
         const rng = ctx.rng(50 + k);
         const n = 1031;
         // the ABI passes hyperparameters as f32: the reference sees the same rounded values
-        const hpF32 = Object.fromEntries(Object.entries(hp).map(([k, v]) => [k, Math.fround(v)])) as R.AdamHp;
+        const hpF32 = Object.fromEntries(Object.entries(hp).map(([k, v]) => [k, Math.fround(v)])) as unknown as R.AdamHp;
         const p0 = rng.randn(n, 0.5), g = rng.randn(n), m0 = rng.randn(n, 0.1), v0 = rng.uniform(n, 0, 0.01);
         const run = (b: Buffers) => {
           const p = b.f32(p0), pa = b.nanAct(n), pm = b.f32(m0), pv = b.f32(v0);
