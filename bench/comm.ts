@@ -28,7 +28,7 @@ function timeIt(fn: () => void, sync: () => void, bytes: number): number {
 
 async function rank(): Promise<void> {
   const par = await initParallel();
-  const { comm } = par;
+  const comm = par.comm!;
   const W = comm.world;
   const rows: Row[] = [];
   for (const bytes of SIZES) {

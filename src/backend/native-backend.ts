@@ -9,6 +9,10 @@ export class NativeBackend implements Backend {
   readonly actBytes: number;
   readonly deviceName: string;
   private readonly lib: NativeLibrary;
+  /** the loaded library (NCCL communicators are made through its olmo_comm_* calls) */
+  get library(): NativeLibrary {
+    return this.lib;
+  }
   // A ≥1 KiB scratch for small out-parameters (small typed arrays can move under the JIT).
   private readonly scratch = new BigUint64Array(128);
   /** only on the CPU library, whose pointers are host memory (Backend.hostView) */
@@ -140,13 +144,23 @@ export class NativeBackend implements Backend {
 }
 
 /** Choose a backend: OLMO_BACKEND=cpu|cuda|auto (default auto: CUDA when a GPU is usable). */
-export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "auto", opts: { threads?: number } = {}): Backend {
+/**
+ * opts.localRank: this process's rank on its node (one process per GPU): the CUDA backend uses GPU
+ * number localRank, and a node with fewer GPUs than ranks is an error (NCCL cannot share a GPU).
+ */
+export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "auto", opts: { threads?: number; localRank?: number } = {}): Backend {
   if (requested !== "cpu" && requested !== "cuda" && requested !== "auto") {
     throw new BackendChoiceError(`OLMO_BACKEND=${requested} is not one of cpu, cuda, auto`);
   }
   if (requested === "cuda" || requested === "auto") {
     const usable = cudaUsable();
-    if (usable === true) return new NativeBackend(loadNative("cuda"));
+    if (typeof usable === "number") {
+      const device = opts.localRank ?? 0;
+      if (device >= usable) {
+        throw new BackendChoiceError(`local rank ${device} needs GPU ${device}, but this node has ${usable} usable GPU${usable === 1 ? "" : "s"}: start at most one rank per GPU`);
+      }
+      return new NativeBackend(loadNative("cuda"), device);
+    }
     if (requested === "cuda") throw new BackendChoiceError(`CUDA backend requested but no GPU is usable: ${usable}`);
   }
   const lib = loadNative("cpu");
@@ -161,8 +175,8 @@ export class BackendChoiceError extends Error {
   }
 }
 
-/** true when libolmo_cuda.so loads and sees a device; otherwise the reason as a string. */
-export function cudaUsable(): true | string {
+/** the number of GPUs when libolmo_cuda.so loads and sees at least one; otherwise the reason as a string. */
+export function cudaUsable(): number | string {
   let lib: NativeLibrary;
   try {
     lib = loadNative("cuda");
@@ -172,5 +186,5 @@ export function cudaUsable(): true | string {
   const count = new Int32Array(256);
   const st = lib.sym.olmo_device_count(count);
   if (st !== 0) return lib.lastError();
-  return count[0] > 0 ? true : "no CUDA device (driver missing or no GPU)";
+  return count[0] > 0 ? count[0] : "no CUDA device (driver missing or no GPU)";
 }

@@ -14,25 +14,14 @@
 // other ranks' slices are copied back to the master. So neither the master (unpadded, ParamStore's)
 // nor an extra full-size buffer is needed. The arena is zeroed again at the next step.
 //
-// Collectives go through a Zero1Comm (a PtrComm): NCCL over device pointers on CUDA, or
-// hostPtrComm over the shared-memory Comm on the CPU library (whose pointers are host memory).
-import type { Backend, DevPtr, Dtype } from "../backend/backend.ts";
+// Collectives go through a PtrComm: NCCL over device pointers on CUDA, or hostPtrComm over the
+// shared-memory Comm on the CPU library (whose pointers are host memory). In-place forms used:
+// reduceScatter with send + rank·recvCount === recv, allGather with recv + rank·sendCount === send.
+import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { ParamStore } from "../model/param-store.ts";
 import { type ParamSpec, noDecayPrefix } from "../model/params.ts";
+import type { PtrComm } from "../parallel/comm.ts";
 import type { AdamWOptions, StepStats } from "./adamw.ts";
-
-/**
- * The collectives ZeRO-1 uses, over device pointers: structurally a subset of parallel/comm.ts
- * PtrComm (NcclComm, or hostPtrComm over the shared-memory Comm), which optim does not import.
- */
-export interface Zero1Comm {
-  readonly rank: number;
-  readonly world: number;
-  /** in place when send + rank·recvCount === recv */
-  reduceScatter(recv: DevPtr, send: DevPtr, recvCount: number, dtype: Dtype, op: "sum"): void;
-  /** in place when recv + rank·sendCount === send */
-  allGather(recv: DevPtr, send: DevPtr, sendCount: number, dtype: Dtype): void;
-}
 
 /** How `numel` elements split over `world` ranks: rank r owns [start, start + len). */
 export interface Zero1Shard {
@@ -80,7 +69,7 @@ function splitF64(values: number[], out: Float32Array, at: number): void {
  * pairs through one all-gather and are summed in rank order in double: every rank gets the same
  * numbers, accurate to ~1e-14 relative. `scratch` is a device buffer of ≥ world·2·values.length floats.
  */
-export function sumOverRanks(be: Backend, comm: Zero1Comm, scratch: DevPtr, values: number[]): number[] {
+export function sumOverRanks(be: Backend, comm: PtrComm, scratch: DevPtr, values: number[]): number[] {
   const k = 2 * values.length, W = comm.world;
   if (W === 1) return values.slice();
   const host = new Float32Array(Math.max(256, W * k)); // ≥ 1 KiB: small typed arrays can move (perf-anchors §4)
@@ -105,14 +94,15 @@ export class Zero1AdamW {
   readonly scratch: DevPtr;
   private readonly scratchFloats: number;
   private readonly prefix: number;
+  /** device buffer of gatherMomentRange (allocated at the first save) */
+  private gatherBuf: DevPtr = 0;
 
   /**
-   * tpNormSq (tensor parallelism × DP): sums the squared norm of the TP-sharded tensors over the TP
-   * group (same result on every rank). The arena then holds a TP shard: the grad norm counts the
-   * sharded tensors' squares summed over TP and the replicated ones (identical on every TP rank) once.
+   * tp (tensor parallelism × DP): the TP group. The arena then holds a TP shard: the grad norm counts
+   * the sharded tensors' squares summed over TP and the replicated ones (identical on every TP rank)
+   * once.
    */
-  constructor(readonly params: ParamStore, readonly opts: AdamWOptions, readonly comm: Zero1Comm,
-    readonly tpNormSq?: (shardedSq: number) => number) {
+  constructor(readonly params: ParamStore, readonly opts: AdamWOptions, readonly comm: PtrComm, readonly tp?: PtrComm) {
     const be = (this.be = params.backend);
     this.shard = zero1Shard(params.numel, comm.world, comm.rank);
     if (!params.grad) throw new Error("Zero1AdamW: allocate the padded gradient arena first (allocPaddedGrads)");
@@ -147,13 +137,13 @@ export class Zero1AdamW {
     comm.reduceScatter(g0, p.grad, S, "f32", "sum");
     // 2. global grad norm from the slices' sums of squares
     let sq = 0;
-    if (!this.tpNormSq && len > 0) {
+    if (!this.tp && len > 0) {
       const out = new Float32Array(256);
       be.normSquared(this.scratch, g0, len, false);
       be.download(out.subarray(0, 1), this.scratch);
       sq = out[0];
     }
-    const gradNorm = this.tpNormSq ? this.tpGradNorm(start, start + len) : Math.sqrt(this.sumOverRanks([sq])[0]);
+    const gradNorm = this.tp ? this.tpGradNorm(start, start + len) : Math.sqrt(this.sumOverRanks([sq])[0]);
     const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
     // 3. AdamW on the slice, split at the no-decay prefix
     const t = stepIncrementBug ? 1 : this.step + 1;
@@ -187,7 +177,13 @@ export class Zero1AdamW {
       sums[s.tp === "replicated" ? 1 : 0] += out[0];
     }
     const [sharded, replicated] = this.sumOverRanks(sums);
-    return Math.sqrt(this.tpNormSq!(sharded) + replicated);
+    // the sharded part summed over TP as an f32 (hi, lo) pair: ~48 bits through the f32 collective
+    out[0] = Math.fround(sharded);
+    out[1] = Math.fround(sharded - out[0]);
+    be.upload(this.scratch, out.subarray(0, 2));
+    this.tp!.allReduce(this.scratch, this.scratch, 2, "f32", "sum");
+    be.download(out.subarray(0, 2), this.scratch);
+    return Math.sqrt(out[0] + out[1] + replicated);
   }
 
   /** Resume: read every tensor's moments (`read(spec, "m"|"v", out)`) and keep this rank's slice. */
@@ -206,31 +202,41 @@ export class Zero1AdamW {
   }
 
   /**
-   * Collective: the full moment `group` (numel floats, paramSpecs order) on rank `root`, null on the
-   * others. Gathered in chunks through a small device buffer (world × chunk floats).
+   * Collective: elements [a, b) of the moment `group` (arena order) into `out` on rank `root` (null
+   * on the others). Each owning rank broadcasts its part in chunks through a small device buffer,
+   * so a checkpoint save moves one tensor at a time and no rank ever holds the whole moment.
    */
-  gatherMoment(group: "m" | "v", root = 0): Float32Array | null {
-    const be = this.be, comm = this.comm, { S, numel, world, rank } = this.shard;
+  gatherMomentRange(group: "m" | "v", a: number, b: number, out: Float32Array | null, root = 0, chunkFloats = 1 << 20): void {
+    const be = this.be, comm = this.comm, { S, rank } = this.shard;
+    if (out && out.length !== b - a) throw new Error(`gatherMomentRange: out has ${out.length} elements, range ${b - a}`);
     const src = group === "m" ? this.m : this.v;
-    const out = rank === root ? new Float32Array(Math.max(256, S * world)) : null;
-    const chunk = Math.max(1, Math.min(S, 1 << 20));
-    const buf = be.alloc(world * chunk * 4);
-    try {
-      for (let off = 0; off < S; off += chunk) {
-        const c = Math.min(chunk, S - off);
-        be.copy(buf + rank * c * 4, src + off * 4, c * 4);
-        comm.allGather(buf, buf + rank * c * 4, c, "f32");
-        if (out) for (let q = 0; q < world; q++) be.download(out.subarray(q * S + off, q * S + off + c), buf + q * c * 4);
+    const chunk = Math.max(1, Math.min(S, chunkFloats, 1 << 20));
+    if (!this.gatherBuf) this.gatherBuf = be.alloc((1 << 20) * 4); // 4 MiB, whatever the chunk
+    const buf = this.gatherBuf;
+    for (let q = Math.floor(a / S); q * S < b; q++) {
+      const { start: qs, len: qlen } = zero1Shard(this.shard.numel, this.shard.world, q);
+      const lo0 = Math.max(a, qs), hi = Math.min(b, qs + qlen);
+      for (let lo = lo0; lo < hi; lo += chunk) {
+        const n = Math.min(chunk, hi - lo);
+        if (rank === q) {
+          if (q === root) { // the owner is the root: no collective needed for this part
+            be.download(out!.subarray(lo - a, lo - a + n), src + (lo - qs) * 4);
+            continue;
+          }
+          be.copy(buf, src + (lo - qs) * 4, n * 4);
+        }
+        if (q !== root) {
+          comm.broadcast(buf, n, "f32", q);
+          if (out) be.download(out.subarray(lo - a, lo - a + n), buf);
+        }
       }
-    } finally {
-      be.free(buf);
     }
-    return out ? out.subarray(0, numel) : null;
   }
 
   free(): void {
     this.be.free(this.m);
     this.be.free(this.v);
     this.be.free(this.scratch);
+    if (this.gatherBuf) this.be.free(this.gatherBuf);
   }
 }

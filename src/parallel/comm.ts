@@ -21,7 +21,7 @@
 // Host implementations are deterministic: each element is combined in rank order 0, 1, ..., W-1
 // with float32 rounding after every step, by exactly one rank, and copied to the others, so every
 // rank holds the same bits whatever the arrival order.
-import type { DevPtr, Dtype } from "../backend/backend.ts";
+import type { Backend, DevPtr, Dtype } from "../backend/backend.ts";
 
 export type ReduceOp = "sum" | "max" | "avg";
 
@@ -78,6 +78,24 @@ export class SingleComm implements Comm {
   }
   barrier(): void {}
   close(): void {}
+}
+
+/** A PtrComm of one rank (a TP or DP group of size 1): collectives copy when recv is not send. */
+export function singlePtrComm(be: Backend): PtrComm {
+  const bytes = (count: number, dtype: Dtype) => count * (dtype === "bf16" ? 2 : 4);
+  const copy = (recv: DevPtr, send: DevPtr, count: number, dtype: Dtype) => {
+    if (recv !== send && count > 0) be.copy(recv, send, bytes(count, dtype));
+  };
+  return {
+    rank: 0,
+    world: 1,
+    allReduce: (recv, send, count, dtype) => copy(recv, send, count, dtype),
+    allGather: (recv, send, sendCount, dtype) => copy(recv, send, sendCount, dtype),
+    reduceScatter: (recv, send, recvCount, dtype) => copy(recv, send, recvCount, dtype),
+    broadcast: (_buf, _count, _dtype, root) => checkRoot(root, 1),
+    barrier: () => {},
+    close: () => {},
+  };
 }
 
 /**

@@ -15,6 +15,7 @@ import { paddedVocab } from "../model/config.ts";
 import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
 import { placeShard, sliceShard, tpShards } from "../model/tp-plan.ts";
+import { gatherToHost } from "../parallel/gather.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 
@@ -187,57 +188,84 @@ export class RunCheckpointer {
   }
 
   /**
-   * Under tensor parallelism this is collective over the TP group: each sharded tensor (weights and
-   * both moments) is all-gathered and rank 0 writes the whole tensors, in the single-process format
-   * (any TP size resumes it). With TP × DP (ZeRO-1) the moments of the local arena are first gathered
-   * over the DP group (complete on DP rank 0, whose TP group then assembles the whole tensors).
+   * Under tensor parallelism this is collective: each sharded tensor (weights and both moments) is
+   * gathered over the TP group and rank 0 writes the whole tensors, in the single-process format
+   * (any TP size resumes it). With TP × DP (ZeRO-1) a tensor's moments are first gathered over the DP
+   * group to DP rank 0, whose TP group then assembles the whole tensor. One tensor at a time: host
+   * memory on rank 0 is one whole tensor, device memory a bounded staging buffer.
    */
   private saveTp(step: number, dataState: unknown): string | null {
     const { cfg, trainer } = this;
-    const be = trainer.backend, store = trainer.params, comm = trainer.tpComm!, optim = trainer.optim;
-    const perRank = Array.from({ length: comm.world }, (_, r) => tpShards(cfg.model, comm.world, r));
+    const be = trainer.backend, store = trainer.params, tp = trainer.tpComm!, optim = trainer.optim;
+    const perRank = Array.from({ length: tp.world }, (_, r) => tpShards(cfg.model, tp.world, r));
+    const zero1 = optim instanceof Zero1AdamW ? optim : null;
+    const dp0 = trainer.dpRank === 0; // only DP rank 0's TP group assembles tensors
+    const maxNumel = Math.max(...store.specs.map((s) => s.numel));
+    const local = new Float32Array(maxNumel);
+    const staging = zero1 && dp0 ? be.alloc(maxNumel * 4) : 0; // gathered moments go back to the device for the TP gather
     return this.writeCheckpoint(step, dataState, (w) => {
-      // the local arena's moments: on the device, or (ZeRO-1 over DP) gathered to DP rank 0 first
-      const zero1 = optim instanceof Zero1AdamW ? optim : null;
-      const moments = zero1
-        ? { m: zero1.gatherMoment("m") ?? new Float32Array(store.numel), v: zero1.gatherMoment("v") ?? new Float32Array(store.numel) }
-        : null;
-      for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
-        store.specs.forEach((s, i) => {
-          const local = new Float32Array(s.numel);
-          if (moments && group !== "model") local.set((group === "adam_m" ? moments.m : moments.v).subarray(s.offset, s.offset + s.numel));
-          else be.download(local, base + s.offset * 4);
-          const sh = perRank[0][i];
-          if (sh.full.tp === "replicated") {
-            w?.add(group, s.name, local);
-            return;
-          }
-          const all = new Float32Array(s.numel * comm.world);
-          comm.allGather(local, all);
-          if (!w) return;
-          const whole = new Float32Array(sh.full.numel);
-          for (let r = 0; r < comm.world; r++) placeShard(perRank[r][i], all.subarray(r * s.numel, (r + 1) * s.numel), whole);
-          w.add(group, s.name, whole);
-        });
+      const bar = w ? new Progress("save", store.specs.length * 3) : null;
+      let done = 0;
+      try {
+        for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
+          store.specs.forEach((s, i) => {
+            const view = local.subarray(0, s.numel);
+            let src = base + s.offset * 4;
+            if (zero1 && group !== "model") {
+              zero1.gatherMomentRange(group === "adam_m" ? "m" : "v", s.offset, s.offset + s.numel, dp0 ? view : null);
+              if (dp0) be.upload((src = staging), view);
+            }
+            const sh = perRank[0][i];
+            if (sh.full.tp === "replicated") {
+              if (w) {
+                if (src !== staging) be.download(view, src);
+                w.add(group, s.name, view);
+              }
+            } else if (dp0) {
+              const all = w ? new Float32Array(s.numel * tp.world) : null;
+              gatherToHost(be, tp, src, s.numel, all);
+              if (w && all) {
+                const whole = new Float32Array(sh.full.numel);
+                for (let r = 0; r < tp.world; r++) placeShard(perRank[r][i], all.subarray(r * s.numel, (r + 1) * s.numel), whole);
+                w.add(group, s.name, whole);
+              }
+            }
+            bar?.update(++done);
+          });
+        }
+      } finally {
+        bar?.done();
+        if (staging) be.free(staging);
       }
     });
   }
 
+  /** ZeRO-1 without TP: every rank holds the full weights; each tensor's moments are gathered to rank 0. */
   private saveZero1(step: number, dataState: unknown, optim: Zero1AdamW): string | null {
     const be = this.trainer.backend, store = this.trainer.params;
     return this.writeCheckpoint(step, dataState, (w) => {
-      if (w) {
-        // every rank holds the full parameters
-        const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
-        for (const s of store.specs) {
-          const view = host.subarray(0, s.numel);
-          be.download(view, store.master + s.offset * 4);
-          w.add("model", s.name, view);
+      const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
+      const bar = w ? new Progress("save", store.specs.length * 3) : null;
+      let done = 0;
+      try {
+        if (w) {
+          for (const s of store.specs) {
+            const view = host.subarray(0, s.numel);
+            be.download(view, store.master + s.offset * 4);
+            w.add("model", s.name, view);
+            bar?.update(++done);
+          }
         }
-      }
-      for (const [group, which] of [["adam_m", "m"], ["adam_v", "v"]] as const) {
-        const full = optim.gatherMoment(which); // collective; the full moment on rank 0 only
-        if (w && full) for (const s of store.specs) w.add(group, s.name, full.subarray(s.offset, s.offset + s.numel));
+        for (const [group, which] of [["adam_m", "m"], ["adam_v", "v"]] as const) {
+          for (const s of store.specs) {
+            const view = host.subarray(0, s.numel);
+            optim.gatherMomentRange(which, s.offset, s.offset + s.numel, w ? view : null); // collective
+            w?.add(group, s.name, view);
+            bar?.update(++done);
+          }
+        }
+      } finally {
+        bar?.done();
       }
     });
   }

@@ -8,7 +8,7 @@ import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
-import { initParallel, tpDpComms } from "../parallel/init.ts";
+import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/tp-plan.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
@@ -37,7 +37,8 @@ function tensorParallel(opts: RunOptions): number {
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
   const tp = tensorParallel(opts);
-  const par = await initParallel();
+  // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
+  const par = await initParallel({ hostCollectives: be.hostView !== undefined });
   const { rank, world } = par.env;
   const main = rank === 0;
   const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
@@ -45,15 +46,11 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   // data-parallel rank and size: every rank of a TP group reads the same instances
   let dpRank = rank, dpWorld = world;
   try {
-    if (tp > 1) {
-      checkTpDivides(cfg.model, tp);
-      const comms = await tpDpComms(par, tp);
-      dpRank = comms.dims.dpRank;
-      dpWorld = comms.dims.dp;
-      trainer = new Trainer(be, cfg, runDir, { dp: comms.dp, tp: comms.tp });
-    } else {
-      trainer = new Trainer(be, cfg, runDir, { dp: par.comm });
-    }
+    checkTpDivides(cfg.model, tp);
+    const comms = await deviceComms(par, be, tp);
+    dpRank = comms.dims.dpRank;
+    dpWorld = comms.dims.dp;
+    trainer = new Trainer(be, cfg, runDir, { dp: comms.dp, tp: comms.tp });
   } catch (e) {
     if (world > 1) throw e; // the launcher (or the shm exit flag) stops the other ranks
     await par.close();

@@ -5,13 +5,12 @@ import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, totalSteps } from "../config/schema.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
-import { Olmo2Tp } from "../model/olmo2-tp.ts";
 import { type Shard, tpShards } from "../model/tp-plan.ts";
 import { TpAdamW } from "../optim/tp-adamw.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { Zero1AdamW, allocPaddedGrads } from "../optim/zero1.ts";
-import { type Comm, hostPtrComm } from "../parallel/comm.ts";
+import type { PtrComm } from "../parallel/comm.ts";
 import { UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { Progress, formatDuration, formatRate } from "./progress.ts";
@@ -42,11 +41,12 @@ export interface TrainHooks {
   stopAfterStep?: number;
 }
 
+/** Communicators over the backend's pointers (parallel/init.ts deviceComms: NCCL or shared memory). */
 export interface TrainerOptions {
-  /** the data-parallel communicator: world > 1 trains with ZeRO-1 (src/optim/zero1.ts) */
-  dp?: Comm;
-  /** the tensor-parallel communicator: world > 1 trains Megatron TP (src/model/olmo2-tp.ts) */
-  tp?: Comm;
+  /** the data-parallel group: world > 1 trains with ZeRO-1 (src/optim/zero1.ts) */
+  dp?: PtrComm;
+  /** the tensor-parallel group: world > 1 trains Megatron TP (src/model/olmo2.ts with opts.tp) */
+  tp?: PtrComm;
 }
 
 export interface TrainerState {
@@ -56,7 +56,7 @@ export interface TrainerState {
 
 export class Trainer {
   readonly params: ParamStore;
-  readonly model: Olmo2 | Olmo2Tp;
+  readonly model: Olmo2;
   readonly optim: AdamW | Zero1AdamW;
   readonly totalSteps: number;
   /** micro-batches per optimizer step on this rank */
@@ -65,7 +65,7 @@ export class Trainer {
   readonly dpWorld: number;
   readonly tpRank: number;
   readonly tpWorld: number;
-  readonly tpComm: Comm | null;
+  readonly tpComm: PtrComm | null;
   /** under TP: what this rank holds of every tensor (tp-plan.ts), by name; null without TP */
   readonly shards: Map<string, Shard> | null = null;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
@@ -86,45 +86,18 @@ export class Trainer {
       beta1: cfg.optim.beta1, beta2: cfg.optim.beta2, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay,
       maxGradNorm: cfg.optim.maxGradNorm, stepIncrementBug: cfg.optim.stepIncrementBug,
     };
-    const view = backend.hostView;
-    if (this.dpWorld > 1 && !view) {
-      throw new UserError(`data parallelism on the ${backend.name} backend needs NCCL collectives, which the trainer does not use yet; use the cpu backend`);
-    }
-    if (this.tpWorld > 1) {
-      if (!view) throw new UserError(`tensor parallelism on the ${backend.name} backend needs NCCL collectives, which the trainer does not use yet; use the cpu backend`);
+    const dp = this.dpWorld > 1 ? opts.dp! : null, tp = this.tpComm;
+    if (tp) {
       const sh = tpShards(cfg.model, this.tpWorld, this.tpRank);
       this.shards = new Map(sh.map((s) => [s.full.name, s]));
-      this.params = new ParamStore(backend, cfg.model, sh.map((s) => s.local));
-      const tpComm = opts.tp!;
-      const ptr = hostPtrComm(tpComm, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
-      if (this.dpWorld > 1) {
-        // TP × DP: ZeRO-1 over the DP group on this rank's TP shard; the clipping norm also sums over TP
-        allocPaddedGrads(this.params, this.dpWorld);
-        this.model = new Olmo2Tp(this.params, cfg.model, t.microBatchInstances, t.seqLen, { host: tpComm, ptr }, { training: true });
-        const dpPtr = hostPtrComm(opts.dp!, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
-        this.optim = new Zero1AdamW(this.params, adam, dpPtr, (x) => {
-          const b = new Float32Array(256); // (hi, lo) f32 pair: ~48 bits through the f32 collective
-          b[0] = Math.fround(x);
-          b[1] = Math.fround(x - b[0]);
-          tpComm.allReduce(b.subarray(0, 2), "sum");
-          return b[0] + b[1];
-        });
-        return;
-      }
-      this.model = new Olmo2Tp(this.params, cfg.model, t.microBatchInstances, t.seqLen, { host: tpComm, ptr }, { training: true });
-      this.optim = new TpAdamW(this.params, adam, tpComm);
-      return;
     }
-    this.params = new ParamStore(backend, cfg.model);
-    if (this.dpWorld > 1 && view) {
-      allocPaddedGrads(this.params, this.dpWorld); // before the model allocates an unpadded arena
-      this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true });
-      const comm = hostPtrComm(opts.dp!, (p, n) => new Float32Array(view.call(backend, p, n * 4)));
-      this.optim = new Zero1AdamW(this.params, adam, comm);
-    } else {
-      this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true });
-      this.optim = new AdamW(this.params, adam);
-    }
+    this.params = new ParamStore(backend, cfg.model, this.shards ? [...this.shards.values()].map((s) => s.local) : undefined);
+    // ZeRO-1 reduce-scatters a gradient arena padded to a multiple of the DP size: allocated before
+    // the model would allocate an unpadded one
+    if (dp) allocPaddedGrads(this.params, this.dpWorld);
+    this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: tp ?? undefined });
+    // under TP × DP the clipping norm also sums the sharded tensors over TP
+    this.optim = dp ? new Zero1AdamW(this.params, adam, dp, tp ?? undefined) : tp ? new TpAdamW(this.params, adam, tp) : new AdamW(this.params, adam);
   }
 
   /** rank 0 of the data-parallel group logs, writes metrics and saves checkpoints */

@@ -31,7 +31,8 @@ export function cudaStatus(): true | string {
       return (e as Error).message.split("\n")[0];
     }
   }
-  return cudaUsable();
+  const usable = cudaUsable();
+  return typeof usable === "number" ? true : usable;
 }
 
 const backends = new Map<BackendName, Backend>();

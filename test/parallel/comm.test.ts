@@ -21,7 +21,7 @@ describe("host collectives (in process)", () => {
   test("world 1: SingleComm, no store, identity collectives", async () => {
     const par = await initParallel({ env: { rank: 0, world: 1, localRank: 0, localWorld: 1, masterAddr: "127.0.0.1", masterPort: 1, source: "single" } });
     expect(par.store).toBeNull();
-    const c = par.comm;
+    const c = par.comm!;
     expect(c).toBeInstanceOf(SingleComm);
     const b = new Float32Array([1, 2, 3]);
     c.allReduce(b, "avg");

@@ -9,12 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
-import { createBackend } from "../../src/backend/native-backend.ts";
 import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
-import { Olmo2Tp } from "../../src/model/olmo2-tp.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
-import { SingleComm, hostPtrComm } from "../../src/parallel/comm.ts";
+import { singlePtrComm } from "../../src/parallel/comm.ts";
 import { expectClose } from "../helpers/compare.ts";
+import { cudaStatus, openBackend } from "../helpers/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root } from "./run-compare.ts";
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
@@ -121,30 +120,38 @@ describe("TP plan", () => {
   });
 });
 
-describe("Olmo2Tp", () => {
-  test("at tp = 1 (chunked vocab-parallel CE, split QK-norm) it equals Olmo2: loss sums and gradients", () => {
-    ensureNativeBuilt("cpu");
-    const be = createBackend("cpu");
+// Every backend found: on the GPU machine (bench/gpu-check.sh) this runs the split TP kernels of the
+// CUDA library (split QK-norm, vocab-parallel CE, embedding ranges) inside the whole model.
+const cuda = cudaStatus();
+for (const name of ["cpu", "cuda"] as const) {
+  const why = name === "cuda" && cuda !== true ? cuda : null;
+  const title = `Olmo2 with a TP communicator [${name}]: at tp = 1 (chunked vocab-parallel CE, split QK-norm, partial input gradients) it equals the fused path: loss sums and gradients`;
+  if (why) {
+    test.skip(`${title}: ${why}`, () => {});
+    continue;
+  }
+  test(title, () => {
+    const be = openBackend(name);
+    // bf16 activations: the split and fused kernels round at different points
+    const tol = be.actDtype === "bf16" ? { loss: 2e-3, grad: 5e-2 } : { loss: 1e-6, grad: 1e-5 };
     const B = 2, T = 16, stores = [new ParamStore(be, m), new ParamStore(be, m)];
     for (const st of stores) st.fillEach((s, out) => initTensor(s, out, 0.02, 9));
-    const comm = new SingleComm();
-    const ptr = hostPtrComm(comm, (p, n) => new Float32Array(be.hostView!(p, n * 4)));
     const ref = new Olmo2(stores[0], m, B, T, { training: true, ceChunkRows: 5 });
-    const tp = new Olmo2Tp(stores[1], m, B, T, { host: comm, ptr }, { training: true, ceChunkRows: 5 });
+    const tp = new Olmo2(stores[1], m, B, T, { training: true, ceChunkRows: 5, tp: singlePtrComm(be) });
     const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + 11) % 256);
     const targets = shiftLabels(tokens, B, T);
     for (const st of stores) st.zeroGrads();
     const a = ref.step(tokens, targets, 1e-4, 1 / 30), b = tp.step(tokens, targets, 1e-4, 1 / 30);
     expect(b.nTokens).toBe(a.nTokens);
-    expect(Math.abs(b.ceSum - a.ceSum) / a.ceSum).toBeLessThan(1e-6);
-    expect(Math.abs(b.lseSqSum - a.lseSqSum) / a.lseSqSum).toBeLessThan(1e-6);
+    expect(Math.abs(b.ceSum - a.ceSum) / a.ceSum).toBeLessThan(tol.loss);
+    expect(Math.abs(b.lseSqSum - a.lseSqSum) / a.lseSqSum).toBeLessThan(tol.loss);
     const ga = stores[0].downloadGrads(), gb = stores[1].downloadGrads();
-    for (const s of stores[0].specs) expectClose(s.name, gb.subarray(s.offset, s.offset + s.numel), ga.subarray(s.offset, s.offset + s.numel), 1e-5);
+    for (const s of stores[0].specs) expectClose(s.name, gb.subarray(s.offset, s.offset + s.numel), ga.subarray(s.offset, s.offset + s.numel), tol.grad);
     ref.free();
     tp.free();
     for (const st of stores) st.free();
   });
-});
+}
 
 let dir: string;
 let cfgPath: string;

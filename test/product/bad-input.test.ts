@@ -72,7 +72,7 @@ export const rows: Row[] = [
   { mistake: "token id ≥ vocabulary size", args: () => train("vocab", `--data.paths=["${p("big.u32")}"]`), message: /token id 300 .*vocab size 256/, absent: () => [join(runDir("vocab"), "metrics.jsonl")] },
   {
     mistake: "CUDA requested with no GPU (also how a missing NCCL surfaces without a GPU)", args: () => ["train", p("cfg-cuda.ts"), `--run-dir=${runDir("cuda")}`],
-    message: /CUDA backend requested but no GPU is usable/, skip: () => (cudaUsable() === true ? "a GPU is usable here" : null),
+    message: /CUDA backend requested but no GPU is usable/, skip: () => (typeof cudaUsable() === "number" ? "a GPU is usable here" : null),
   },
   { mistake: "checkpoint from another model", args: () => train("other", `--checkpoint.loadPath=${p("ckpt-other", "stage1-step3-tokens1B")}`), message: /checkpoint is of another model: ffnHidden/, absent: () => [join(runDir("other"), "metrics.jsonl")] },
   { mistake: "loadPath neither native nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\) nor an HF folder/, absent: () => [join(runDir("neither"), "metrics.jsonl")] },

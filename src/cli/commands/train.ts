@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
 import { applyOverrides, loadConfig, validateConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
+import { readRankEnv } from "../../parallel/env.ts";
 import type { CommandSpec } from "../args.ts";
 import { configFieldLines } from "../config-help.ts";
 // also bundled, so a compiled binary (no configs/ folder beside it) still has its default run
@@ -32,7 +33,9 @@ export const trainCommand: CommandSpec = {
       ? await loadConfig(configPath, args.overrides)
       : validateConfig(applyOverrides(tinyConfig, args.overrides), "configs/tiny.ts (embedded)");
     const runDir = (args.opts["run-dir"] as string | undefined) ?? cfg.runDir ?? `runs/${cfg.name}`;
-    const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined) });
+    // one process per GPU: a rank of a launched job trains on GPU LOCAL_RANK of its node
+    const { localRank } = readRankEnv();
+    const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined), localRank });
     // loaded on demand: training pulls in the tokenizer and data code, which other commands never need
     const { runTraining } = await import("../../train/run.ts");
     await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: args.opts["stop-after"] as number | undefined });
