@@ -6,6 +6,11 @@
 #                   bench/gpu/blas_shim)
 #   2 vendor      : bench/gpu/vendor_check.cpp static_asserts cuda/gpu/vendor.h against the real headers
 #   3 tests       : OLMO_BACKEND=cuda bun test test/native test/model (CUDA vs CPU op suite)
+#   3b parallel   : the TP model path on CUDA at tp = 1 (split QK-norm, vocab-parallel CE, embedding
+#                   ranges vs the fused kernels) and NcclComm's binding at world 1 (one GPU: NCCL
+#                   cannot put two ranks on one device, so multi-rank NCCL needs a multi-GPU machine)
+#   3c binary     : bun run compile, then the compiled dist/olmo trains 50 steps of the default run on
+#                   its embedded CUDA library from an empty folder
 #   4 hf_parity   : bench/hf_parity.py (loss + grad norm vs transformers, cuda and cpu backends)
 #   5 matmul      : bun run bench:matmul (ours vs torch.matmul)
 #   6 step        : bun run bench:step, ~1B OLMo-2 at 4x4096 tokens (tokens/s, MFU, vs PyTorch)
@@ -173,6 +178,18 @@ run_step vendor-check "$LOG2" 60 'grep -E "OK|error" | head -3' -- bash -c vendo
 LOG3=$OUT/3-tests.log
 : >"$LOG3"
 run_step tests "$LOG3" 180 'grep -E "^ *[0-9]+ (pass|fail)|error:" | tail -3' -- env OLMO_BACKEND=cuda bun test --timeout=120000 test/native test/model
+
+# ---------------------------------------------------------------- 3b. TP model path + NCCL binding
+LOG3B=$OUT/3b-parallel.log
+: >"$LOG3B"
+run_step parallel "$LOG3B" 120 'grep -E "^ *[0-9]+ (pass|fail)|\"ok\"" | tail -2' -- bash -c \
+  'bun test --timeout=120000 test/parallel/tp.test.ts -t "TP communicator" && bun test/parallel/fixtures/nccl-check.ts'
+
+# ---------------------------------------------------------------- 3c. compiled binary on CUDA
+LOG3C=$OUT/3c-binary.log
+: >"$LOG3C"
+run_step binary "$LOG3C" 150 'grep -E "backend|loss:|error" | cut -c1-120 | tail -2' -- bash -c \
+  'bun run compile && rm -rf /tmp/olmo-bin && mkdir -p /tmp/olmo-bin && cp dist/olmo /tmp/olmo-bin/ && cd /tmp/olmo-bin && env -u OLMO_CUDA_LIB_PATH PATH=/usr/bin:/bin LD_LIBRARY_PATH="$LD_LIBRARY_PATH" OLMO_BACKEND=cuda ./olmo train --run-dir run --train.steps=50 --quiet'
 
 # ---------------------------------------------------------------- 4. HF parity
 LOG4=$OUT/4-hf-parity.log
