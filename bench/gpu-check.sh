@@ -8,7 +8,8 @@
 #   3 tests       : OLMO_BACKEND=cuda bun test test/native test/model (CUDA vs CPU op suite)
 #   3b parallel   : the TP model path on CUDA at tp = 1 (split QK-norm, vocab-parallel CE, embedding
 #                   ranges vs the fused kernels) and NcclComm's binding at world 1 (one GPU: NCCL
-#                   cannot put two ranks on one device, so multi-rank NCCL needs a multi-GPU machine)
+#                   cannot put two ranks on one device, so multi-rank NCCL needs a multi-GPU machine),
+#                   bench:comm --nccl (every GPU of the machine; at world 1 it shows the path works)
 #   3c binary     : bun run compile, then the compiled dist/olmo trains 50 steps of the default run on
 #                   its embedded CUDA library from an empty folder
 #   4 hf_parity   : bench/hf_parity.py (loss + grad norm vs transformers, cuda and cpu backends)
@@ -183,7 +184,7 @@ run_step tests "$LOG3" 180 'grep -E "^ *[0-9]+ (pass|fail)|error:" | tail -3' --
 LOG3B=$OUT/3b-parallel.log
 : >"$LOG3B"
 run_step parallel "$LOG3B" 120 'grep -E "^ *[0-9]+ (pass|fail)|\"ok\"" | tail -2' -- bash -c \
-  'bun test --timeout=120000 test/parallel/tp.test.ts -t "TP communicator" && bun test/parallel/fixtures/nccl-check.ts'
+  'bun test --timeout=120000 test/parallel/tp.test.ts -t "TP communicator" && bun test/parallel/fixtures/nccl-check.ts && bun run bench:comm --nccl'
 
 # ---------------------------------------------------------------- 3c. compiled binary on CUDA
 LOG3C=$OUT/3c-binary.log
