@@ -8,7 +8,8 @@
 import { createBackend } from "../src/backend/native-backend.ts";
 import { findPython } from "./python.ts";
 
-interface Shape { name: string; M: number; N: number; K: number; tA: boolean; tB: boolean; f32?: boolean }
+/** f32: fp32 output (weight gradients); acc: accumulated into that output (beta = 1), as training does */
+interface Shape { name: string; M: number; N: number; K: number; tA: boolean; tB: boolean; f32?: boolean; acc?: boolean }
 
 const TOK = 8192;
 const configs = [
@@ -35,8 +36,11 @@ function shapes(): Shape[] {
       s.push({ name: `${c.tag} ${n} fwd`, M: TOK, N: out, K: inp, tA: false, tB: true });
       // dgrad    dx[T,in] = dy[T,out] @ W[out,in]
       s.push({ name: `${c.tag} ${n} dgrad`, M: TOK, N: inp, K: out, tA: false, tB: false });
-      // wgrad    dW[out,in] += dy^T[out,T] @ x[T,in]  (transA, fp32 accumulate, beta 1)
+      // wgrad    dW[out,in] = dy^T[out,T] @ x[T,in]   (transA, fp32 output) vs torch.mm(out_dtype=f32);
+      // wgrad+=  the same accumulated into the fp32 gradient (beta 1, what training runs: it reads the
+      //          output too) vs torch's way to do that (addmm with out_dtype, else mm + add_)
       s.push({ name: `${c.tag} ${n} wgrad`, M: out, N: inp, K: TOK, tA: true, tB: false, f32: true });
+      s.push({ name: `${c.tag} ${n} wgrad+=`, M: out, N: inp, K: TOK, tA: true, tB: false, f32: true, acc: true });
     }
   }
   return s;
@@ -55,15 +59,23 @@ for s in shapes:
     b = torch.randn(N, K, device=dev, dtype=torch.bfloat16) if s["tB"] else torch.randn(K, N, device=dev, dtype=torch.bfloat16)
     A = a.t() if s["tA"] else a
     B = b.t() if s["tB"] else b
+    anchor = "matmul"
     if s.get("f32"):
-        # an fp32-output bf16 GEMM where torch has one (torch.mm out_dtype); else torch's own wgrad
-        # path, a bf16-output GEMM (what autograd runs for a bf16 weight gradient)
-        try:
-            torch.mm(A[:1], B[:, :1], out_dtype=torch.float32)
-            f = lambda: torch.mm(A, B, out_dtype=torch.float32)
-        except Exception:
-            c = torch.empty(M, N, device=dev, dtype=torch.bfloat16)
-            f = lambda: torch.matmul(A, B, out=c)
+        c = torch.full((M, N), 0.5, device=dev, dtype=torch.float32)
+        # the closest torch op: fp32 output from bf16 inputs (torch.mm out_dtype); accumulated in
+        # place with addmm out_dtype when this torch has it, else mm + add_ (two kernels)
+        cands = [("addmm(out_dtype, out=C)", lambda: torch.addmm(c, A, B, out_dtype=torch.float32, out=c)),
+                 ("addmm(out_dtype)", lambda: torch.addmm(c, A, B, out_dtype=torch.float32)),
+                 ("mm(out_dtype) + add_", lambda: c.add_(torch.mm(A, B, out_dtype=torch.float32))),
+                 ("bf16 matmul + add_", lambda: c.add_(torch.matmul(A, B)))] if s.get("acc") else \
+                [("mm(out_dtype)", lambda: torch.mm(A, B, out_dtype=torch.float32)),
+                 ("bf16 matmul", lambda: torch.matmul(A, B))]
+        for anchor, f in cands:
+            try:
+                f(); torch.cuda.synchronize()
+                break
+            except Exception:
+                continue
     else:
         c = torch.empty(M, N, device=dev, dtype=torch.bfloat16)
         f = lambda: torch.matmul(A, B, out=c)
@@ -74,8 +86,8 @@ for s in shapes:
         torch.cuda.synchronize(); t0 = time.perf_counter()
         for _ in range(reps): f()
         torch.cuda.synchronize(); times.append((time.perf_counter() - t0) / reps)
-    out.append(times)
-    del a, b
+    out.append({"times": times, "anchor": anchor})
+    del a, b, c
 print(json.dumps(out))
 `;
 
@@ -124,6 +136,7 @@ function main(): void {
   const list = shapes();
   const ours: number[][] = list.map(() => []);
   const torchT: number[][] = list.map(() => []);
+  const anchors: string[] = list.map(() => "");
   const py = findPython("torch");
 
   const runOurs = () => {
@@ -133,7 +146,7 @@ function main(): void {
       fillRandomBf16(be, A, aN, 17 + i);
       fillRandomBf16(be, B, bN, 91 + i);
       if (s.f32) be.fillF32(C, 0.5, cN);
-      const f = () => s.f32 ? be.matmulF32(C, A, B, s.M, s.N, s.K, s.tA, s.tB, 1) : be.matmul(C, A, B, s.M, s.N, s.K, s.tA, s.tB, 0);
+      const f = () => s.f32 ? be.matmulF32(C, A, B, s.M, s.N, s.K, s.tA, s.tB, s.acc ? 1 : 0) : be.matmul(C, A, B, s.M, s.N, s.K, s.tA, s.tB, 0);
       for (let w = 0; w < 3; w++) f();
       be.synchronize();
       const t0 = performance.now();
@@ -153,24 +166,29 @@ function main(): void {
       torchError = p.stderr.toString().trim().split("\n").slice(-1)[0] ?? "torch failed";
       return;
     }
-    const res = JSON.parse(p.stdout.toString().trim().split("\n").pop()!) as number[][];
-    res.forEach((t, i) => torchT[i].push(...t));
+    const res = JSON.parse(p.stdout.toString().trim().split("\n").pop()!) as { times: number[]; anchor: string }[];
+    res.forEach((t, i) => {
+      torchT[i].push(...t.times);
+      anchors[i] = t.anchor;
+    });
   };
   for (let r = 0; r < rounds; r++) { runOurs(); runTorch(); } // A B A B ...
 
   const rows = list.map((s, i) => {
     const flop = 2 * s.M * s.N * s.K;
     const o = median(ours[i]), t = torchT[i].length ? median(torchT[i]) : NaN;
-    return { shape: s.name, M: s.M, N: s.N, K: s.K, tA: s.tA, tB: s.tB, c: s.f32 ? "f32" : "bf16",
-      ours_tflops: flop / o / 1e12, torch_tflops: flop / t / 1e12, ratio: t / o };
+    return { shape: s.name, M: s.M, N: s.N, K: s.K, tA: s.tA, tB: s.tB, c: s.f32 ? (s.acc ? "f32+=" : "f32") : "bf16",
+      ours_tflops: flop / o / 1e12, torch_tflops: flop / t / 1e12, ratio: t / o, torch_op: anchors[i] };
   });
   const fmt = (x: number, d = 1) => Number.isFinite(x) ? x.toFixed(d) : "-";
   console.log(`device: ${be.deviceName}; reps ${reps} x rounds ${rounds}${py ? "" : " (no torch)"}${torchError ? ` (torch failed: ${torchError})` : ""}`);
-  console.log(["shape".padEnd(20), "M".padStart(6), "N".padStart(6), "K".padStart(6), "tA tB C   ", "ours TF/s".padStart(10), "torch TF/s".padStart(11), "ratio".padStart(6)].join(" "));
+  console.log(["shape".padEnd(20), "M".padStart(6), "N".padStart(6), "K".padStart(6), "tA tB C   ", "ours TF/s".padStart(10), "torch TF/s".padStart(11), "ratio".padStart(6), " torch op"].join(" "));
   for (const r of rows) {
     console.log([r.shape.padEnd(20), String(r.M).padStart(6), String(r.N).padStart(6), String(r.K).padStart(6),
-      `${r.tA ? "T" : "N"}  ${r.tB ? "T" : "N"}  ${r.c.padEnd(5)}`, fmt(r.ours_tflops).padStart(10), fmt(r.torch_tflops).padStart(11), fmt(r.ratio, 2).padStart(6)].join(" "));
+      `${r.tA ? "T" : "N"}  ${r.tB ? "T" : "N"}  ${r.c.padEnd(5)}`, fmt(r.ours_tflops).padStart(10), fmt(r.torch_tflops).padStart(11), fmt(r.ratio, 2).padStart(6), ` ${r.torch_op}`].join(" "));
   }
+  const below = rows.filter((r) => Number.isFinite(r.ratio) && r.ratio < 0.97);
+  console.log(below.length ? `below 0.97x: ${below.map((r) => `${r.shape} ${r.ratio.toFixed(2)}`).join(", ")}` : "every shape at >= 0.97x");
   const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
   const ratios = rows.map((r) => r.ratio).filter(Number.isFinite);
   console.log(JSON.stringify({ bench: "matmul", device: be.deviceName, reps, rounds,
