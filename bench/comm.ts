@@ -38,6 +38,18 @@ function timeIt(fn: () => void, sync: () => void, bytes: number, done: () => voi
   return ts[3];
 }
 
+/** One table row: NCCL's algorithm and bus bandwidth definitions, next to the copy anchor. */
+function row(bytes: number, ms: number, memcpyMs: number, W: number): Row {
+  const s = ms / 1000;
+  return {
+    bytes,
+    allreduce_us: +(ms * 1000).toFixed(1),
+    algbw_gbs: +(bytes / s / 1e9).toFixed(3),
+    busbw_gbs: +(((2 * (W - 1)) / W) * (bytes / s) / 1e9).toFixed(3),
+    memcpy_gbs: +(bytes / (memcpyMs / 1000) / 1e9).toFixed(3),
+  };
+}
+
 /** NCCL ranks: the same table over device buffers; the anchor is a device-to-device copy. */
 async function ncclRank(): Promise<void> {
   const be: Backend = createBackend("cuda", { localRank: Number(process.env.LOCAL_RANK ?? 0) });
@@ -57,14 +69,7 @@ async function ncclRank(): Promise<void> {
     // enqueue `iters` collectives, then wait for the device: timeIt's sync runs before each timing
     const ms = timeIt(() => op(), () => comm.barrier(), bytes, () => be.synchronize());
     const memcpyMs = timeIt(() => be.copy(dst, buf, bytes), () => be.synchronize(), bytes, () => be.synchronize());
-    const s = ms / 1000;
-    rows.push({
-      bytes,
-      allreduce_us: +(ms * 1000).toFixed(1),
-      algbw_gbs: +(bytes / s / 1e9).toFixed(3),
-      busbw_gbs: +(((2 * (W - 1)) / W) * (bytes / s) / 1e9).toFixed(3),
-      memcpy_gbs: +(bytes / (memcpyMs / 1000) / 1e9).toFixed(3),
-    });
+    rows.push(row(bytes, ms, memcpyMs, W));
   }
   const barrierMs = timeIt(() => comm.barrier(), () => comm.barrier(), 4096);
   be.free(buf);
@@ -92,14 +97,7 @@ async function rank(): Promise<void> {
       memcpyMs = timeIt(() => dst.set(src), () => {}, bytes);
     }
     comm.barrier();
-    const s = ms / 1000;
-    rows.push({
-      bytes,
-      allreduce_us: +(ms * 1000).toFixed(1),
-      algbw_gbs: +(bytes / s / 1e9).toFixed(3),
-      busbw_gbs: +(((2 * (W - 1)) / W) * (bytes / s) / 1e9).toFixed(3),
-      memcpy_gbs: +(bytes / (memcpyMs / 1000) / 1e9).toFixed(3),
-    });
+    rows.push(row(bytes, ms, memcpyMs, W));
   }
   const barrierMs = timeIt(() => comm.barrier(), () => comm.barrier(), 4096); // 2000 barriers per timing
   await par.close();

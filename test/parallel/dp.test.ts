@@ -4,34 +4,21 @@
 // weights and moments must match the single-process run to fp32 tolerance, and the dp=2 checkpoint
 // (same format as dp=1) resumes in one process.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
 import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { zero1Shard } from "../../src/optim/zero1.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
-import { expectWeightsClose, maxRel, metrics, olmo, root } from "./run-compare.ts";
+import { expectWeightsClose, maxRel, metrics, olmo, root, seedFromStep4, writeTinyJob } from "./run-compare.ts";
 
 let dir: string;
 let cfgPath: string;
 
 beforeAll(() => {
   ensureNativeBuilt("cpu");
-  dir = mkdtempSync(join(tmpdir(), "olmo-dp-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
-  // the tiny model of test/train/train.test.ts
-  cfgPath = join(dir, "dp.config.ts");
-  writeFileSync(cfgPath, `export default ${JSON.stringify({
-    name: "dp",
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 6, logEvery: 100 },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-    checkpoint: { saveInterval: 4, keep: 5 },
-    backend: "cpu",
-  })};\n`);
+  ({ dir, cfgPath } = writeTinyJob("dp"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -97,9 +84,7 @@ describe("data parallel (ZeRO-1) on the CPU library", () => {
 
     // dp=2 → dp=1: resume one process from the dp=2 run's step-4 checkpoint for steps 5 and 6
     const resumed = join(dir, "resumed");
-    mkdirSync(resumed);
-    const step4 = c2.find((c) => c.name.includes("step4"))!;
-    cpSync(step4.path, join(resumed, step4.name), { recursive: true });
+    seedFromStep4(two, resumed);
     const r3 = await olmo(["train", cfgPath, "--run-dir", resumed, "--quiet"]);
     expect(r3.err).toBe("");
     expect(r3.code).toBe(0);
@@ -113,9 +98,7 @@ describe("data parallel (ZeRO-1) on the CPU library", () => {
 
   test("dp=1 → dp=2: two ranks resume the one-process checkpoint", async () => {
     const one = join(dir, "one"), back = join(dir, "back");
-    mkdirSync(back);
-    const step4 = listCheckpoints(one).find((c) => c.name.includes("step4"))!;
-    cpSync(step4.path, join(back, step4.name), { recursive: true });
+    seedFromStep4(one, back);
     const r = await olmo(["launch", "--nproc-per-node", "2", "--", "train", cfgPath, "--run-dir", back, "--quiet"]);
     expect(r.err).toBe("");
     expect(r.code).toBe(0);

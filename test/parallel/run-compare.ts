@@ -8,7 +8,9 @@
 // lr 1e-2: DP=2 weights within 9e-5 of the arena's max |w| (0.015% of them beyond 1e-5); TP=2 within
 // 5.2e-5 (0.008%); TP=2 × DP=2 within 1.2e-4 (0.016%); moments within 2.2e-4 of their max.
 import { expect } from "bun:test";
-import { readFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { listCheckpoints } from "../../src/checkpoint/naming.ts";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const root = resolve(import.meta.dir, "../..");
@@ -21,6 +23,33 @@ export async function olmo(args: string[], env: Record<string, string> = {}): Pr
   });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out, err };
+}
+
+/**
+ * A temporary folder with the tiny job both tests train (the model of test/train/train.test.ts: 4
+ * heads / 2 kv heads, F 32, padded V 256, 6 steps of 4 instances × 16 tokens) and its token file.
+ */
+export function writeTinyJob(name: string): { dir: string; cfgPath: string } {
+  const dir = mkdtempSync(join(tmpdir(), `olmo-${name}-`));
+  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  const cfgPath = join(dir, `${name}.config.ts`);
+  writeFileSync(cfgPath, `export default ${JSON.stringify({
+    name,
+    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
+    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
+    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 6, logEvery: 100 },
+    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
+    checkpoint: { saveInterval: 4, keep: 5 },
+    backend: "cpu",
+  })};\n`);
+  return { dir, cfgPath };
+}
+
+/** A new run folder `runDir` holding a copy of `fromRunDir`'s step-4 checkpoint (to resume from). */
+export function seedFromStep4(fromRunDir: string, runDir: string): void {
+  mkdirSync(runDir);
+  const step4 = listCheckpoints(fromRunDir).find((c) => c.name.includes("step4"))!;
+  cpSync(step4.path, join(runDir, step4.name), { recursive: true });
 }
 
 export interface Metric { step: number; loss: number; ce_loss: number; grad_norm: number; tokens: number; tokens_processed: number }

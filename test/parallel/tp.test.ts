@@ -4,8 +4,7 @@
 // the same config (same loss curve, gathered weights and moments to fp32 tolerance), TP=2 × DP=2
 // over 4 ranks likewise, checkpoints that resume across TP sizes, and the layouts refused in one line.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
@@ -15,7 +14,7 @@ import { singlePtrComm } from "../../src/parallel/comm.ts";
 import { expectClose } from "../helpers/compare.ts";
 import { cudaStatus, openBackend } from "../helpers/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
-import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root } from "./run-compare.ts";
+import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root, seedFromStep4, writeTinyJob } from "./run-compare.ts";
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
 import { initTensor } from "../../src/model/init.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
@@ -168,19 +167,7 @@ function expectCurveClose(got: Metric[], want: Metric[]): void {
 describe("tensor parallelism (Megatron) on the CPU library", () => {
   beforeAll(() => {
     ensureNativeBuilt("cpu");
-    dir = mkdtempSync(join(tmpdir(), "olmo-tp-"));
-    writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
-    // the tiny model of test/parallel/dp.test.ts: 4 heads / 2 kv heads, F 32, padded V 256
-    cfgPath = join(dir, "tp.config.ts");
-    writeFileSync(cfgPath, `export default ${JSON.stringify({
-      name: "tp",
-      model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-      data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-      train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 6, logEvery: 100 },
-      optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-      checkpoint: { saveInterval: 4, keep: 5 },
-      backend: "cpu",
-    })};\n`);
+    ({ dir, cfgPath } = writeTinyJob("tp"));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -213,9 +200,7 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
 
     // tp=2 → tp=1: one process resumes the TP=2 run's step-4 checkpoint for steps 5 and 6
     const resumed = join(dir, "resumed");
-    mkdirSync(resumed);
-    const step4 = c2.find((c) => c.name.includes("step4"))!;
-    cpSync(step4.path, join(resumed, step4.name), { recursive: true });
+    seedFromStep4(two, resumed);
     const r3 = await olmo(["train", cfgPath, "--run-dir", resumed, "--quiet"]);
     expect([r3.err, r3.code]).toEqual(["", 0]);
     expect(r3.out).toContain("resumed from");
@@ -225,9 +210,7 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
 
   test("tp=1 → tp=2: two TP ranks resume the one-process checkpoint (sliced at load)", async () => {
     const one = join(dir, "one"), back = join(dir, "back");
-    mkdirSync(back);
-    const step4 = listCheckpoints(one).find((c) => c.name.includes("step4"))!;
-    cpSync(step4.path, join(back, step4.name), { recursive: true });
+    seedFromStep4(one, back);
     const r = await olmo(["launch", "--nproc-per-node", "2", "--", "train", cfgPath, "--run-dir", back, "--quiet"], { OLMO_TP: "2" });
     expect([r.err, r.code]).toEqual(["", 0]);
     expect(r.out).toContain("resumed from");
@@ -251,9 +234,7 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
     expect(maxRel(w4.adamM!, w1.adamM!)).toBeLessThan(1e-3);
     expect(maxRel(w4.adamV!, w1.adamV!)).toBeLessThan(1e-3);
     const resumed = join(dir, "resumed4");
-    mkdirSync(resumed);
-    const step4 = c4.find((c) => c.name.includes("step4"))!;
-    cpSync(step4.path, join(resumed, step4.name), { recursive: true });
+    seedFromStep4(four, resumed);
     const r1 = await olmo(["train", cfgPath, "--run-dir", resumed, "--quiet"]);
     expect([r1.err, r1.code]).toEqual(["", 0]);
     expectCurveClose(metrics(resumed), m1.slice(4));
