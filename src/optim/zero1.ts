@@ -1,4 +1,5 @@
-// ZeRO-1 AdamW for data parallelism: the optimizer state is sharded over the DP ranks.
+// ZeRO-1 AdamW for data parallelism: the fp32 master weights and the optimizer state are sharded
+// over the DP ranks.
 //
 // The flat fp32 gradient arena (padded to numel_pad = dp·S) is reduce-scattered (sum) in place, so
 // rank r ends up owning the summed gradient of elements [r·S, r·S + len_r) (len_r = S except on the
@@ -6,20 +7,21 @@
 //   grad norm  = sqrt(Σ_r |g_r|²): each rank's slice sum of squares all-gathered and summed in rank
 //                order in double, so every rank gets the same bits
 //   clip scale = min(1, maxNorm / (norm + 1e-6))                    (as AdamW / torch)
-//   AdamW on the slice only, with m and v allocated for the slice (S floats each); the no-decay prefix
-//   (the input embedding) intersected with the slice gets weight decay 0
-//   all-gather of the updated fp32 master slices, so every rank holds the full parameters again.
-// The all-gather goes through the (now spent) gradient arena as its padded receive buffer: each rank
-// copies its master slice to its place in the arena, the arena is all-gathered in place, and the
-// other ranks' slices are copied back to the master. So neither the master (unpadded, ParamStore's)
-// nor an extra full-size buffer is needed. The arena is zeroed again at the next step.
+//   AdamW on the slice only: the rank's fp32 masters, m and v are S floats each (the ParamStore is
+//   made with a master slice, zero1Store); the no-decay prefix (the input embedding) intersected
+//   with the slice gets weight decay 0; the kernel also writes the slice's compute copy (bf16 on
+//   CUDA, an fp32 copy on the CPU library)
+//   all-gather of the compute copies in place (a padded act arena), so every rank holds the full
+//   parameters for the next forward: 2 bytes per parameter on CUDA.
+// Per parameter a rank keeps act + fp32 grad + 12/dp bytes of master and moments (what olmo plan counts).
 //
 // Collectives go through a PtrComm: NCCL over device pointers on CUDA, or hostPtrComm over the
 // shared-memory Comm on the CPU library (whose pointers are host memory). In-place forms used:
 // reduceScatter with send + rank·recvCount === recv, allGather with recv + rank·sendCount === send.
 import type { Backend, DevPtr } from "../backend/backend.ts";
-import type { ParamStore } from "../model/param-store.ts";
-import { type ParamSpec, noDecayPrefix } from "../model/params.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { ParamStore } from "../model/param-store.ts";
+import { type ParamSpec, noDecayPrefix, paramSpecs, totalParams } from "../model/params.ts";
 import type { PtrComm } from "../parallel/comm.ts";
 import type { AdamWOptions, StepStats } from "./adamw.ts";
 
@@ -42,6 +44,19 @@ export function zero1Shard(numel: number, world: number, rank: number): Zero1Sha
   const S = Math.ceil(numel / world);
   const start = Math.min(numel, rank * S);
   return { numel, world, rank, S, padded: S * world, start, len: Math.max(0, Math.min(numel, start + S) - start) };
+}
+
+/**
+ * The parameters of one DP rank under ZeRO-1: fp32 masters for its slice only, a whole compute
+ * copy padded to world·S elements (the all-gather target) and a padded gradient arena.
+ * specs: the arena layout (a TP rank's shard specs under TP × DP).
+ */
+export function zero1Store(be: Backend, cfg: ModelConfig, specs: ParamSpec[] | undefined, world: number, rank: number): ParamStore {
+  const layout = specs ?? paramSpecs(cfg);
+  const { S, start, len, padded } = zero1Shard(totalParams(layout), world, rank);
+  const p = new ParamStore(be, cfg, layout, { masterSlice: { start, len, capacity: S, actElements: padded } });
+  allocPaddedGrads(p, world);
+  return p;
 }
 
 /**
@@ -94,7 +109,7 @@ export class Zero1AdamW {
   readonly scratch: DevPtr;
   private readonly scratchFloats: number;
   private readonly prefix: number;
-  /** device buffer of gatherMomentRange (allocated at the first save) */
+  /** device buffer of gatherRange (allocated at the first save) */
   private gatherBuf: DevPtr = 0;
 
   /**
@@ -106,6 +121,9 @@ export class Zero1AdamW {
     const be = (this.be = params.backend);
     this.shard = zero1Shard(params.numel, comm.world, comm.rank);
     if (!params.grad) throw new Error("Zero1AdamW: allocate the padded gradient arena first (allocPaddedGrads)");
+    if (!params.slicedMaster || params.masterStart !== this.shard.start || params.masterLen !== this.shard.len) {
+      throw new Error("Zero1AdamW: the parameters must keep this rank's master slice (zero1Store)");
+    }
     const S = this.shard.S;
     this.m = be.alloc(S * 4);
     this.v = be.alloc(S * 4);
@@ -131,10 +149,12 @@ export class Zero1AdamW {
   update(lr: number): StepStats {
     const { beta1, beta2, eps, weightDecay, maxGradNorm, stepIncrementBug } = this.opts;
     const p = this.params, be = this.be, comm = this.comm;
-    const { S, start, len, numel } = this.shard;
-    const g0 = p.grad + start * 4;
+    const { S, start, len, rank } = this.shard;
+    const ab = be.actBytes;
+    // the collectives' place of this rank in the padded arenas (start = rank·S unless the arena ended)
+    const gMine = p.grad + rank * S * 4, g0 = p.grad + start * 4;
     // 1. reduce-scatter (sum), in place: this rank's slice of the arena holds the summed gradient
-    comm.reduceScatter(g0, p.grad, S, "f32", "sum");
+    comm.reduceScatter(gMine, p.grad, S, "f32", "sum");
     // 2. global grad norm from the slices' sums of squares
     let sq = 0;
     if (!this.tp && len > 0) {
@@ -145,21 +165,17 @@ export class Zero1AdamW {
     }
     const gradNorm = this.tp ? this.tpGradNorm(start, start + len) : Math.sqrt(this.sumOverRanks([sq])[0]);
     const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
-    // 3. AdamW on the slice, split at the no-decay prefix
+    // 3. AdamW on the slice (masters, moments and the compute copy), split at the no-decay prefix
     const t = stepIncrementBug ? 1 : this.step + 1;
     const bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
     const end = start + len, cut = Math.min(Math.max(this.prefix, start), end);
     for (const [a, b, wd] of [[start, cut, 0], [cut, end, weightDecay]] as const) {
       if (b <= a) continue;
-      be.adamw(p.master + a * 4, 0, p.grad + a * 4, this.m + (a - start) * 4, this.v + (a - start) * 4, b - a,
+      be.adamw(p.master + (a - start) * 4, p.act + a * ab, p.grad + a * 4, this.m + (a - start) * 4, this.v + (a - start) * 4, b - a,
         { lr, beta1, beta2, eps, weightDecay: wd, bc1, bc2, gradScale: clipScale });
     }
-    // 4. all-gather the updated master slices through the spent gradient arena
-    if (len > 0) be.copy(g0, p.master + start * 4, len * 4);
-    comm.allGather(p.grad, g0, S, "f32");
-    if (start > 0) be.copy(p.master, p.grad, start * 4);
-    if (end < numel) be.copy(p.master + end * 4, p.grad + end * 4, (numel - end) * 4);
-    p.refreshAct();
+    // 4. all-gather the updated compute copies, in place in the padded act arena
+    comm.allGather(p.act, p.act + rank * S * ab, S, be.actDtype);
     this.step++;
     return { gradNorm, clipScale };
   }
@@ -202,14 +218,14 @@ export class Zero1AdamW {
   }
 
   /**
-   * Collective: elements [a, b) of the moment `group` (arena order) into `out` on rank `root` (null
-   * on the others). Each owning rank broadcasts its part in chunks through a small device buffer,
+   * Collective: elements [a, b) of the fp32 masters or a moment (arena order) into `out` on rank
+   * `root` (null on the others). Each owning rank broadcasts its part in chunks through a small device buffer,
    * so a checkpoint save moves one tensor at a time and no rank ever holds the whole moment.
    */
-  gatherMomentRange(group: "m" | "v", a: number, b: number, out: Float32Array | null, root = 0, chunkFloats = 1 << 20): void {
+  gatherRange(what: "master" | "m" | "v", a: number, b: number, out: Float32Array | null, root = 0, chunkFloats = 1 << 20): void {
     const be = this.be, comm = this.comm, { S, rank } = this.shard;
-    if (out && out.length !== b - a) throw new Error(`gatherMomentRange: out has ${out.length} elements, range ${b - a}`);
-    const src = group === "m" ? this.m : this.v;
+    if (out && out.length !== b - a) throw new Error(`gatherRange: out has ${out.length} elements, range ${b - a}`);
+    const src = what === "master" ? this.params.master : what === "m" ? this.m : this.v;
     const chunk = Math.max(1, Math.min(S, chunkFloats, 1 << 20));
     if (!this.gatherBuf) this.gatherBuf = be.alloc((1 << 20) * 4); // 4 MiB, whatever the chunk
     const buf = this.gatherBuf;

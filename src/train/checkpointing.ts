@@ -211,8 +211,8 @@ export class RunCheckpointer {
           store.specs.forEach((s, i) => {
             const view = local.subarray(0, s.numel);
             let src = base + s.offset * 4;
-            if (zero1 && group !== "model") {
-              zero1.gatherMomentRange(group === "adam_m" ? "m" : "v", s.offset, s.offset + s.numel, dp0 ? view : null);
+            if (zero1) {
+              zero1.gatherRange(group === "model" ? "master" : group === "adam_m" ? "m" : "v", s.offset, s.offset + s.numel, dp0 ? view : null);
               if (dp0) be.upload((src = staging), view);
             }
             const sh = perRank[0][i];
@@ -240,26 +240,18 @@ export class RunCheckpointer {
     });
   }
 
-  /** ZeRO-1 without TP: every rank holds the full weights; each tensor's moments are gathered to rank 0. */
+  /** ZeRO-1 without TP: each tensor's fp32 masters and moments are gathered from their owners to rank 0. */
   private saveZero1(step: number, dataState: unknown, optim: Zero1AdamW): string | null {
-    const be = this.trainer.backend, store = this.trainer.params;
+    const store = this.trainer.params;
     return this.writeCheckpoint(step, dataState, (w) => {
       const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
       const bar = w ? new Progress("save", store.specs.length * 3) : null;
       let done = 0;
       try {
-        if (w) {
+        for (const [group, which] of [["model", "master"], ["adam_m", "m"], ["adam_v", "v"]] as const) {
           for (const s of store.specs) {
             const view = host.subarray(0, s.numel);
-            be.download(view, store.master + s.offset * 4);
-            w.add("model", s.name, view);
-            bar?.update(++done);
-          }
-        }
-        for (const [group, which] of [["adam_m", "m"], ["adam_v", "v"]] as const) {
-          for (const s of store.specs) {
-            const view = host.subarray(0, s.numel);
-            optim.gatherMomentRange(which, s.offset, s.offset + s.numel, w ? view : null); // collective
+            optim.gatherRange(which, s.offset, s.offset + s.numel, w ? view : null); // collective
             w?.add(group, s.name, view);
             bar?.update(++done);
           }

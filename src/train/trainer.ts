@@ -9,7 +9,7 @@ import { type Shard, tpShards } from "../model/tp-plan.ts";
 import { TpAdamW } from "../optim/tp-adamw.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { AdamW } from "../optim/adamw.ts";
-import { Zero1AdamW, allocPaddedGrads } from "../optim/zero1.ts";
+import { Zero1AdamW, zero1Store } from "../optim/zero1.ts";
 import type { PtrComm } from "../parallel/comm.ts";
 import { UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
@@ -91,10 +91,10 @@ export class Trainer {
       const sh = tpShards(cfg.model, this.tpWorld, this.tpRank);
       this.shards = new Map(sh.map((s) => [s.full.name, s]));
     }
-    this.params = new ParamStore(backend, cfg.model, this.shards ? [...this.shards.values()].map((s) => s.local) : undefined);
-    // ZeRO-1 reduce-scatters a gradient arena padded to a multiple of the DP size: allocated before
-    // the model would allocate an unpadded one
-    if (dp) allocPaddedGrads(this.params, this.dpWorld);
+    const specs = this.shards ? [...this.shards.values()].map((s) => s.local) : undefined;
+    // ZeRO-1: this rank's master slice, padded act and gradient arenas (before the model would
+    // allocate an unpadded gradient arena)
+    this.params = dp ? zero1Store(backend, cfg.model, specs, this.dpWorld, this.dpRank) : new ParamStore(backend, cfg.model, specs);
     this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: tp ?? undefined });
     // under TP × DP the clipping norm also sums the sharded tensors over TP
     this.optim = dp ? new Zero1AdamW(this.params, adam, dp, tp ?? undefined) : tp ? new TpAdamW(this.params, adam, tp) : new AdamW(this.params, adam);

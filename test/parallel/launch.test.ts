@@ -41,7 +41,7 @@ describe("olmo launch + store + shared-memory collectives", () => {
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     // rank r checks gatherToHost when r is even, and the ranges whose root it is
-    expect(lines(r.out).sort()).toEqual(["[rank 0] ok gather 3", "[rank 1] ok gather 2", "[rank 2] ok gather 2"]);
+    expect(lines(r.out).sort()).toEqual(["[rank 0] ok gather 4", "[rank 1] ok gather 2", "[rank 2] ok gather 2"]);
   }, 30_000);
 
   test("a rank that exits 3 stops the job: one line names it, the launcher exits 3", async () => {
