@@ -1,6 +1,7 @@
-// Reading native checkpoints: per tensor (a streaming TensorSource for soup/export/info) or whole
-// arenas (resume). Every read verifies the slice's crc32 over the stored bytes, so a flipped byte
-// is reported with the tensor's name instead of silently training on garbage.
+// Reading native checkpoints: per tensor (a streaming TensorSource for soup/export/info), element
+// ranges of a tensor (a parallel rank's part at resume) or whole arenas. Every read verifies the
+// crc32 of the stored bytes it reads (the slice's, or its 4 MiB blocks'), so a flipped byte is
+// reported with the tensor's name instead of silently training on garbage.
 import { closeSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
@@ -9,7 +10,7 @@ import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
 import { bytesOf } from "../tensor/dtype.ts";
 import { lz4Decompress } from "./codec.ts";
 import { Scratch, fileSize, openForRead, preadExact } from "./io.ts";
-import { type CheckpointMeta, type Group, type TensorEntry, readCheckpointMeta } from "./native.ts";
+import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, readCheckpointMeta } from "./native.ts";
 import type { OnProgress, TensorSource } from "./source.ts";
 
 /** Random access to the tensors of one checkpoint directory; files are opened on first use. */
@@ -45,26 +46,56 @@ export class NativeReader {
     return fd;
   }
 
-  /** Read one whole tensor into `out` (exactly its element count), verifying its checksum. */
-  read(group: Group, name: string, out: Float32Array): void {
+  /** The one slice holding the whole tensor, and its element count. */
+  private whole(group: Group, name: string): { s: SliceEntry; numel: number } {
     const t = this.entry(group, name);
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (out.length !== numel) throw new UserError(`${this.path}: tensor ${name} has shape [${t.shape}] (${numel} elements), expected ${out.length}`);
     if (t.slices.length !== 1 || t.slices[0].ranges.some(([a, b], i) => a !== 0 || b !== t.shape[i])) {
       throw new UserError(`${this.path}: tensor ${name} is stored in ${t.slices.length} shards; resharding on load is not implemented yet`);
     }
-    const s = t.slices[0];
+    return { s: t.slices[0], numel: t.shape.reduce((a, b) => a * b, 1) };
+  }
+
+  /** Read one whole tensor into `out` (exactly its element count), verifying its checksum. */
+  read(group: Group, name: string, out: Float32Array): void {
+    const { s, numel } = this.whole(group, name);
+    if (out.length !== numel) throw new UserError(`${this.path}: tensor ${name} has shape [${this.entry(group, name).shape}] (${numel} elements), expected ${out.length}`);
     const fd = this.fd(s.file);
     const filePath = join(this.path, s.file);
     const what = `tensor ${name} (${group})`;
     const stored = s.lz4 ? this.scratch.bytes(s.length) : bytesOf(out);
     if (!s.lz4 && s.length !== stored.length) throw new UserError(`${this.path}: ${what} stores ${s.length} bytes, expected ${stored.length}`);
     preadExact(fd, stored, s.offset, filePath, what);
-    const crc = Bun.hash.crc32(stored);
-    if (crc !== s.crc32) {
-      throw new UserError(`${filePath}: checksum mismatch in ${what}: stored crc32 ${s.crc32.toString(16)}, computed ${crc.toString(16)} (the file is corrupt)`);
-    }
+    checkCrc(stored, s.crc32, filePath, what);
     if (s.lz4) lz4Decompress(stored, s.lz4, bytesOf(out), `${filePath}: ${what}`);
+  }
+
+  /**
+   * Elements [start, start + out.length) of one tensor (flat, row-major), reading only the 4 MiB
+   * checksum blocks that hold them and verifying each. Slices without block checksums (lz4) are
+   * read and verified whole, then cut.
+   */
+  readRange(group: Group, name: string, start: number, out: Float32Array): void {
+    const { s, numel } = this.whole(group, name);
+    if (start < 0 || start + out.length > numel) throw new Error(`readRange: [${start}, ${start + out.length}) is outside ${name}'s ${numel} elements`);
+    if (out.length === 0) return;
+    if (!s.blockCrc32 || !s.blockBytes || s.lz4) {
+      if (start === 0 && out.length === numel) return this.read(group, name, out);
+      const whole = new Float32Array(numel);
+      this.read(group, name, whole);
+      out.set(whole.subarray(start, start + out.length));
+      return;
+    }
+    const bb = s.blockBytes, lo = start * 4, hi = (start + out.length) * 4;
+    const b0 = Math.floor(lo / bb), b1 = Math.ceil(hi / bb);
+    const from = b0 * bb, to = Math.min(s.length, b1 * bb);
+    const filePath = join(this.path, s.file);
+    const what = `tensor ${name} (${group})`;
+    const bytes = this.scratch.bytes(to - from);
+    preadExact(this.fd(s.file), bytes, s.offset + from, filePath, what);
+    for (let b = b0; b < b1; b++) {
+      checkCrc(bytes.subarray(b * bb - from, Math.min(to, (b + 1) * bb) - from), s.blockCrc32[b], filePath, `${what}, block ${b}`);
+    }
+    bytesOf(out).set(bytes.subarray(lo - from, hi - from));
   }
 
   /** Total stored bytes and the check that every data file is long enough (cheap; no reads). */
@@ -82,6 +113,13 @@ export class NativeReader {
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
+  }
+}
+
+function checkCrc(stored: Uint8Array, want: number, filePath: string, what: string): void {
+  const crc = Bun.hash.crc32(stored);
+  if (crc !== want) {
+    throw new UserError(`${filePath}: checksum mismatch in ${what}: stored crc32 ${want.toString(16)}, computed ${crc.toString(16)} (the file is corrupt)`);
   }
 }
 

@@ -75,12 +75,32 @@ export function tpLocalSpecs(m: ModelConfig, tp: number, rank: number): ParamSpe
 /** This rank's slice of a whole tensor (row-major). */
 export function sliceShard(sh: Shard, whole: Float32Array, out: Float32Array = new Float32Array(sh.local.numel)): Float32Array {
   if (whole.length !== sh.full.numel) throw new Error(`${sh.full.name}: expected ${sh.full.numel} elements, got ${whole.length}`);
-  const C = sh.full.shape.length === 1 ? sh.full.shape[0] : sh.full.shape[1];
-  for (let r = 0; r < sh.rows; r++) {
-    const src = (sh.row0 + r) * C + sh.col0;
-    out.set(whole.subarray(src, src + sh.cols), r * sh.cols);
-  }
+  readShardRange(sh, 0, sh.local.numel, out, (start, o) => o.set(whole.subarray(start, start + o.length)));
   return out;
+}
+
+/**
+ * Elements [lo, hi) of this rank's shard (flat, row-major) into `out`, read through
+ * `readFull(start, o)`, which fills `o` with elements [start, start + o.length) of the whole tensor.
+ * Shards of whole rows (colwise, vocab, replicated) are one contiguous range of the whole tensor;
+ * column slices (rowwise) read the full rows that cover [lo, hi) once and keep their columns. So a
+ * checkpoint load reads about what the rank keeps, not every whole tensor.
+ */
+export function readShardRange(sh: Shard, lo: number, hi: number, out: Float32Array, readFull: (start: number, o: Float32Array) => void): void {
+  if (lo < 0 || hi > sh.local.numel || hi < lo || out.length !== hi - lo) {
+    throw new Error(`${sh.full.name}: range [${lo}, ${hi}) of ${sh.local.numel} elements into ${out.length}`);
+  }
+  if (hi === lo) return;
+  const C = sh.full.shape.length === 1 ? sh.full.shape[0] : sh.full.shape[1];
+  if (sh.cols === C) return readFull(sh.row0 * C + lo, out);
+  const r0 = Math.floor(lo / sh.cols), r1 = Math.ceil(hi / sh.cols);
+  const rows = new Float32Array((r1 - r0) * C);
+  readFull((sh.row0 + r0) * C, rows);
+  for (let r = r0; r < r1; r++) {
+    const a = Math.max(lo, r * sh.cols), b = Math.min(hi, (r + 1) * sh.cols);
+    const src = (r - r0) * C + sh.col0 + (a - r * sh.cols);
+    out.set(rows.subarray(src, src + (b - a)), a - lo);
+  }
 }
 
 /** Write a rank's shard into its place in the whole tensor (the inverse of sliceShard). */

@@ -20,6 +20,9 @@ export interface AdamWOptions {
   stepIncrementBug: boolean;
 }
 
+/** Fills `out` with elements [lo, hi) of tensor `spec`'s moment `group` (resume from a checkpoint). */
+export type MomentReader = (spec: ParamSpec, group: "m" | "v", lo: number, hi: number, out: Float32Array) => void;
+
 export interface StepStats {
   /** global L2 norm of the gradient before clipping */
   gradNorm: number;
@@ -72,13 +75,13 @@ export class AdamW {
     return { gradNorm, clipScale };
   }
 
-  /** Fill both Adam moments tensor by tensor (resume), from `read(spec, "m"|"v", out)`. */
-  fillMoments(read: (spec: ParamSpec, group: "m" | "v", out: Float32Array) => void): void {
+  /** Fill both Adam moments tensor by tensor (resume). */
+  fillMoments(read: MomentReader): void {
     const host = new Float32Array(Math.max(...this.params.specs.map((s) => s.numel)));
     for (const [group, base] of [["m", this.m], ["v", this.v]] as const) {
       for (const s of this.params.specs) {
         const view = host.subarray(0, s.numel);
-        read(s, group, view);
+        read(s, group, 0, s.numel, view);
         this.be.upload(base + s.offset * 4, view);
       }
     }

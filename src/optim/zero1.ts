@@ -23,7 +23,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { type ParamSpec, noDecayPrefix, paramSpecs, totalParams } from "../model/params.ts";
 import type { PtrComm } from "../parallel/comm.ts";
-import type { AdamWOptions, StepStats } from "./adamw.ts";
+import type { AdamWOptions, MomentReader, StepStats } from "./adamw.ts";
 
 /** How `numel` elements split over `world` ranks: rank r owns [start, start + len). */
 export interface Zero1Shard {
@@ -202,17 +202,17 @@ export class Zero1AdamW {
     return Math.sqrt(out[0] + out[1] + replicated);
   }
 
-  /** Resume: read every tensor's moments (`read(spec, "m"|"v", out)`) and keep this rank's slice. */
-  fillMoments(read: (spec: ParamSpec, group: "m" | "v", out: Float32Array) => void): void {
+  /** Resume: read this rank's slice of the moments, tensor by tensor (only the elements it keeps). */
+  fillMoments(read: MomentReader): void {
     const { start, len } = this.shard, end = start + len;
     const host = new Float32Array(Math.max(256, ...this.params.specs.map((s) => s.numel)));
     for (const [group, base] of [["m", this.m], ["v", this.v]] as const) {
       for (const s of this.params.specs) {
         const lo = Math.max(start, s.offset), hi = Math.min(end, s.offset + s.numel);
         if (hi <= lo) continue;
-        const view = host.subarray(0, s.numel);
-        read(s, group, view);
-        this.be.upload(base + (lo - start) * 4, view.subarray(lo - s.offset, hi - s.offset));
+        const view = host.subarray(0, hi - lo);
+        read(s, group, lo - s.offset, hi - s.offset, view);
+        this.be.upload(base + (lo - start) * 4, view);
       }
     }
   }

@@ -14,7 +14,7 @@ import { UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
-import { placeShard, sliceShard, tpShards } from "../model/tp-plan.ts";
+import { placeShard, readShardRange, sliceShard, tpShards } from "../model/tp-plan.ts";
 import { gatherToHost } from "../parallel/gather.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
@@ -54,6 +54,19 @@ export class RunCheckpointer {
       const whole = new Float32Array(sh.full.numel);
       read(sh.full, whole);
       sliceShard(sh, whole, out);
+    };
+  }
+
+  /**
+   * Elements [lo, hi) of a local tensor from a reader of element ranges of whole tensors: under TP
+   * mapped through the rank's shard (tp-plan.ts readShardRange), so a rank reads about what it keeps.
+   */
+  private shardedRange(readFull: (full: ParamSpec, start: number, out: Float32Array) => void): (s: ParamSpec, lo: number, hi: number, out: Float32Array) => void {
+    const shards = this.trainer.shards;
+    if (!shards) return (s, lo, _hi, out) => readFull(s, lo, out);
+    return (s, lo, hi, out) => {
+      const sh = shards.get(s.name)!;
+      readShardRange(sh, lo, hi, out, (start, o) => readFull(sh.full, start, o));
     };
   }
 
@@ -104,16 +117,20 @@ export class RunCheckpointer {
       const store = this.trainer.params, optim = this.trainer.optim;
       const bar = new Progress("load", store.specs.length * 3);
       let done = 0;
-      store.fillEach(this.sharded((s, out) => {
-        r.read("model", s.name, out);
+      // ranged reads: a TP rank reads its shard, a ZeRO-1 rank its slice of the moments
+      const model = this.shardedRange((f, start, o) => r.readRange("model", f.name, start, o));
+      store.fillEach((s, out) => {
+        model(s, 0, s.numel, out);
         bar.update(++done);
-      }));
+      });
       const ts = (r.meta.trainState ?? {}) as Partial<SavedTrainState>;
       if (what.optimizer && store.specs.every((s) => r.has("adam_m", s.name))) {
-        optim.fillMoments((s, group, out) => this.sharded((f, o) => {
-          r.read(group === "m" ? "adam_m" : "adam_v", f.name, o);
+        const moments = { m: this.shardedRange((f, start, o) => r.readRange("adam_m", f.name, start, o)),
+          v: this.shardedRange((f, start, o) => r.readRange("adam_v", f.name, start, o)) };
+        optim.fillMoments((s, group, lo, hi, out) => {
+          moments[group](s, lo, hi, out);
           bar.update(++done);
-        })(s, out));
+        });
         optim.step = ts.adamStep ?? 0;
       }
       bar.done();

@@ -2,8 +2,9 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints } from "../../src/checkpoint/naming.ts";
-import { FORMAT_VERSION, packr, readCheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
-import { loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { CRC_BLOCK_BYTES, FORMAT_VERSION, packr, readCheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { crc32Combine, crc32Combiner } from "../../src/checkpoint/io.ts";
+import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { paramSpecs } from "../../src/model/params.ts";
 import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "./helpers.ts";
 
@@ -117,3 +118,48 @@ test("kill -9 in the middle of a save leaves the previous checkpoint as the late
   pruneCheckpoints(dir, 5);
   expect(readdirSync(dir)).toEqual(["stage1-step1-tokens1B"]);
 }, 30_000);
+
+test("ranged reads: element ranges across 4 MiB checksum blocks equal the whole tensor's; a flipped byte in a block read is named", () => {
+  // a 1.5M-float embedding (6 MiB: two checksum blocks) next to small tensors
+  const big = tinyConfig({ dModel: 64, vocabSize: 24576 - 128 });
+  const arena = randomArena(big, 4);
+  const dir = tempDir("native");
+  for (const compress of [false, true]) {
+    const path = saveCheckpoint(dir, `r${compress}`, { model: big, tensors: { model: arena } }, { compress });
+    const r = new NativeReader(path);
+    const emb = paramSpecs(big)[0], n = emb.numel;
+    expect(n * 4).toBeGreaterThan(CRC_BLOCK_BYTES);
+    const slice = r.entry("model", emb.name).slices[0];
+    expect(slice.blockCrc32?.length).toBe(compress ? undefined : Math.ceil((n * 4) / CRC_BLOCK_BYTES));
+    const whole = arena.subarray(0, n);
+    for (const [lo, hi] of [[0, n], [0, 1], [n - 1, n], [(1 << 20) - 3, (1 << 20) + 5], [12345, 1_400_000], [7, 7]]) {
+      const out = new Float32Array(hi - lo);
+      r.readRange("model", emb.name, lo, out);
+      expect(Buffer.from(out.buffer).equals(Buffer.from(whole.slice(lo, hi).buffer))).toBe(true);
+    }
+    r.close();
+    if (compress) continue;
+    // corrupt one byte in the second block: ranges inside the first block still read, ranges touching the second are refused
+    const file = join(path, "model.rank0.bin");
+    const bytes = readFileSync(file);
+    bytes[slice.offset + CRC_BLOCK_BYTES + 100] ^= 0x01;
+    writeFileSync(file, bytes);
+    const r2 = new NativeReader(path);
+    r2.readRange("model", emb.name, 0, new Float32Array(1000));
+    expect(userErrorOf(() => r2.readRange("model", emb.name, (1 << 20) - 2, new Float32Array(4)))).toMatch(
+      /checksum mismatch in tensor model\.embed_tokens\.weight \(model\), block 1/);
+    r2.close();
+  }
+});
+
+test("crc32Combine / crc32Combiner: the crc32 of A‖B from the parts' crcs, for any lengths", () => {
+  const comb = crc32Combiner(4096);
+  for (const [la, lb] of [[0, 5], [5, 0], [1, 1], [13, 4096], [70000, 12345], [777, 4096], [3, 100003]]) {
+    const a = new Uint8Array(la).map((_, i) => (i * 31 + 7) & 255), b = new Uint8Array(lb).map((_, i) => (i * 17 + 3) & 255);
+    const ab = new Uint8Array(la + lb);
+    ab.set(a);
+    ab.set(b, la);
+    expect(crc32Combine(Bun.hash.crc32(a), Bun.hash.crc32(b), lb)).toBe(Bun.hash.crc32(ab));
+    if (lb === 4096) expect(comb(Bun.hash.crc32(a), Bun.hash.crc32(b))).toBe(Bun.hash.crc32(ab));
+  }
+});

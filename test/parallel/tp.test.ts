@@ -18,7 +18,7 @@ import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root, seedFromS
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
 import { initTensor } from "../../src/model/init.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
-import { checkTpDivides, placeShard, sliceShard, tpLocalSpecs, tpPlan, tpShards } from "../../src/model/tp-plan.ts";
+import { checkTpDivides, placeShard, readShardRange, sliceShard, tpLocalSpecs, tpPlan, tpShards } from "../../src/model/tp-plan.ts";
 
 const m = ModelConfigSchema.parse({ dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 });
 
@@ -86,6 +86,30 @@ describe("TP plan", () => {
       const shardedTotal = shards[0].reduce((a, s) => a + (s.full.tp === "replicated" ? 0 : s.local.numel), 0);
       const replicated = paramSpecs(m).filter((s) => s.tp === "replicated").reduce((a, s) => a + s.numel, 0);
       expect(shardedTotal * tp + replicated).toBe(totalParams(paramSpecs(m)));
+    }
+  });
+
+  test("readShardRange: any element range of a shard, read through ranges of the whole tensor, equals the slice", () => {
+    for (const r of [0, 1]) {
+      for (const sh of tpShards(m, 2, r)) {
+        const full = Float32Array.from({ length: sh.full.numel }, (_, k) => k + 0.5);
+        const want = sliceShard(sh, full);
+        let fullReads = 0;
+        const n = sh.local.numel;
+        const ranges = [[0, n], [0, 1], [n - 1, n], [Math.min(3, n), Math.min(n, 40)], [Math.floor(n / 3), Math.floor((2 * n) / 3)], [n >> 1, n >> 1]];
+        for (const [lo, hi] of ranges) {
+          const out = new Float32Array(hi - lo);
+          readShardRange(sh, lo, hi, out, (start, o) => {
+            fullReads += o.length;
+            expect(start + o.length).toBeLessThanOrEqual(full.length);
+            o.set(full.subarray(start, start + o.length));
+          });
+          expect(Array.from(out)).toEqual(Array.from(want.subarray(lo, hi)));
+        }
+        // whole-row shards read exactly what they keep
+        const C = sh.full.shape.length === 1 ? sh.full.shape[0] : sh.full.shape[1];
+        if (sh.cols === C) expect(fullReads).toBe(ranges.reduce((a, [lo, hi]) => a + hi - lo, 0));
+      }
     }
   });
 
