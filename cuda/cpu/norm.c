@@ -13,7 +13,7 @@
  */
 #include <math.h>
 
-#include "internal.h"
+#include "rows.h"
 
 int olmo_rmsnorm_forward(void* out_NC, float* rstd_N, const void* x_NC, const void* w_C, int64_t N,
                          int64_t C, float eps) {
@@ -29,19 +29,12 @@ int olmo_rmsnorm_forward(void* out_NC, float* rstd_N, const void* x_NC, const vo
 #pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
   for (int64_t i = 0; i < N; i++) {
     const float* xi = x + i * C;
-    float* oi = out + i * C;
-    float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < C; j++) ss += xi[j] * xi[j];
-    float r = 1.0f / sqrtf(ss / (float)C + eps);
+    float r = 1.0f / sqrtf(row_sumsq(xi, C) / (float)C + eps);
     rstd_N[i] = r;
-#pragma omp simd
-    for (int64_t j = 0; j < C; j++) oi[j] = w[j] * (xi[j] * r);
+    rms_scale_row(out + i * C, xi, w, r, C);
   }
   return 0;
 }
-
-#define NORM_COLS 16
 
 int olmo_rmsnorm_backward(void* dx_NC, float* dw_C, const void* dout_NC, const void* x_NC,
                           const void* w_C, const float* rstd_N, int64_t N, int64_t C) {
@@ -57,34 +50,15 @@ int olmo_rmsnorm_backward(void* dx_NC, float* dw_C, const void* dout_NC, const v
   const float* dout = dout_NC;
   const float* x = x_NC;
   const float* w = w_C;
-  int64_t nblocks = (C + NORM_COLS - 1) / NORM_COLS;
-  /* 1) dw before dx: dx may alias dout. */
-#pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
-  for (int64_t blk = 0; blk < nblocks; blk++) {
-    int64_t c0 = blk * NORM_COLS;
-    int64_t c1 = c0 + NORM_COLS < C ? c0 + NORM_COLS : C;
-    float acc[NORM_COLS] = {0};
-    for (int64_t i = 0; i < N; i++) {
-      const float* di = dout + i * C;
-      const float* xi = x + i * C;
-      float r = rstd_N[i];
-      for (int64_t c = c0; c < c1; c++) acc[c - c0] += di[c] * (xi[c] * r);
-    }
-    for (int64_t c = c0; c < c1; c++) dw_C[c] += acc[c - c0];
-  }
+  rms_dw_cols(dw_C, dout, x, rstd_N, N, C); /* 1) dw before dx: dx may alias dout. */
   /* 2) dx row by row. */
 #pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
   for (int64_t i = 0; i < N; i++) {
     const float* di = dout + i * C;
     const float* xi = x + i * C;
-    float* dxi = dx + i * C;
     float r = rstd_N[i];
-    float dot = 0.0f; /* sum_j g*xhat */
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < C; j++) dot += w[j] * di[j] * (xi[j] * r);
-    float mean = dot / (float)C;
-#pragma omp simd
-    for (int64_t j = 0; j < C; j++) dxi[j] = r * (w[j] * di[j] - (xi[j] * r) * mean);
+    float mean = rms_bwd_dot_row(di, xi, w, r, C) / (float)C;
+    rms_bwd_dx_row(dx + i * C, di, xi, w, r, mean, C);
   }
   return 0;
 }
