@@ -154,18 +154,20 @@ export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "a
   }
   if (requested === "cuda" || requested === "auto") {
     const usable = cudaUsable();
-    if (typeof usable === "number") {
-      const device = opts.localRank ?? 0;
-      if (device >= usable) {
-        throw new BackendChoiceError(`local rank ${device} needs GPU ${device}, but this node has ${usable} usable GPU${usable === 1 ? "" : "s"}: start at most one rank per GPU`);
-      }
-      return new NativeBackend(loadNative("cuda"), device);
-    }
+    if (typeof usable === "number") return new NativeBackend(loadNative("cuda"), gpuForLocalRank(opts.localRank ?? 0, usable));
     if (requested === "cuda") throw new BackendChoiceError(`CUDA backend requested but no GPU is usable: ${usable}`);
   }
   const lib = loadNative("cpu");
   if (opts.threads) lib.check("olmo_set_num_threads", lib.sym.olmo_set_num_threads(opts.threads));
   return new NativeBackend(lib);
+}
+
+/** One process per GPU: local rank r trains on GPU r; more ranks than GPUs on a node is an error. */
+export function gpuForLocalRank(localRank: number, gpus: number): number {
+  if (localRank >= gpus) {
+    throw new BackendChoiceError(`local rank ${localRank} needs GPU ${localRank}, but this node has ${gpus} usable GPU${gpus === 1 ? "" : "s"}: start at most one rank per GPU`);
+  }
+  return localRank;
 }
 
 export class BackendChoiceError extends Error {
