@@ -96,6 +96,7 @@ export function pruneCheckpoints(runDir: string, keep: number): string[] {
   return removed;
 }
 
-export function tempDirFor(finalPath: string): string {
-  return `${finalPath}${TMP_MARK}${process.pid}`;
+/** The temporary directory a save writes before the rename; a parallel save names it after rank 0's pid. */
+export function tempDirFor(finalPath: string, pid = process.pid): string {
+  return `${finalPath}${TMP_MARK}${pid}`;
 }

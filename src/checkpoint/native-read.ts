@@ -46,19 +46,24 @@ export class NativeReader {
     return fd;
   }
 
-  /** The one slice holding the whole tensor, and its element count. */
-  private whole(group: Group, name: string): { s: SliceEntry; numel: number } {
+  /** A tensor's slices, checked to cover it exactly (by area), and its [rows, cols] view. */
+  private layoutOf(group: Group, name: string): { t: TensorEntry; numel: number; R: number; C: number } {
     const t = this.entry(group, name);
-    if (t.slices.length !== 1 || t.slices[0].ranges.some(([a, b], i) => a !== 0 || b !== t.shape[i])) {
-      throw new UserError(`${this.path}: tensor ${name} is stored in ${t.slices.length} shards; resharding on load is not implemented yet`);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    const area = t.slices.reduce((a, sl) => a + sl.ranges.reduce((x, [lo, hi]) => x * (hi - lo), 1), 0);
+    if (area !== numel || t.slices.some((sl) => sl.ranges.length !== t.shape.length || sl.ranges.some(([lo, hi], i) => lo < 0 || hi > t.shape[i] || hi < lo))) {
+      throw new UserError(`${this.path}: the index of tensor ${name} (${group}) does not cover it (its slices hold ${area} of ${numel} elements)`);
     }
-    return { s: t.slices[0], numel: t.shape.reduce((a, b) => a * b, 1) };
+    const [R, C] = t.shape.length === 1 ? [1, t.shape[0]] : [t.shape[0], t.shape.slice(1).reduce((a, b) => a * b, 1)];
+    return { t, numel, R, C };
   }
 
-  /** Read one whole tensor into `out` (exactly its element count), verifying its checksum. */
+  /** Read one whole tensor into `out` (exactly its element count), verifying its checksums. */
   read(group: Group, name: string, out: Float32Array): void {
-    const { s, numel } = this.whole(group, name);
-    if (out.length !== numel) throw new UserError(`${this.path}: tensor ${name} has shape [${this.entry(group, name).shape}] (${numel} elements), expected ${out.length}`);
+    const { t, numel } = this.layoutOf(group, name);
+    if (out.length !== numel) throw new UserError(`${this.path}: tensor ${name} has shape [${t.shape}] (${numel} elements), expected ${out.length}`);
+    if (t.slices.length !== 1) return this.readRange(group, name, 0, out);
+    const s = t.slices[0];
     const fd = this.fd(s.file);
     const filePath = join(this.path, s.file);
     const what = `tensor ${name} (${group})`;
@@ -70,32 +75,58 @@ export class NativeReader {
   }
 
   /**
-   * Elements [start, start + out.length) of one tensor (flat, row-major), reading only the 4 MiB
-   * checksum blocks that hold them and verifying each. Slices without block checksums (lz4) are
-   * read and verified whole, then cut.
+   * Elements [start, start + out.length) of one tensor (flat, row-major), assembled from the slices
+   * (rectangles) that hold them. Of an uncompressed slice only the 4 MiB checksum blocks holding the
+   * needed rows are read, each verified; lz4 slices and slices without block checksums are read and
+   * verified whole.
    */
   readRange(group: Group, name: string, start: number, out: Float32Array): void {
-    const { s, numel } = this.whole(group, name);
-    if (start < 0 || start + out.length > numel) throw new Error(`readRange: [${start}, ${start + out.length}) is outside ${name}'s ${numel} elements`);
+    const { t, numel, C } = this.layoutOf(group, name);
+    const end = start + out.length;
+    if (start < 0 || end > numel) throw new Error(`readRange: [${start}, ${end}) is outside ${name}'s ${numel} elements`);
     if (out.length === 0) return;
-    if (!s.blockCrc32 || !s.blockBytes || s.lz4) {
-      if (start === 0 && out.length === numel) return this.read(group, name, out);
-      const whole = new Float32Array(numel);
-      this.read(group, name, whole);
-      out.set(whole.subarray(start, start + out.length));
-      return;
-    }
-    const bb = s.blockBytes, lo = start * 4, hi = (start + out.length) * 4;
-    const b0 = Math.floor(lo / bb), b1 = Math.ceil(hi / bb);
-    const from = b0 * bb, to = Math.min(s.length, b1 * bb);
-    const filePath = join(this.path, s.file);
+    const rowLo = Math.floor(start / C), rowHi = Math.ceil(end / C);
     const what = `tensor ${name} (${group})`;
+    for (const s of t.slices) {
+      const [r0, r1] = t.shape.length === 1 ? [0, 1] : s.ranges[0];
+      const [c0, c1] = s.ranges[s.ranges.length - 1];
+      const w = c1 - c0, ra = Math.max(r0, rowLo), rb = Math.min(r1, rowHi);
+      if (rb <= ra || w === 0) continue;
+      // rows [ra, rb) of the slice, then per row the wanted columns ∩ [c0, c1)
+      const rows = this.sliceRows(s, (ra - r0) * w, (rb - r0) * w, what);
+      for (let r = ra; r < rb; r++) {
+        const a = Math.max(c0, Math.max(start, r * C) - r * C), b = Math.min(c1, Math.min(end, (r + 1) * C) - r * C);
+        if (b <= a) continue;
+        const src = (r - ra) * w + (a - c0);
+        out.set(rows.subarray(src, src + (b - a)), r * C + a - start);
+      }
+    }
+  }
+
+  /** Elements [lo, hi) of one slice's stored data, checksum-verified. */
+  private sliceRows(s: SliceEntry, lo: number, hi: number, what: string): Float32Array {
+    const filePath = join(this.path, s.file), fd = this.fd(s.file);
+    const count = s.ranges.reduce((x, [a, b]) => x * (b - a), 1);
+    if (s.lz4 || !s.blockCrc32 || !s.blockBytes) {
+      const stored = this.scratch.bytes(s.length);
+      preadExact(fd, stored, s.offset, filePath, what);
+      checkCrc(stored, s.crc32, filePath, what);
+      const whole = new Float32Array(count);
+      if (s.lz4) lz4Decompress(stored, s.lz4, bytesOf(whole), `${filePath}: ${what}`);
+      else bytesOf(whole).set(stored.subarray(0, count * 4));
+      return whole.subarray(lo, hi);
+    }
+    const bb = s.blockBytes, byteLo = lo * 4, byteHi = hi * 4;
+    const b0 = Math.floor(byteLo / bb), b1 = Math.ceil(byteHi / bb);
+    const from = b0 * bb, to = Math.min(s.length, b1 * bb);
     const bytes = this.scratch.bytes(to - from);
-    preadExact(this.fd(s.file), bytes, s.offset + from, filePath, what);
+    preadExact(fd, bytes, s.offset + from, filePath, what);
     for (let b = b0; b < b1; b++) {
       checkCrc(bytes.subarray(b * bb - from, Math.min(to, (b + 1) * bb) - from), s.blockCrc32[b], filePath, `${what}, block ${b}`);
     }
-    bytesOf(out).set(bytes.subarray(lo - from, hi - from));
+    const out = new Float32Array(hi - lo);
+    bytesOf(out).set(bytes.subarray(byteLo - from, byteHi - from));
+    return out;
   }
 
   /** Total stored bytes and the check that every data file is long enough (cheap; no reads). */

@@ -8,8 +8,10 @@
 //                       per 4 MiB block for ranged reads)
 // Saving goes to `<final>.tmp-<pid>`, fsyncs every file and the directory, then renames; so a
 // directory with metadata is complete, and a kill -9 at any point leaves the previous checkpoint as
-// the newest complete one. One process writes one slice covering each whole tensor today; slices
-// carry the index ranges so another TP/DP layout can assemble its own shards later.
+// the newest complete one. A parallel save writes the same directory from every rank: each rank its
+// own files with the rectangles of each tensor it owns (slices with index ranges), an index part
+// per rank, and rank 0 merges the parts into the metadata last; readers assemble any element range
+// of a tensor from its slices, so every TP/DP layout reads every checkpoint.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Packr } from "msgpackr";
@@ -90,7 +92,20 @@ export interface NativeWriterOptions extends SaveOptions {
   rank?: number;
   /** metadata used when finish() is called without arguments (the TensorSink path) */
   meta?: MetaFields;
+  /** the temporary directory (default `<final>.tmp-<pid>`); a parallel save names rank 0's */
+  tmp?: string;
+  /** join a temporary directory that rank 0's writer already created (ranks > 0 of a parallel save) */
+  joinTmp?: boolean;
 }
+
+/** A parallel save's shape: every rank writes its part, rank 0 merges `world` parts into the index. */
+export interface PartsLayout {
+  world: number;
+  tp: number;
+  dp: number;
+}
+
+const partFile = (rank: number) => `part.rank${rank}.msgpack`;
 
 /**
  * Builds one checkpoint directory. Tensors are appended to per-rank files; finish() writes the
@@ -98,15 +113,18 @@ export interface NativeWriterOptions extends SaveOptions {
  */
 export class NativeWriter implements TensorSink {
   readonly tmp: string;
-  private readonly tensors: TensorEntry[] = [];
+  /** slices written by this rank, by `${group}/${name}` */
+  private readonly tensors = new Map<string, TensorEntry>();
   private readonly files = new Map<string, { fd: number; pos: number }>();
   private readonly specs: Map<string, ParamSpec>;
   private doneBytes = 0;
 
   constructor(readonly finalPath: string, readonly model: ModelConfig, readonly opts: NativeWriterOptions = {}) {
-    this.tmp = tempDirFor(finalPath);
-    rmSync(this.tmp, { recursive: true, force: true });
-    mkdirSync(this.tmp, { recursive: true });
+    this.tmp = opts.tmp ?? tempDirFor(finalPath);
+    if (!opts.joinTmp) {
+      rmSync(this.tmp, { recursive: true, force: true });
+      mkdirSync(this.tmp, { recursive: true });
+    }
     this.specs = new Map(paramSpecs(model).map((s) => [s.name, s]));
   }
 
@@ -114,7 +132,21 @@ export class NativeWriter implements TensorSink {
   add(group: Group, name: string, data: Float32Array): void {
     const spec = this.specs.get(name);
     if (!spec) throw new Error(`NativeWriter: ${name} is not a parameter of this model`);
-    if (data.length !== spec.numel) throw new Error(`NativeWriter: ${name} has ${data.length} elements, expected ${spec.numel}`);
+    this.addRegion(group, name, spec.shape.map((d) => [0, d] as [number, number]), data);
+  }
+
+  /**
+   * Append a rectangle of one tensor (`ranges`: [start, end) per dimension, data row-major within
+   * it) to this rank's file: what a parallel rank owns of the tensor.
+   */
+  addRegion(group: Group, name: string, ranges: [number, number][], data: Float32Array): void {
+    const spec = this.specs.get(name);
+    if (!spec) throw new Error(`NativeWriter: ${name} is not a parameter of this model`);
+    if (ranges.length !== spec.shape.length || ranges.some(([a, b], i) => !(0 <= a && a <= b && b <= spec.shape[i]))) {
+      throw new Error(`NativeWriter: region ${JSON.stringify(ranges)} is outside ${name} [${spec.shape}]`);
+    }
+    const area = ranges.reduce((x, [a, b]) => x * (b - a), 1);
+    if (data.length !== area) throw new Error(`NativeWriter: ${name} region ${JSON.stringify(ranges)} has ${area} elements, got ${data.length}`);
     const rank = this.opts.rank ?? 0;
     const file = `${GROUP_FILE[group]}.rank${rank}.bin`;
     let f = this.files.get(file);
@@ -123,7 +155,7 @@ export class NativeWriter implements TensorSink {
       this.files.set(file, f);
     }
     const raw = bytesOf(data);
-    const slice: SliceEntry = { rank, ranges: spec.shape.map((d) => [0, d] as [number, number]), file, offset: f.pos, length: 0, crc32: 0 };
+    const slice: SliceEntry = { rank, ranges: ranges.map(([a, b]) => [a, b] as [number, number]), file, offset: f.pos, length: 0, crc32: 0 };
     if (this.opts.compress) {
       let crc = 0;
       const start = f.pos;
@@ -149,7 +181,10 @@ export class NativeWriter implements TensorSink {
       f.pos += raw.length;
       slice.length = raw.length;
     }
-    this.tensors.push({ name, group, shape: spec.shape, dtype: "f32", slices: [slice] });
+    const key = `${group}/${name}`;
+    const entry = this.tensors.get(key) ?? { name, group, shape: spec.shape, dtype: "f32" as const, slices: [] };
+    entry.slices.push(slice);
+    this.tensors.set(key, entry);
     this.doneBytes += raw.length;
     this.opts.onProgress?.(this.doneBytes, this.opts.totalBytes ?? this.doneBytes);
   }
@@ -158,13 +193,62 @@ export class NativeWriter implements TensorSink {
     this.add("model", name, data);
   }
 
-  /** fsync data files, write metadata last, fsync, rename into place. Returns the final path. */
-  finish(meta: MetaFields = this.opts.meta ?? {}): string {
+  private closeFiles(): void {
     for (const { fd } of this.files.values()) {
       fsyncSync(fd);
       closeSync(fd);
     }
     this.files.clear();
+  }
+
+  /** A rank > 0 of a parallel save: fsync its data files and leave its slice index for rank 0. */
+  finishPart(): void {
+    this.closeFiles();
+    const p = join(this.tmp, partFile(this.opts.rank ?? 0));
+    writeFileSync(p, packr.pack(JSON.parse(JSON.stringify([...this.tensors.values()]))));
+    fsyncPath(p);
+  }
+
+  /**
+   * The index of every tensor: this writer's slices and, for a parallel save, those of the other
+   * ranks' parts; tensors in parameter order per group, each checked to be covered exactly.
+   */
+  private mergedIndex(parts?: PartsLayout): TensorEntry[] {
+    const all = new Map(this.tensors);
+    for (let r = 1; r < (parts?.world ?? 1); r++) {
+      const p = join(this.tmp, partFile(r));
+      if (!existsSync(p)) throw new Error(`checkpoint save: rank ${r} left no part index in ${this.tmp}`);
+      for (const t of packr.unpack(readFileSync(p)) as TensorEntry[]) {
+        const key = `${t.group}/${t.name}`;
+        const e = all.get(key);
+        if (e) e.slices.push(...t.slices);
+        else all.set(key, t);
+      }
+      rmSync(p);
+    }
+    const out: TensorEntry[] = [];
+    for (const group of ["model", "adam_m", "adam_v"] as Group[]) {
+      for (const spec of this.specs.values()) {
+        const t = all.get(`${group}/${spec.name}`);
+        if (!t) {
+          if (group === "model") throw new Error(`checkpoint save: no slice of ${spec.name}`);
+          continue;
+        }
+        const area = t.slices.reduce((a, sl) => a + sl.ranges.reduce((x, [lo, hi]) => x * (hi - lo), 1), 0);
+        if (area !== spec.numel) throw new Error(`checkpoint save: the slices of ${spec.name} (${group}) cover ${area} of ${spec.numel} elements`);
+        t.slices.sort((a, b) => a.rank - b.rank || a.offset - b.offset);
+        out.push(t);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * fsync data files, write metadata last, fsync, rename into place. Returns the final path.
+   * parts: a parallel save, called on rank 0 once every other rank's finishPart() returned.
+   */
+  finish(meta: MetaFields = this.opts.meta ?? {}, parts?: PartsLayout): string {
+    this.closeFiles();
     const full: CheckpointMeta = {
       format: FORMAT,
       version: FORMAT_VERSION,
@@ -175,8 +259,8 @@ export class NativeWriter implements TensorSink {
       trainState: meta.trainState ?? {},
       dataCursor: meta.dataCursor ?? null,
       rng: meta.rng ?? null,
-      layout: { world: 1, tp: 1, dp: 1 },
-      tensors: this.tensors,
+      layout: parts ? { world: parts.world, tp: parts.tp, dp: parts.dp } : { world: 1, tp: 1, dp: 1 },
+      tensors: this.mergedIndex(parts),
     };
     const metaPath = join(this.tmp, METADATA_FILE);
     writeFileSync(metaPath, packr.pack(JSON.parse(JSON.stringify(full))));
@@ -196,11 +280,11 @@ export class NativeWriter implements TensorSink {
     return this.finalPath;
   }
 
-  /** Remove the temp directory (a save that failed part way). */
+  /** Remove the temp directory (a save that failed part way; a joining rank only closes its files). */
   abort(): void {
     for (const { fd } of this.files.values()) closeSync(fd);
     this.files.clear();
-    rmSync(this.tmp, { recursive: true, force: true });
+    if (!this.opts.joinTmp) rmSync(this.tmp, { recursive: true, force: true });
   }
 }
 

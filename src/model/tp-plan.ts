@@ -103,6 +103,46 @@ export function readShardRange(sh: Shard, lo: number, hi: number, out: Float32Ar
   }
 }
 
+/** A rectangle of a whole tensor, [row0, row1) × [col0, col1), holding local elements [from, to) of a shard. */
+export interface ShardRegion {
+  /** per dimension of the whole tensor: [[row0, row1], [col0, col1]], or [[col0, col1]] for a vector */
+  ranges: [number, number][];
+  from: number;
+  to: number;
+}
+
+/**
+ * Elements [lo, hi) of a shard (flat, row-major) as rectangles of the whole tensor whose row-major
+ * order is the shard's: a partial first row, the whole rows, a partial last row (at most three).
+ * What a rank owns of a tensor can so be stored and read back by whole-tensor coordinates.
+ */
+export function shardRegions(sh: Shard, lo: number, hi: number): ShardRegion[] {
+  if (lo < 0 || hi > sh.local.numel || hi < lo) throw new Error(`${sh.full.name}: range [${lo}, ${hi}) of ${sh.local.numel} elements`);
+  const out: ShardRegion[] = [];
+  const oneD = sh.full.shape.length === 1, w = sh.cols;
+  const push = (r0: number, r1: number, c0: number, c1: number, from: number, to: number) => {
+    const cols: [number, number] = [sh.col0 + c0, sh.col0 + c1];
+    out.push({ ranges: oneD ? [cols] : [[sh.row0 + r0, sh.row0 + r1], cols], from, to });
+  };
+  let a = lo;
+  if (a < hi && a % w !== 0) { // partial first row
+    const r = Math.floor(a / w), end = Math.min(hi, (r + 1) * w);
+    push(r, r + 1, a - r * w, end - r * w, a, end);
+    a = end;
+  }
+  const wholeRows = Math.floor((hi - a) / w);
+  if (wholeRows > 0) {
+    const r = a / w;
+    push(r, r + wholeRows, 0, w, a, a + wholeRows * w);
+    a += wholeRows * w;
+  }
+  if (a < hi) { // partial last row
+    const r = a / w;
+    push(r, r + 1, 0, hi - a, a, hi);
+  }
+  return out;
+}
+
 /** Write a rank's shard into its place in the whole tensor (the inverse of sliceShard). */
 export function placeShard(sh: Shard, shard: Float32Array, whole: Float32Array): void {
   if (shard.length !== sh.local.numel) throw new Error(`${sh.full.name}: shard has ${shard.length} elements, expected ${sh.local.numel}`);

@@ -109,8 +109,6 @@ export class Zero1AdamW {
   readonly scratch: DevPtr;
   private readonly scratchFloats: number;
   private readonly prefix: number;
-  /** device buffer of gatherRange (allocated at the first save) */
-  private gatherBuf: DevPtr = 0;
 
   /**
    * tp (tensor parallelism × DP): the TP group. The arena then holds a TP shard: the grad norm counts
@@ -217,42 +215,9 @@ export class Zero1AdamW {
     }
   }
 
-  /**
-   * Collective: elements [a, b) of the fp32 masters or a moment (arena order) into `out` on rank
-   * `root` (null on the others). Each owning rank broadcasts its part in chunks through a small device buffer,
-   * so a checkpoint save moves one tensor at a time and no rank ever holds the whole moment.
-   */
-  gatherRange(what: "master" | "m" | "v", a: number, b: number, out: Float32Array | null, root = 0, chunkFloats = 1 << 20): void {
-    const be = this.be, comm = this.comm, { S, rank } = this.shard;
-    if (out && out.length !== b - a) throw new Error(`gatherRange: out has ${out.length} elements, range ${b - a}`);
-    const src = what === "master" ? this.params.master : what === "m" ? this.m : this.v;
-    const chunk = Math.max(1, Math.min(S, chunkFloats, 1 << 20));
-    if (!this.gatherBuf) this.gatherBuf = be.alloc((1 << 20) * 4); // 4 MiB, whatever the chunk
-    const buf = this.gatherBuf;
-    for (let q = Math.floor(a / S); q * S < b; q++) {
-      const { start: qs, len: qlen } = zero1Shard(this.shard.numel, this.shard.world, q);
-      const lo0 = Math.max(a, qs), hi = Math.min(b, qs + qlen);
-      for (let lo = lo0; lo < hi; lo += chunk) {
-        const n = Math.min(chunk, hi - lo);
-        if (rank === q) {
-          if (q === root) { // the owner is the root: no collective needed for this part
-            be.download(out!.subarray(lo - a, lo - a + n), src + (lo - qs) * 4);
-            continue;
-          }
-          be.copy(buf, src + (lo - qs) * 4, n * 4);
-        }
-        if (q !== root) {
-          comm.broadcast(buf, n, "f32", q);
-          if (out) be.download(out.subarray(lo - a, lo - a + n), buf);
-        }
-      }
-    }
-  }
-
   free(): void {
     this.be.free(this.m);
     this.be.free(this.v);
     this.be.free(this.scratch);
-    if (this.gatherBuf) this.be.free(this.gatherBuf);
   }
 }

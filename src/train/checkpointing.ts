@@ -7,15 +7,14 @@ import { join } from "node:path";
 import { HfSource } from "../checkpoint/hf.ts";
 import { NativeReader } from "../checkpoint/native-read.ts";
 import { NativeWriter } from "../checkpoint/native.ts";
-import { checkpointName, findLatestCheckpoint, pruneCheckpoints } from "../checkpoint/naming.ts";
+import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
 import { configMismatch } from "../checkpoint/source.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
-import { placeShard, readShardRange, sliceShard, tpShards } from "../model/tp-plan.ts";
-import { gatherToHost } from "../parallel/gather.ts";
+import { readShardRange, shardRegions, sliceShard, tpShards } from "../model/tp-plan.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 
@@ -34,7 +33,11 @@ interface SavedTrainState {
 export class RunCheckpointer {
   private latest: string | null = null;
 
-  constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer) {}
+  /**
+   * leaderPid: rank 0's process id, which names a parallel save's shared temporary directory (so
+   * that a later run can tell a dead save's debris by it)
+   */
+  constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer, readonly leaderPid = process.pid) {}
 
   latestName(): string | null {
     return this.latest;
@@ -151,48 +154,33 @@ export class RunCheckpointer {
   }
 
   /**
-   * Under data parallelism (ZeRO-1) this is collective: every rank takes part in gathering the Adam
-   * moments, rank 0 writes the checkpoint (the same format as one process, so it resumes at any DP
-   * size) and the others return null.
+   * Save a checkpoint; collective when the run has several ranks. Every rank writes what it owns
+   * (its TP shard; under ZeRO-1 its slice of the fp32 masters and Adam moments; replicated tensors
+   * from TP rank 0) into the same temporary directory, with no gathers: each rank moves 1/world of
+   * the checkpoint. Rank 0 then merges the ranks' slice indexes into the metadata, written last, and
+   * publishes the directory; it returns the path, the others null. Tensors are stored as rectangles
+   * of the whole tensors, so any TP×DP layout resumes any checkpoint.
    */
   save(step: number, dataState: unknown): string | null {
-    const optim = this.trainer.optim;
-    if (this.trainer.tpComm) return this.saveTp(step, dataState);
-    if (optim instanceof Zero1AdamW) return this.saveZero1(step, dataState, optim);
-    const be = this.trainer.backend, store = this.trainer.params;
-    return this.writeCheckpoint(step, dataState, (w) => {
-      const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
-      const bar = new Progress("save", store.specs.length * 3);
-      let done = 0;
-      try {
-        for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
-          for (const s of store.specs) {
-            const view = host.subarray(0, s.numel);
-            be.download(view, base + s.offset * 4);
-            w!.add(group, s.name, view);
-            bar.update(++done);
-          }
-        }
-      } finally {
-        bar.done();
-      }
-    });
-  }
-
-  /**
-   * The frame every save variant shares: the checkpoint name, a writer on rank 0 only, the body
-   * (collective where it gathers), the train state and metadata last, pruning to the last K.
-   */
-  private writeCheckpoint(step: number, dataState: unknown, body: (w: NativeWriter | null) => void): string | null {
     const { cfg, trainer } = this;
-    const main = trainer.isMain;
+    const main = trainer.isMain, world = trainer.tpWorld * trainer.dpWorld;
+    const rank = trainer.dpRank * trainer.tpWorld + trainer.tpRank;
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
-    const w = main ? new NativeWriter(join(this.runDir, name), cfg.model, { compress: cfg.checkpoint.compress }) : null;
+    const finalPath = join(this.runDir, name);
+    const tmp = tempDirFor(finalPath, this.leaderPid);
+    const opts = { compress: cfg.checkpoint.compress, tmp, rank };
+    let w: NativeWriter | null = null;
     try {
-      body(w);
-      if (w) {
+      if (main) w = new NativeWriter(finalPath, cfg.model, opts); // creates the temporary directory
+      if (world > 1) trainer.worldBarrier();
+      w ??= new NativeWriter(finalPath, cfg.model, { ...opts, joinTmp: true });
+      this.writeOwned(w);
+      if (!main) w.finishPart();
+      if (world > 1) trainer.worldBarrier(); // every rank's part is on disk
+      if (main) {
         const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: trainer.optim.step };
-        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState });
+        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState },
+          world > 1 ? { world, tp: trainer.tpWorld, dp: trainer.dpWorld } : undefined);
       }
     } catch (e) {
       w?.abort();
@@ -200,82 +188,38 @@ export class RunCheckpointer {
     }
     if (!main) return null;
     pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
-    this.latest = join(this.runDir, name);
+    this.latest = finalPath;
     return this.latest;
   }
 
-  /**
-   * Under tensor parallelism this is collective: each sharded tensor (weights and both moments) is
-   * gathered over the TP group and rank 0 writes the whole tensors, in the single-process format
-   * (any TP size resumes it). With TP × DP (ZeRO-1) a tensor's moments are first gathered over the DP
-   * group to DP rank 0, whose TP group then assembles the whole tensor. One tensor at a time: host
-   * memory on rank 0 is one whole tensor, device memory a bounded staging buffer.
-   */
-  private saveTp(step: number, dataState: unknown): string | null {
-    const { cfg, trainer } = this;
-    const be = trainer.backend, store = trainer.params, tp = trainer.tpComm!, optim = trainer.optim;
-    const perRank = Array.from({ length: tp.world }, (_, r) => tpShards(cfg.model, tp.world, r));
-    const zero1 = optim instanceof Zero1AdamW ? optim : null;
-    const dp0 = trainer.dpRank === 0; // only DP rank 0's TP group assembles tensors
-    const maxNumel = Math.max(...store.specs.map((s) => s.numel));
-    const local = new Float32Array(maxNumel);
-    const staging = zero1 && dp0 ? be.alloc(maxNumel * 4) : 0; // gathered moments go back to the device for the TP gather
-    return this.writeCheckpoint(step, dataState, (w) => {
-      const bar = w ? new Progress("save", store.specs.length * 3) : null;
-      let done = 0;
-      try {
-        for (const [group, base] of [["model", store.master], ["adam_m", optim.m], ["adam_v", optim.v]] as const) {
-          store.specs.forEach((s, i) => {
-            const view = local.subarray(0, s.numel);
-            let src = base + s.offset * 4;
-            if (zero1) {
-              zero1.gatherRange(group === "model" ? "master" : group === "adam_m" ? "m" : "v", s.offset, s.offset + s.numel, dp0 ? view : null);
-              if (dp0) be.upload((src = staging), view);
-            }
-            const sh = perRank[0][i];
-            if (sh.full.tp === "replicated") {
-              if (w) {
-                if (src !== staging) be.download(view, src);
-                w.add(group, s.name, view);
-              }
-            } else if (dp0) {
-              const all = w ? new Float32Array(s.numel * tp.world) : null;
-              gatherToHost(be, tp, src, s.numel, all);
-              if (w && all) {
-                const whole = new Float32Array(sh.full.numel);
-                for (let r = 0; r < tp.world; r++) placeShard(perRank[r][i], all.subarray(r * s.numel, (r + 1) * s.numel), whole);
-                w.add(group, s.name, whole);
-              }
-            }
-            bar?.update(++done);
-          });
+  /** This rank's part: for each group and tensor, the elements it owns, as rectangles of the whole tensor. */
+  private writeOwned(w: NativeWriter): void {
+    const { trainer } = this;
+    const be = trainer.backend, store = trainer.params, optim = trainer.optim;
+    const shards = trainer.shards ?? new Map(tpShards(this.cfg.model, 1, 0).map((sh) => [sh.full.name, sh]));
+    // the arena elements this rank owns: its ZeRO-1 slice, else all of its (TP-local) arena
+    const zero1 = optim instanceof Zero1AdamW ? optim.shard : null;
+    const [own0, own1] = zero1 ? [zero1.start, zero1.start + zero1.len] : [0, store.numel];
+    const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
+    const bar = trainer.isMain ? new Progress("save", store.specs.length * 3) : null;
+    let done = 0;
+    try {
+      // masters and moments of a ZeRO-1 rank are buffers of its slice only
+      for (const [group, base, sliced] of [["model", store.master, store.slicedMaster], ["adam_m", optim.m, !!zero1], ["adam_v", optim.v, !!zero1]] as const) {
+        for (const s of store.specs) {
+          bar?.update(++done);
+          const sh = shards.get(s.name)!;
+          if (sh.full.tp === "replicated" && trainer.tpRank !== 0) continue;
+          const lo = Math.max(own0, s.offset), hi = Math.min(own1, s.offset + s.numel);
+          if (hi <= lo) continue;
+          const view = host.subarray(0, hi - lo);
+          be.download(view, base + (sliced ? lo - own0 : lo) * 4);
+          const first = lo - s.offset;
+          for (const r of shardRegions(sh, first, hi - s.offset)) w.addRegion(group, s.name, r.ranges, view.subarray(r.from - first, r.to - first));
         }
-      } finally {
-        bar?.done();
-        if (staging) be.free(staging);
       }
-    });
-  }
-
-  /** ZeRO-1 without TP: each tensor's fp32 masters and moments are gathered from their owners to rank 0. */
-  private saveZero1(step: number, dataState: unknown, optim: Zero1AdamW): string | null {
-    const store = this.trainer.params;
-    return this.writeCheckpoint(step, dataState, (w) => {
-      const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
-      const bar = w ? new Progress("save", store.specs.length * 3) : null;
-      let done = 0;
-      try {
-        for (const [group, which] of [["model", "master"], ["adam_m", "m"], ["adam_v", "v"]] as const) {
-          for (const s of store.specs) {
-            const view = host.subarray(0, s.numel);
-            optim.gatherRange(which, s.offset, s.offset + s.numel, w ? view : null); // collective
-            w?.add(group, s.name, view);
-            bar?.update(++done);
-          }
-        }
-      } finally {
-        bar?.done();
-      }
-    });
+    } finally {
+      bar?.done();
+    }
   }
 }

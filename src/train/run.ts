@@ -56,7 +56,13 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     await par.close();
     throw e;
   }
-  const ckpt = new RunCheckpointer(cfg, runDir, trainer);
+  // a parallel save's shared temporary directory is named after rank 0's pid
+  let leaderPid = process.pid;
+  if (par.store) {
+    if (main) await par.store.set("olmo/leader-pid", String(process.pid));
+    else leaderPid = Number(await par.store.get("olmo/leader-pid"));
+  }
+  const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid);
   let ok = false;
   try {
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once

@@ -66,6 +66,7 @@ export class Trainer {
   readonly tpRank: number;
   readonly tpWorld: number;
   readonly tpComm: PtrComm | null;
+  readonly dpComm: PtrComm | null;
   /** under TP: what this rank holds of every tensor (tp-plan.ts), by name; null without TP */
   readonly shards: Map<string, Shard> | null = null;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
@@ -78,6 +79,7 @@ export class Trainer {
     this.tpRank = opts.tp?.rank ?? 0;
     this.tpWorld = opts.tp?.world ?? 1;
     this.tpComm = this.tpWorld > 1 ? opts.tp! : null;
+    this.dpComm = this.dpWorld > 1 ? opts.dp! : null;
     if (t.globalBatchInstances % (t.microBatchInstances * this.dpWorld) !== 0) {
       throw new UserError(`train.globalBatchInstances ${t.globalBatchInstances} is not divisible by train.microBatchInstances ${t.microBatchInstances} × ${this.dpWorld} data-parallel ranks`);
     }
@@ -86,7 +88,7 @@ export class Trainer {
       beta1: cfg.optim.beta1, beta2: cfg.optim.beta2, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay,
       maxGradNorm: cfg.optim.maxGradNorm, stepIncrementBug: cfg.optim.stepIncrementBug,
     };
-    const dp = this.dpWorld > 1 ? opts.dp! : null, tp = this.tpComm;
+    const dp = this.dpComm, tp = this.tpComm;
     if (tp) {
       const sh = tpShards(cfg.model, this.tpWorld, this.tpRank);
       this.shards = new Map(sh.map((s) => [s.full.name, s]));
@@ -98,6 +100,13 @@ export class Trainer {
     this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: tp ?? undefined });
     // under TP × DP the clipping norm also sums the sharded tensors over TP
     this.optim = dp ? new Zero1AdamW(this.params, adam, dp, tp ?? undefined) : tp ? new TpAdamW(this.params, adam, tp) : new AdamW(this.params, adam);
+  }
+
+  /** Collective over every rank of the run: the TP group's barrier, then the DP group's (whose
+   *  members cover every TP group). */
+  worldBarrier(): void {
+    this.tpComm?.barrier();
+    this.dpComm?.barrier();
   }
 
   /** rank 0 of the data-parallel group logs, writes metrics and saves checkpoints */

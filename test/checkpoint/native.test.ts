@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints } from "../../src/checkpoint/naming.ts";
-import { CRC_BLOCK_BYTES, FORMAT_VERSION, packr, readCheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { CRC_BLOCK_BYTES, FORMAT_VERSION, NativeWriter, packr, readCheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
 import { crc32Combine, crc32Combiner } from "../../src/checkpoint/io.ts";
 import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { paramSpecs } from "../../src/model/params.ts";
@@ -162,4 +162,53 @@ test("crc32Combine / crc32Combiner: the crc32 of A‖B from the parts' crcs, for
     expect(crc32Combine(Bun.hash.crc32(a), Bun.hash.crc32(b), lb)).toBe(Bun.hash.crc32(ab));
     if (lb === 4096) expect(comb(Bun.hash.crc32(a), Bun.hash.crc32(b))).toBe(Bun.hash.crc32(ab));
   }
+});
+
+test("a parallel save: ranks write rectangles into rank 0's temporary directory, rank 0 merges; readers assemble any range", () => {
+  const dir = tempDir("native");
+  const final = join(dir, "stage1-step2-tokens1B");
+  const specs = paramSpecs(model);
+  const tmp = `${final}.tmp-4242`;
+  const w0 = new NativeWriter(final, model, { tmp, rank: 0 });
+  const w1 = new NativeWriter(final, model, { tmp, rank: 1, joinTmp: true });
+  // rank 0 holds rows [0, 1) of every 2-D tensor and whole vectors; rank 1 the other rows, split in two rectangles
+  for (const s of specs) {
+    const whole = params.subarray(s.offset, s.offset + s.numel);
+    if (s.shape.length === 1) {
+      w0.addRegion("model", s.name, [[0, s.shape[0]]], whole);
+      continue;
+    }
+    const [R, C] = s.shape, mid = Math.max(1, R >> 1);
+    w0.addRegion("model", s.name, [[0, 1], [0, C]], whole.subarray(0, C));
+    if (mid > 1) w1.addRegion("model", s.name, [[1, mid], [0, C]], whole.subarray(C, mid * C));
+    w1.addRegion("model", s.name, [[mid, R], [0, C]], whole.subarray(mid * C));
+  }
+  w1.finishPart();
+  const path = w0.finish({}, { world: 2, tp: 2, dp: 1 });
+  expect(readdirSync(path).sort()).toEqual(["metadata.msgpack", "model.rank0.bin", "model.rank1.bin"]);
+  const c = loadCheckpoint(path);
+  expect(Buffer.from(c.model.buffer).equals(Buffer.from(params.buffer))).toBe(true);
+  const r = new NativeReader(path);
+  const emb = specs[0];
+  const out = new Float32Array(50);
+  r.readRange("model", emb.name, 7, out); // spans the rank-0 and rank-1 rectangles
+  expect(Array.from(out)).toEqual(Array.from(params.subarray(7, 57)));
+  r.close();
+  expect(verifyCheckpoint(path).tensors).toBe(specs.length);
+});
+
+test("a parallel save whose rank left no part, or whose slices do not cover a tensor, fails instead of publishing", () => {
+  const dir = tempDir("native");
+  const final = join(dir, "c");
+  const w0 = new NativeWriter(final, model, { tmp: `${final}.tmp-1`, rank: 0 });
+  for (const s of paramSpecs(model)) w0.add("model", s.name, params.subarray(s.offset, s.offset + s.numel));
+  expect(() => w0.finish({}, { world: 2, tp: 1, dp: 2 })).toThrow("rank 1 left no part index");
+  w0.abort();
+  const w = new NativeWriter(final, model, { tmp: `${final}.tmp-2`, rank: 0 });
+  const [first, ...rest] = paramSpecs(model);
+  w.addRegion("model", first.name, [[0, 1], [0, first.shape[1]]], params.subarray(0, first.shape[1]));
+  for (const s of rest) w.add("model", s.name, params.subarray(s.offset, s.offset + s.numel));
+  expect(() => w.finish()).toThrow(`the slices of ${first.name} (model) cover`);
+  w.abort();
+  expect(existsSync(final)).toBe(false);
 });

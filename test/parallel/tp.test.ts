@@ -4,8 +4,9 @@
 // the same config (same loss curve, gathered weights and moments to fp32 tolerance), TP=2 × DP=2
 // over 4 ranks likewise, checkpoints that resume across TP sizes, and the layouts refused in one line.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { readCheckpointMeta } from "../../src/checkpoint/native.ts";
 import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
@@ -253,6 +254,12 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
     const m1 = metrics(one);
     expectCurveClose(metrics(four), m1);
     const c4 = listCheckpoints(four);
+    // a parallel save: each of the 4 ranks wrote its own files, rank 0 merged the index
+    const meta4 = readCheckpointMeta(c4.at(-1)!.path);
+    expect(meta4.layout).toEqual({ world: 4, tp: 2, dp: 2 });
+    expect(new Set(meta4.tensors.flatMap((t) => t.slices.map((s) => s.file)))).toEqual(new Set(
+      [0, 1, 2, 3].flatMap((r) => [`model.rank${r}.bin`, `optim.rank${r}.bin`])));
+    expect(readdirSync(c4.at(-1)!.path).filter((f) => f.startsWith("part."))).toEqual([]);
     const w4 = loadCheckpoint(c4.at(-1)!.path), w1 = loadCheckpoint(listCheckpoints(one).at(-1)!.path);
     expectWeightsClose(w4.model, w1.model);
     expect(maxRel(w4.adamM!, w1.adamM!)).toBeLessThan(1e-3);
