@@ -20,7 +20,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "rows.h"
 
 static int check_sizes(const char* fn, int64_t B, int64_t T, int64_t H, int64_t K, int64_t D) {
   if (B < 0 || T < 0) return olmo_cpu_fail(fn, "negative size (B=%lld T=%lld)", (long long)B, (long long)T);
@@ -85,27 +85,8 @@ int olmo_attention_forward(void* out, float* lse_BHT, const void* q, const void*
         const float* qt = Q + ((b * T + t) * H + h) * D;
         int64_t n = t + 1;
         scores(sc, qt, kT, n, T, D, scale);
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int64_t s = 0; s < n; s++) mx = sc[s] > mx ? sc[s] : mx;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t s = 0; s < n; s++) {
-          float p = fast_expf(sc[s] - mx);
-          sc[s] = p;
-          sum += p;
-        }
-        for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
-        for (int64_t s = 0; s < n; s++) {
-          float p = sc[s];
-          const float* vs = vp + s * D;
-#pragma omp simd
-          for (int64_t d = 0; d < D; d++) acc[d] += p * vs[d];
-        }
-        float inv = 1.0f / sum;
         float* ot = O + ((b * T + t) * H + h) * D;
-        for (int64_t d = 0; d < D; d++) ot[d] = acc[d] * inv;
-        lse_BHT[(b * H + h) * T + t] = mx + logf(sum);
+        lse_BHT[(b * H + h) * T + t] = softmax_times_v(ot, sc, acc, vp, D, n, D);
       }
     }
     free(buf);

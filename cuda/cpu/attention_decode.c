@@ -4,14 +4,15 @@
  * q [B,H,D] (one query per batch row), kcache/vcache [B,Tmax,K,D], positions [0,len) attended;
  * query head h reads kv head h / (H/K); scale = 1/sqrt(D). Per (b, h):
  *   s_j = scale * q . k_j (j < len),  P_j = exp(s_j - max s) / sum,  out = sum_j P_j v_j
- * The arithmetic follows olmo_attention_forward (attention.c) step by step, so the result equals
- * the last row of the full causal forward over the same len positions to fp32 rounding.
+ * The scores follow olmo_attention_forward (attention.c) step by step and the softmax and P @ V are
+ * its code (rows.h), so the result equals the last row of the full causal forward over the same len
+ * positions to fp32 rounding.
  * Work is split over (b, h) with OpenMP; each task owns its output row (no races).
  */
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "rows.h"
 
 int olmo_attention_decode(void* out_BHD, const void* q_BHD, const void* kcache, const void* vcache,
                           int64_t B, int64_t Tmax, int64_t len, int64_t H, int64_t K, int64_t D) {
@@ -47,26 +48,8 @@ int olmo_attention_decode(void* out_BHD, const void* q_BHD, const void* kcache, 
       for (int64_t d = 0; d < D; d++) dot += (qt[d] * scale) * ks[d];
       sc[s] = dot;
     }
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t s = 0; s < len; s++) mx = sc[s] > mx ? sc[s] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t s = 0; s < len; s++) {
-      float p = fast_expf(sc[s] - mx);
-      sc[s] = p;
-      sum += p;
-    }
-    for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
-    for (int64_t s = 0; s < len; s++) {
-      const float p = sc[s];
-      const float* vs = Vc + ((b * Tmax + s) * K + kh) * D;
-#pragma omp simd
-      for (int64_t d = 0; d < D; d++) acc[d] += p * vs[d];
-    }
-    const float inv = 1.0f / sum;
-    float* ot = O + (b * H + h) * D;
-    for (int64_t d = 0; d < D; d++) ot[d] = acc[d] * inv;
+    /* the softmax and P @ V of olmo_attention_forward; row s of this kv head's values is K*D apart */
+    softmax_times_v(O + (b * H + h) * D, sc, acc, Vc + (b * Tmax * K + kh) * D, K * D, len, D);
     free(buf);
   }
   if (oom) return FAIL("out of host memory for decode scratch (len=%lld, D=%lld)", (long long)len, (long long)D);

@@ -15,7 +15,7 @@
  */
 #include <math.h>
 
-#include "internal.h"
+#include "rows.h"
 
 #define CE_BLOCK 2048
 #define LANES 16 /* independent partial results: two AVX2 registers, so the loops pipeline */
@@ -77,11 +77,7 @@ int olmo_cross_entropy(void* logits_NV, float* ce_N, float* lse_N, const int32_t
   CHECK_PTR(ce_N);
   CHECK_PTR(lse_N);
   CHECK_PTR(targets_N);
-  for (int64_t i = 0; i < N; i++) {
-    if (targets_N[i] >= V)
-      return FAIL("target %d at row %lld is out of range: must be < V=%lld (or negative to ignore)",
-                  targets_N[i], (long long)i, (long long)V);
-  }
+  if (check_targets(__func__, targets_N, N, V)) return 1;
   float* logits = logits_NV;
   const int write_grad = grad_scale != 0.0f;
 #pragma omp parallel for schedule(static) if (N * V > OLMO_PAR_MIN)

@@ -6,8 +6,8 @@
  *     olmo_rmsnorm_apply:    rstd[i] = 1/sqrt(ss[i]/Cfull + eps), out = w * x * rstd
  *     olmo_rmsnorm_bwd_dot:  dot[i] = sum_j w[j]*dout[i,j]*x[i,j]*rstd[i] (all-reduced over TP)
  *     olmo_rmsnorm_bwd_finish: dw += sum_i dout*xhat; dx = rstd*(w*dout - xhat*dot/Cfull)
- *   With Cfull = C and no all-reduce these are exactly olmo_rmsnorm_forward / _backward (same
- *   loops, same reduction order, so bitwise equal).
+ *   With Cfull = C and no all-reduce these are exactly olmo_rmsnorm_forward / _backward: both run
+ *   the row loops in rows.h, so the reduction order is the same (bitwise equal).
  *
  *   vocab-parallel cross-entropy over a logit shard [N, Vloc] holding columns [v0, v0+Vloc):
  *     olmo_ce_stats:  m = max_j x_j, s = sum_j exp(x_j - m), tgt = x[t-v0] if t in the shard else 0
@@ -17,10 +17,19 @@
  *   vocab-parallel embedding over rows [v0, v0+Vloc) of a [V, C] table:
  *     forward:  out[i,:] = wte_loc[tok-v0,:] if tok in the shard else 0   (sum over ranks = full)
  *     backward: dwte_loc[tok-v0,:] += dout[i,:] for tokens in the shard
+ *   (the same gather / scatter-add as embedding.c, from rows.h)
  */
 #include <math.h>
 
-#include "internal.h"
+#include "rows.h"
+
+/* The vocab shard [v0, v0+Vloc) must lie inside [0, V). */
+static int check_shard(const char* fn, int64_t Vloc, int64_t v0, int64_t V) {
+  if (v0 < 0) return olmo_cpu_fail(fn, "v0 = %lld is negative", (long long)v0);
+  if (v0 + Vloc > V)
+    return olmo_cpu_fail(fn, "shard [%lld, %lld) exceeds V=%lld", (long long)v0, (long long)(v0 + Vloc), (long long)V);
+  return 0;
+}
 
 int olmo_row_sumsq(float* ss_N, const void* x_NC, int64_t N, int64_t C) {
   CHECK_NONNEG(N);
@@ -29,13 +38,7 @@ int olmo_row_sumsq(float* ss_N, const void* x_NC, int64_t N, int64_t C) {
   CHECK_PTR_IF(x_NC, N);
   const float* x = x_NC;
 #pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
-  for (int64_t i = 0; i < N; i++) {
-    const float* xi = x + i * C;
-    float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < C; j++) ss += xi[j] * xi[j];
-    ss_N[i] = ss;
-  }
+  for (int64_t i = 0; i < N; i++) ss_N[i] = row_sumsq(x + i * C, C);
   return 0;
 }
 
@@ -54,12 +57,9 @@ int olmo_rmsnorm_apply(void* out_NC, float* rstd_N, const void* x_NC, const void
   const float* w = w_C;
 #pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
   for (int64_t i = 0; i < N; i++) {
-    const float* xi = x + i * C;
-    float* oi = out + i * C;
     float r = 1.0f / sqrtf(ss_N[i] / (float)Cfull + eps);
     rstd_N[i] = r;
-#pragma omp simd
-    for (int64_t j = 0; j < C; j++) oi[j] = w[j] * (xi[j] * r);
+    rms_scale_row(out + i * C, x + i * C, w, r, C);
   }
   return 0;
 }
@@ -77,19 +77,9 @@ int olmo_rmsnorm_bwd_dot(float* dot_N, const void* dout_NC, const void* x_NC, co
   const float* x = x_NC;
   const float* w = w_C;
 #pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
-  for (int64_t i = 0; i < N; i++) {
-    const float* di = dout + i * C;
-    const float* xi = x + i * C;
-    float r = rstd_N[i];
-    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < C; j++) dot += w[j] * di[j] * (xi[j] * r);
-    dot_N[i] = dot;
-  }
+  for (int64_t i = 0; i < N; i++) dot_N[i] = rms_bwd_dot_row(dout + i * C, x + i * C, w, rstd_N[i], C);
   return 0;
 }
-
-#define NORM_COLS 16
 
 int olmo_rmsnorm_bwd_finish(void* dx_NC, float* dw_C, const void* dout_NC, const void* x_NC, const void* w_C,
                             const float* rstd_N, const float* dot_N, int64_t N, int64_t C, int64_t Cfull) {
@@ -107,39 +97,12 @@ int olmo_rmsnorm_bwd_finish(void* dx_NC, float* dw_C, const void* dout_NC, const
   const float* dout = dout_NC;
   const float* x = x_NC;
   const float* w = w_C;
-  int64_t nblocks = (C + NORM_COLS - 1) / NORM_COLS;
-  /* dw first (dx may alias dout): column blocks walking rows in order, as olmo_rmsnorm_backward. */
-#pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
-  for (int64_t blk = 0; blk < nblocks; blk++) {
-    int64_t c0 = blk * NORM_COLS;
-    int64_t c1 = c0 + NORM_COLS < C ? c0 + NORM_COLS : C;
-    float acc[NORM_COLS] = {0};
-    for (int64_t i = 0; i < N; i++) {
-      const float* di = dout + i * C;
-      const float* xi = x + i * C;
-      float r = rstd_N[i];
-      for (int64_t c = c0; c < c1; c++) acc[c - c0] += di[c] * (xi[c] * r);
-    }
-    for (int64_t c = c0; c < c1; c++) dw_C[c] += acc[c - c0];
-  }
+  rms_dw_cols(dw_C, dout, x, rstd_N, N, C); /* dw first: dx may alias dout */
 #pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
   for (int64_t i = 0; i < N; i++) {
-    const float* di = dout + i * C;
-    const float* xi = x + i * C;
-    float* dxi = dx + i * C;
-    float r = rstd_N[i];
     float mean = dot_N[i] / (float)Cfull;
-#pragma omp simd
-    for (int64_t j = 0; j < C; j++) dxi[j] = r * (w[j] * di[j] - (xi[j] * r) * mean);
+    rms_bwd_dx_row(dx + i * C, dout + i * C, x + i * C, w, rstd_N[i], mean, C);
   }
-  return 0;
-}
-
-static int check_targets(const char* fn, const int32_t* t, int64_t N, int64_t V) {
-  for (int64_t i = 0; i < N; i++)
-    if (t[i] >= V)
-      return olmo_cpu_fail(fn, "target %d at row %lld is out of range: must be < V=%lld (or negative to ignore)", t[i],
-                           (long long)i, (long long)V);
   return 0;
 }
 
@@ -148,8 +111,7 @@ int olmo_ce_stats(float* max_N, float* sumexp_N, float* tgt_N, const void* logit
   CHECK_NONNEG(N);
   if (N == 0) return 0;
   CHECK_POS(Vloc);
-  CHECK_NONNEG(v0);
-  if (v0 + Vloc > V) return FAIL("shard [%lld, %lld) exceeds V=%lld", (long long)v0, (long long)(v0 + Vloc), (long long)V);
+  if (check_shard(__func__, Vloc, v0, V)) return 1;
   CHECK_PTR(max_N);
   CHECK_PTR(sumexp_N);
   CHECK_PTR(tgt_N);
@@ -178,8 +140,7 @@ int olmo_ce_finish(void* logits_NV, float* ce_N, float* lse_N, const float* lse_
   CHECK_NONNEG(N);
   if (N == 0) return 0;
   CHECK_POS(Vloc);
-  CHECK_NONNEG(v0);
-  if (v0 + Vloc > V) return FAIL("shard [%lld, %lld) exceeds V=%lld", (long long)v0, (long long)(v0 + Vloc), (long long)V);
+  if (check_shard(__func__, Vloc, v0, V)) return 1;
   CHECK_PTR(logits_NV);
   CHECK_PTR(ce_N);
   CHECK_PTR(lse_N);
@@ -212,63 +173,30 @@ int olmo_ce_finish(void* logits_NV, float* ce_N, float* lse_N, const float* lse_
   return 0;
 }
 
-static int check_tokens(const char* fn, const int32_t* tokens, int64_t N, int64_t V) {
-  for (int64_t i = 0; i < N; i++)
-    if (tokens[i] < 0 || tokens[i] >= V)
-      return olmo_cpu_fail(fn, "token id %d at position %lld is out of range [0, V=%lld)", tokens[i], (long long)i,
-                           (long long)V);
-  return 0;
-}
-
 int olmo_embedding_forward_range(void* out_NC, const int32_t* tokens_N, const void* wte_loc, int64_t N, int64_t C,
                                  int64_t Vloc, int64_t v0, int64_t V) {
   CHECK_NONNEG(N);
   CHECK_NONNEG(C);
   CHECK_NONNEG(Vloc);
-  CHECK_NONNEG(v0);
-  if (v0 + Vloc > V) return FAIL("shard [%lld, %lld) exceeds V=%lld", (long long)v0, (long long)(v0 + Vloc), (long long)V);
+  if (check_shard(__func__, Vloc, v0, V)) return 1;
   CHECK_PTR_IF(tokens_N, N);
   CHECK_PTR_IF(out_NC, N * C);
   CHECK_PTR_IF(wte_loc, Vloc * C);
   if (check_tokens(__func__, tokens_N, N, V)) return 1;
-  float* out = out_NC;
-  const float* wte = wte_loc;
-#pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
-  for (int64_t i = 0; i < N; i++) {
-    int64_t t = tokens_N[i];
-    if (t >= v0 && t < v0 + Vloc) memcpy(out + i * C, wte + (t - v0) * C, (size_t)C * sizeof(float));
-    else memset(out + i * C, 0, (size_t)C * sizeof(float));
-  }
+  embedding_gather(out_NC, tokens_N, wte_loc, N, C, v0, Vloc);
   return 0;
 }
-
-#define EMB_COLS 16
 
 int olmo_embedding_backward_range(float* dwte_loc, const void* dout_NC, const int32_t* tokens_N, int64_t N, int64_t C,
                                   int64_t Vloc, int64_t v0, int64_t V) {
   CHECK_NONNEG(N);
   CHECK_NONNEG(C);
   CHECK_NONNEG(Vloc);
-  CHECK_NONNEG(v0);
-  if (v0 + Vloc > V) return FAIL("shard [%lld, %lld) exceeds V=%lld", (long long)v0, (long long)(v0 + Vloc), (long long)V);
+  if (check_shard(__func__, Vloc, v0, V)) return 1;
   CHECK_PTR_IF(tokens_N, N);
   CHECK_PTR_IF(dout_NC, N * C);
   CHECK_PTR_IF(dwte_loc, Vloc * C);
   if (check_tokens(__func__, tokens_N, N, V)) return 1;
-  const float* dout = dout_NC;
-  int64_t nblocks = (C + EMB_COLS - 1) / EMB_COLS;
-#pragma omp parallel for schedule(static) if (N * C > OLMO_PAR_MIN)
-  for (int64_t blk = 0; blk < nblocks; blk++) {
-    int64_t c0 = blk * EMB_COLS;
-    int64_t c1 = c0 + EMB_COLS < C ? c0 + EMB_COLS : C;
-    for (int64_t i = 0; i < N; i++) {
-      int64_t t = tokens_N[i];
-      if (t < v0 || t >= v0 + Vloc) continue;
-      float* dst = dwte_loc + (t - v0) * C;
-      const float* src = dout + i * C;
-#pragma omp simd
-      for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
-    }
-  }
+  embedding_scatter_add(dwte_loc, dout_NC, tokens_N, N, C, v0, Vloc);
   return 0;
 }
