@@ -9,7 +9,8 @@
  *
  * Row statistics are fp32 (the ABI's rule) with a vectorized reduction. dw is computed first, by
  * column blocks walking rows in order (deterministic for any thread count), because dx may
- * overwrite dout afterwards.
+ * overwrite dout afterwards. The row loops live in rows.h: tp.c's split RMSNorm (tensor
+ * parallelism) runs the same ones, so the two agree bitwise.
  */
 #include <math.h>
 
