@@ -8,8 +8,8 @@
 //   replicated (the other norms):             the whole tensor on every rank
 // The local arena is the sharded specs in paramSpecs order (gate and up stay adjacent: one
 // [2F/tp, C] GEMM). A rank's shard is a pure slice of the whole tensor, so initialization
-// (generate whole with initTensor, then slice) and checkpoints (gather to whole tensors at save,
-// slice at load) are TP-size invariant.
+// (generate whole with initTensor, then slice) and checkpoints (each rank stores its shard as
+// rectangles of the whole tensor at save, reads its shard's ranges at load) are TP-size invariant.
 import { UserError } from "../errors.ts";
 import { type ModelConfig, paddedVocab } from "./config.ts";
 import { type ParamSpec, type TpStyle, paramSpecs } from "./params.ts";
