@@ -2,8 +2,9 @@
 // the loop, checkpoints, the final summary and a greedy sample.
 // Started as one rank of several (olmo launch, torchrun, srun), it joins the job and trains data
 // parallel over all ranks with ZeRO-1, or with OLMO_TP = tp > 1 Megatron tensor parallel inside groups
-// of tp consecutive ranks and data parallel (ZeRO-1) across them; rank 0 logs,
-// writes config.json and metrics.jsonl and saves the checkpoints.
+// of tp consecutive ranks and data parallel (ZeRO-1) across them; collectives are NCCL on the CUDA
+// library, shared memory on the CPU library. Rank 0 logs and writes config.json and metrics.jsonl;
+// every rank writes its part of each checkpoint.
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
