@@ -124,6 +124,8 @@ export class NativeWriter implements TensorSink {
     if (!opts.joinTmp) {
       rmSync(this.tmp, { recursive: true, force: true });
       mkdirSync(this.tmp, { recursive: true });
+    } else if (!existsSync(this.tmp)) {
+      throw new UserError(`checkpoint save: rank ${opts.rank ?? 0} cannot see rank 0's ${this.tmp}: the run folder must be on a filesystem every rank shares`);
     }
     this.specs = new Map(paramSpecs(model).map((s) => [s.name, s]));
   }

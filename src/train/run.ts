@@ -13,6 +13,7 @@ import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/tp-plan.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
+import { findLatestCheckpoint } from "../checkpoint/naming.ts";
 import { formatRate } from "./progress.ts";
 import { greedySample } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
@@ -70,6 +71,16 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
     const data = await openRunData(cfg, { log, dpRank, dpWorld });
     if (main && par.store) await par.store.barrier("olmo/data", rank, world);
+    // every rank must resume from the same checkpoint (or all start fresh): a rank that sees another
+    // newest checkpoint is on a run folder that is not shared
+    if (par.store) {
+      const mine = findLatestCheckpoint(runDir) ?? "(none)";
+      if (main) await par.store.set("olmo/resume-from", mine);
+      const leader = main ? mine : await par.store.get("olmo/resume-from");
+      if (leader !== mine) {
+        throw new UserError(`rank ${rank} sees the newest checkpoint ${mine} but rank 0 sees ${leader}: ${runDir} must be a folder every rank shares`);
+      }
+    }
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
     log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +

@@ -212,3 +212,9 @@ test("a parallel save whose rank left no part, or whose slices do not cover a te
   w.abort();
   expect(existsSync(final)).toBe(false);
 });
+
+test("a rank that cannot see rank 0's temporary directory (run folder not shared) gets a one-line error", () => {
+  const dir = tempDir("native");
+  expect(userErrorOf(() => new NativeWriter(join(dir, "c"), model, { tmp: join(dir, "c.tmp-77"), rank: 3, joinTmp: true }))).toMatch(
+    /rank 3 cannot see rank 0's .*c\.tmp-77: the run folder must be on a filesystem every rank shares/);
+});
