@@ -63,7 +63,7 @@ export function zero1Store(be: Backend, cfg: ModelConfig, specs: ParamSpec[] | u
  * Give `params` a gradient arena padded to world·S elements (zeroed). Call before the model
  * allocates its gradients (Olmo2 only allocates when none exists).
  */
-export function allocPaddedGrads(params: ParamStore, world: number): void {
+function allocPaddedGrads(params: ParamStore, world: number): void {
   if (params.grad) throw new Error("allocPaddedGrads: the gradient arena already exists");
   const { padded } = zero1Shard(params.numel, world, 0);
   params.grad = params.backend.alloc(padded * 4);
@@ -118,7 +118,7 @@ export class Zero1AdamW {
   constructor(readonly params: ParamStore, readonly opts: AdamWOptions, readonly comm: PtrComm, readonly tp?: PtrComm) {
     const be = (this.be = params.backend);
     this.shard = zero1Shard(params.numel, comm.world, comm.rank);
-    if (!params.grad) throw new Error("Zero1AdamW: allocate the padded gradient arena first (allocPaddedGrads)");
+    if (!params.grad) throw new Error("Zero1AdamW: make the parameters with zero1Store (padded gradient arena)");
     if (!params.slicedMaster || params.masterStart !== this.shard.start || params.masterLen !== this.shard.len) {
       throw new Error("Zero1AdamW: the parameters must keep this rank's master slice (zero1Store)");
     }
