@@ -130,6 +130,11 @@ export class HfSource implements TensorSource {
     this.st.read(name, out);
   }
 
+  /** Elements [start, start + out.length) of one tensor (a tensor-parallel rank's part). */
+  readRange(name: string, start: number, out: Float32Array): void {
+    this.st.readRange(name, start, out);
+  }
+
   close(): void {
     this.st.close();
   }

@@ -170,6 +170,19 @@ export class SafetensorsReader {
     halfToF32(e.dtype === "BF16" ? "bf16" : "f16", half, out);
   }
 
+  /** Decode elements [start, start + out.length) of tensor `name` (flat, row-major) as f32: reads only those bytes. */
+  readRange(name: string, start: number, out: Float32Array): void {
+    const e = this.entry(name);
+    const n = numelOf(e.shape);
+    if (start < 0 || start + out.length > n) throw new Error(`readRange: [${start}, ${start + out.length}) is outside ${name}'s ${n} elements`);
+    if (!DECODED.has(e.dtype)) throw new UserError(`${e.file}: tensor ${name} has dtype ${e.dtype}; supported: F32, BF16, F16`);
+    const fd = this.files.find((f) => f.path === e.file)!.fd;
+    if (e.dtype === "F32") return preadExact(fd, bytesOf(out), e.start + start * 4, e.file, `tensor ${name}`);
+    const half = this.scratch.u16(out.length);
+    preadExact(fd, bytesOf(half), e.start + start * 2, e.file, `tensor ${name}`);
+    halfToF32(e.dtype === "BF16" ? "bf16" : "f16", half, out);
+  }
+
   close(): void {
     for (const f of this.files) closeSync(f.fd);
     this.files.length = 0;

@@ -96,7 +96,8 @@ export class RunCheckpointer {
       const src = new HfSource(from);
       try {
         this.checkModel(src.config, from);
-        store.fillEach(this.sharded((s, out) => src.read(s.name, out)));
+        const read = this.shardedRange((f, start, o) => src.readRange(f.name, start, o));
+        store.fillEach((s, out) => read(s, 0, s.numel, out));
       } finally {
         src.close();
       }

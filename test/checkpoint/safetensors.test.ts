@@ -39,6 +39,12 @@ for (const dtype of ["f32", "bf16"] as const) {
         r.read(t.name, out);
         expect(r.entry(t.name).shape).toEqual(t.shape);
         expect([...out]).toEqual([...(dtype === "f32" ? t.data : bf16ToF32(f32ToBf16(t.data)))]);
+        // ranged reads (a tensor-parallel rank's part) decode exactly the same elements
+        for (const [lo, hi] of [[0, 1], [2, t.data.length], [1, t.data.length - 1]]) {
+          const part = new Float32Array(hi - lo);
+          r.readRange(t.name, lo, part);
+          expect([...part]).toEqual([...out.subarray(lo, hi)]);
+        }
       }
       r.close();
       // header metadata and 8-byte aligned data start, as torch/safetensors write them

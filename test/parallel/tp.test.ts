@@ -271,6 +271,21 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
     expectCurveClose(metrics(resumed), m1.slice(4));
   }, 60_000);
 
+  test("initialized from an HF folder: two TP ranks read their parts of the safetensors and train as one process does", async () => {
+    const one = join(dir, "one"), hf = join(dir, "hf"), a = join(dir, "from-hf-1"), b = join(dir, "from-hf-2");
+    const ex = await olmo(["export-hf", listCheckpoints(one).at(-1)!.path, "--out", hf, "--dtype", "fp32"]);
+    expect([ex.err, ex.code]).toEqual(["", 0]);
+    const load = `--checkpoint.loadPath=${hf}`;
+    const [r1, r2] = await Promise.all([
+      olmo(["train", cfgPath, "--run-dir", a, "--quiet", load]),
+      olmo(["launch", "--nproc-per-node", "2", "--", "train", cfgPath, "--run-dir", b, "--quiet", load], { OLMO_TP: "2" }),
+    ]);
+    expect([r1.err, r1.code, r2.err, r2.code]).toEqual(["", 0, "", 0]);
+    expect(r2.out).toContain("initialized from");
+    expectCurveClose(metrics(b), metrics(a));
+    expectWeightsClose(loadCheckpoint(listCheckpoints(b).at(-1)!.path).model, loadCheckpoint(listCheckpoints(a).at(-1)!.path).model);
+  }, 60_000);
+
   test("refused in one line: tp that does not divide the world, a bad OLMO_TP, tp not dividing the heads", async () => {
     const one = await olmo(["train", cfgPath, "--run-dir", join(dir, "r1")], { OLMO_TP: "2" });
     expect(one.code).toBe(2);
