@@ -10,7 +10,7 @@ import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
 import { bytesOf } from "../tensor/dtype.ts";
 import { lz4Decompress } from "./codec.ts";
 import { Scratch, fileSize, openForRead, preadExact } from "./io.ts";
-import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, readCheckpointMeta } from "./native.ts";
+import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, readCheckpointMeta, regionNumel, slicesNumel } from "./native.ts";
 import type { OnProgress, TensorSource } from "./source.ts";
 
 /** Random access to the tensors of one checkpoint directory; files are opened on first use. */
@@ -50,7 +50,7 @@ export class NativeReader {
   private layoutOf(group: Group, name: string): { t: TensorEntry; numel: number; R: number; C: number } {
     const t = this.entry(group, name);
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    const area = t.slices.reduce((a, sl) => a + sl.ranges.reduce((x, [lo, hi]) => x * (hi - lo), 1), 0);
+    const area = slicesNumel(t);
     if (area !== numel || t.slices.some((sl) => sl.ranges.length !== t.shape.length || sl.ranges.some(([lo, hi], i) => lo < 0 || hi > t.shape[i] || hi < lo))) {
       throw new UserError(`${this.path}: the index of tensor ${name} (${group}) does not cover it (its slices hold ${area} of ${numel} elements)`);
     }
@@ -106,7 +106,7 @@ export class NativeReader {
   /** Elements [lo, hi) of one slice's stored data, checksum-verified. */
   private sliceRows(s: SliceEntry, lo: number, hi: number, what: string): Float32Array {
     const filePath = join(this.path, s.file), fd = this.fd(s.file);
-    const count = s.ranges.reduce((x, [a, b]) => x * (b - a), 1);
+    const count = regionNumel(s.ranges);
     if (s.lz4 || !s.blockCrc32 || !s.blockBytes) {
       const stored = this.scratch.bytes(s.length);
       preadExact(fd, stored, s.offset, filePath, what);

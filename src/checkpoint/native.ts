@@ -47,6 +47,16 @@ export interface SliceEntry {
   blockCrc32?: number[];
 }
 
+/** Elements in a slice's rectangle ([start, end) per dimension). */
+export function regionNumel(ranges: [number, number][]): number {
+  return ranges.reduce((x, [a, b]) => x * (b - a), 1);
+}
+
+/** Elements the slices of a tensor hold together (its element count when they tile it). */
+export function slicesNumel(t: TensorEntry): number {
+  return t.slices.reduce((a, sl) => a + regionNumel(sl.ranges), 0);
+}
+
 /** Checksum block of ranged reads: 4 MiB (a 32B model's index then holds ~100k block checksums). */
 export const CRC_BLOCK_BYTES = 4 << 20;
 let blockCombiner: ((crc1: number, crc2: number) => number) | null = null; // built at the first save (~4 ms)
@@ -147,7 +157,7 @@ export class NativeWriter implements TensorSink {
     if (ranges.length !== spec.shape.length || ranges.some(([a, b], i) => !(0 <= a && a <= b && b <= spec.shape[i]))) {
       throw new Error(`NativeWriter: region ${JSON.stringify(ranges)} is outside ${name} [${spec.shape}]`);
     }
-    const area = ranges.reduce((x, [a, b]) => x * (b - a), 1);
+    const area = regionNumel(ranges);
     if (data.length !== area) throw new Error(`NativeWriter: ${name} region ${JSON.stringify(ranges)} has ${area} elements, got ${data.length}`);
     const rank = this.opts.rank ?? 0;
     const file = `${GROUP_FILE[group]}.rank${rank}.bin`;
@@ -236,7 +246,7 @@ export class NativeWriter implements TensorSink {
           if (group === "model") throw new Error(`checkpoint save: no slice of ${spec.name}`);
           continue;
         }
-        const area = t.slices.reduce((a, sl) => a + sl.ranges.reduce((x, [lo, hi]) => x * (hi - lo), 1), 0);
+        const area = slicesNumel(t);
         if (area !== spec.numel) throw new Error(`checkpoint save: the slices of ${spec.name} (${group}) cover ${area} of ${spec.numel} elements`);
         t.slices.sort((a, b) => a.rank - b.rank || a.offset - b.offset);
         out.push(t);

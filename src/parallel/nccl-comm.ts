@@ -27,12 +27,8 @@ export class NcclComm implements PtrComm {
    */
   static async create(lib: NativeLibrary, store: StoreClient | null, rank: number, world: number, key = "olmo/nccl"): Promise<NcclComm> {
     const id = new Uint8Array(128);
-    if (rank === 0) {
-      lib.check("olmo_comm_unique_id", lib.sym.olmo_comm_unique_id(id));
-      if (world > 1) await store!.set(`${key}/id`, Buffer.from(id).toString("base64"));
-    } else {
-      id.set(Buffer.from(await store!.get(`${key}/id`), "base64"));
-    }
+    if (rank === 0) lib.check("olmo_comm_unique_id", lib.sym.olmo_comm_unique_id(id));
+    if (world > 1) id.set(Buffer.from(await store!.fromRank0(`${key}/id`, rank, Buffer.from(id).toString("base64")), "base64"));
     const out = new BigUint64Array(128); // ≥1 KiB: small typed arrays can move under the JIT
     lib.check("olmo_comm_init", lib.sym.olmo_comm_init(out, id, world, rank));
     const comm = Number(out[0]);

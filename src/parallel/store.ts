@@ -283,6 +283,13 @@ export class StoreClient {
     return this.request({ op: "get", key, timeoutMs });
   }
 
+  /** Rank 0's `value` on every rank: rank 0 publishes it under `key`, the others wait for it. */
+  async fromRank0(key: string, rank: number, value: string): Promise<string> {
+    if (rank !== 0) return this.get(key);
+    await this.set(key, value);
+    return value;
+  }
+
   add(key: string, delta: number): Promise<number> {
     return this.request({ op: "add", key, delta });
   }

@@ -14,7 +14,7 @@ import { UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
-import { readShardRange, shardRegions, sliceShard, tpShards } from "../model/tp-plan.ts";
+import { readShardRange, shardRegions, tpShards } from "../model/tp-plan.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 
@@ -44,25 +44,9 @@ export class RunCheckpointer {
   }
 
   /**
-   * A per-tensor fill for the local arena from a reader of whole tensors: without TP the reader
-   * itself; under TP the whole tensor is read (or generated) and this rank's slice kept, so any TP
-   * size loads any checkpoint and initialization does not depend on the TP size.
-   */
-  private sharded(read: (full: ParamSpec, out: Float32Array) => void): (s: ParamSpec, out: Float32Array) => void {
-    const shards = this.trainer.shards;
-    if (!shards) return read;
-    return (s, out) => {
-      const sh = shards.get(s.name)!;
-      if (sh.full.tp === "replicated") return read(sh.full, out);
-      const whole = new Float32Array(sh.full.numel);
-      read(sh.full, whole);
-      sliceShard(sh, whole, out);
-    };
-  }
-
-  /**
    * Elements [lo, hi) of a local tensor from a reader of element ranges of whole tensors: under TP
-   * mapped through the rank's shard (tp-plan.ts readShardRange), so a rank reads about what it keeps.
+   * mapped through the rank's shard (tp-plan.ts readShardRange), so a rank reads about what it keeps,
+   * any TP size loads any checkpoint, and initialization does not depend on the TP size.
    */
   private shardedRange(readFull: (full: ParamSpec, start: number, out: Float32Array) => void): (s: ParamSpec, lo: number, hi: number, out: Float32Array) => void {
     const shards = this.trainer.shards;
@@ -84,7 +68,13 @@ export class RunCheckpointer {
     }
     const from = this.cfg.checkpoint.loadPath;
     if (!from) {
-      store.fillEach(this.sharded(initTensor));
+      // each tensor generated whole from (seed, name), then this rank's part kept
+      const init = this.shardedRange((full, start, o) => {
+        const whole = new Float32Array(full.numel);
+        initTensor(full, whole);
+        o.set(whole.subarray(start, start + o.length));
+      });
+      store.fillEach((s, out) => init(s, 0, s.numel, out));
       return null;
     }
     let what: string;

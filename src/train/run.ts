@@ -59,11 +59,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     throw e;
   }
   // a parallel save's shared temporary directory is named after rank 0's pid
-  let leaderPid = process.pid;
-  if (par.store) {
-    if (main) await par.store.set("olmo/leader-pid", String(process.pid));
-    else leaderPid = Number(await par.store.get("olmo/leader-pid"));
-  }
+  const leaderPid = par.store ? Number(await par.store.fromRank0("olmo/leader-pid", rank, String(process.pid))) : process.pid;
   const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid);
   let ok = false;
   try {
@@ -75,8 +71,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     // newest checkpoint is on a run folder that is not shared
     if (par.store) {
       const mine = findLatestCheckpoint(runDir) ?? "(none)";
-      if (main) await par.store.set("olmo/resume-from", mine);
-      const leader = main ? mine : await par.store.get("olmo/resume-from");
+      const leader = await par.store.fromRank0("olmo/resume-from", rank, mine);
       if (leader !== mine) {
         throw new UserError(`rank ${rank} sees the newest checkpoint ${mine} but rank 0 sees ${leader}: ${runDir} must be a folder every rank shares`);
       }
