@@ -70,6 +70,17 @@ export interface TensorEntry {
   slices: SliceEntry[];
 }
 
+/**
+ * Optimizer state that is not a tensor arena: AdamW's step counter per tensor (HF name → count;
+ * OLMo-core keeps one per parameter, `optim.state.<name>.step`) and the skip-step rule's history.
+ * Checkpoints written before it existed carry `trainState.adamStep` (one counter for all tensors).
+ */
+export interface OptimMeta {
+  step: Record<string, number>;
+  /** SkipStepAdamW's rolling window: the previous CE losses and pre-clip gradient norms, oldest first */
+  skipHistory?: { losses: number[]; gradNorms: number[] };
+}
+
 export interface CheckpointMeta {
   format: string;
   version: number;
@@ -80,6 +91,8 @@ export interface CheckpointMeta {
   trainState: Record<string, unknown>;
   dataCursor: unknown;
   rng: unknown;
+  /** optimizer state beyond the moments (absent in checkpoints without optimizer state) */
+  optim?: OptimMeta;
   /** parallel layout that wrote the slices */
   layout: { world: number; tp: number; dp: number };
   tensors: TensorEntry[];
@@ -94,7 +107,7 @@ export interface SaveOptions {
   onProgress?: OnProgress;
 }
 
-type MetaFields = Partial<Pick<CheckpointMeta, "runConfig" | "trainState" | "dataCursor" | "rng">>;
+type MetaFields = Partial<Pick<CheckpointMeta, "runConfig" | "trainState" | "dataCursor" | "rng" | "optim">>;
 
 export interface NativeWriterOptions extends SaveOptions {
   /** for progress: total bytes that will be added */
@@ -271,6 +284,7 @@ export class NativeWriter implements TensorSink {
       trainState: meta.trainState ?? {},
       dataCursor: meta.dataCursor ?? null,
       rng: meta.rng ?? null,
+      ...(meta.optim ? { optim: meta.optim } : {}),
       layout: parts ? { world: parts.world, tp: parts.tp, dp: parts.dp } : { world: 1, tp: 1, dp: 1 },
       tensors: this.mergedIndex(parts),
     };
