@@ -52,3 +52,21 @@ test("imports follow the module dependency direction", () => {
   }
   expect(violations).toEqual([]);
 });
+
+const sources = () => files(src).map((f) => ({ rel: relative(src, f), text: readFileSync(f, "utf8") }));
+
+test("no instanceof on optimizer classes outside src/optim (one optimizer serves every layout)", () => {
+  const optimClasses = new Set(sources().filter((f) => f.rel.startsWith("optim/"))
+    .flatMap((f) => [...f.text.matchAll(/export\s+class\s+(\w+)/g)].map((m) => m[1])));
+  expect(optimClasses.has("AdamW")).toBe(true);
+  const violations = sources().filter((f) => !f.rel.startsWith("optim/"))
+    .flatMap((f) => [...f.text.matchAll(/instanceof\s+(\w+)/g)].filter((m) => optimClasses.has(m[1])).map((m) => `${f.rel}: instanceof ${m[1]}`));
+  expect(violations).toEqual([]);
+});
+
+test("what a rank owns of a tensor is worked out only by the sharding map (src/model/sharding.ts)", () => {
+  const internals = ["tpShards", "zero1Range", "shardRegions", "readShardRange"];
+  const violations = sources().filter((f) => f.rel !== "model/sharding.ts")
+    .flatMap((f) => internals.filter((fn) => new RegExp(`\\b${fn}\\s*\\(`).test(f.text)).map((fn) => `${f.rel} calls ${fn}`));
+  expect(violations).toEqual([]);
+});

@@ -201,6 +201,8 @@ export interface LoadedCheckpoint {
   /** Adam moments when stored and requested (weights-only checkpoints have none) */
   adamM?: Float32Array;
   adamV?: Float32Array;
+  /** the Adam step counter of every tensor, with the moments */
+  stepCounters?: Record<string, number>;
 }
 
 export interface LoadOptions {
@@ -237,10 +239,30 @@ export function loadCheckpoint(path: string, opts: LoadOptions = {}): LoadedChec
     return {
       path, meta: r.meta, config, trainState: r.meta.trainState ?? {}, runConfig: r.meta.runConfig, dataCursor: r.meta.dataCursor, rng: r.meta.rng,
       model: out.model!, adamM: out.adamM, adamV: out.adamV,
+      stepCounters: withOptim ? stepCountersOf(r.meta, path, specs.map((s) => s.name)) : undefined,
     };
   } finally {
     r.close();
   }
+}
+
+/**
+ * The Adam step counters of a checkpoint by tensor name: its optim field, or (checkpoints written
+ * before it) trainState.adamStep for every tensor. A counter missing or invalid for any of `names`
+ * is refused in one line.
+ */
+export function stepCountersOf(meta: CheckpointMeta, path: string, names: string[]): Record<string, number> {
+  const byName = meta.optim?.step;
+  const legacy = (meta.trainState as { adamStep?: unknown } | undefined)?.adamStep ?? 0;
+  const out: Record<string, number> = {};
+  for (const n of names) {
+    const c = byName ? byName[n] : legacy;
+    if (typeof c !== "number" || !Number.isInteger(c) || c < 0) {
+      throw new UserError(`${path}: the Adam step counter of ${n} is ${byName && !(n in byName) ? "missing" : `invalid (${JSON.stringify(c)})`}`);
+    }
+    out[n] = c;
+  }
+  return out;
 }
 
 /** Read every stored tensor once (all groups), verifying checksums. Returns tensor count and bytes. */

@@ -323,6 +323,8 @@ export interface CheckpointContents {
   trainState?: Record<string, unknown>;
   dataCursor?: unknown;
   rng?: unknown;
+  /** optimizer state beyond the moments (step counters; with the moments) */
+  optim?: OptimMeta;
   /** host arenas in paramSpecs order: fp32 master params and (optionally) Adam moments */
   tensors: { model: Float32Array; adamM?: Float32Array; adamV?: Float32Array };
 }
@@ -342,7 +344,7 @@ export function saveCheckpoint(dir: string, name: string, c: CheckpointContents,
   try {
     // Arena order == file order: each group is written as consecutive slices of one buffer.
     for (const [g, arena] of present) for (const s of specs) w.add(g, s.name, arena.subarray(s.offset, s.offset + s.numel));
-    return w.finish({ runConfig: c.runConfig, trainState: c.trainState, dataCursor: c.dataCursor, rng: c.rng });
+    return w.finish({ runConfig: c.runConfig, trainState: c.trainState, dataCursor: c.dataCursor, rng: c.rng, optim: c.optim });
   } catch (e) {
     w.abort();
     throw e;

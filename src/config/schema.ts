@@ -69,8 +69,18 @@ export const OptimSchema = z
     maxGradNorm: z.number().positive().default(1.0),
     zLossMult: z.number().nonnegative().default(1e-5),
     schedule: ScheduleSchema,
-    /** reproduce the as-trained OLMo-2 32B AdamW (step counter frozen at 0; spec §2.3) */
+    /**
+     * OLMo-core's AdamW before PR #309/#317: the Adam step counter (optimizer state, loaded from the
+     * checkpoint with the moments; 0 on a fresh start) is used for the bias correction and never
+     * incremented. See src/optim/adamw.ts.
+     */
     stepIncrementBug: z.boolean().default(false),
+    /** OLMo-core SkipStepAdamW's rule: skip an update whose CE loss or grad norm spikes (src/optim/skip-step.ts) */
+    skipSteps: z.boolean().default(false),
+    /** rolling_interval_length: previous steps the spike statistics use (none skipped before window/2 are recorded) */
+    skipStepWindow: z.number().int().min(2).default(128),
+    /** sigma_factor: a spike is more than this many standard deviations above the window's mean */
+    skipStepSigmas: z.number().positive().default(6),
   })
   .strict();
 

@@ -14,7 +14,7 @@
 // and the next layer's x = h + norm(f). The head: xn = norm(x_L); logits by row chunks.
 //
 // Tensor parallelism (Megatron; opts.tp = the TP group's communicator): the rank holds the shards of
-// src/model/tp-plan.ts: heads H/tp and kv heads K/tp (q/k/v rows, o_proj columns), F/tp of the
+// src/model/sharding.ts: heads H/tp and kv heads K/tp (q/k/v rows, o_proj columns), F/tp of the
 // SwiGLU (gate/up rows, down_proj columns), V/tp vocabulary rows of the embedding and lm_head; norms
 // of width C replicated. Activations of width C (the residual stream) are full and identical on all
 // ranks. Sum all-reduces over the TP group:
@@ -32,7 +32,7 @@ import { type ModelConfig, headDim, paddedVocab } from "./config.ts";
 import { Arena } from "./layout.ts";
 import type { ParamStore } from "./param-store.ts";
 import { ropeTables } from "./rope.ts";
-import { checkTpDivides } from "./tp-plan.ts";
+import { checkTpDivides } from "./sharding.ts";
 
 export interface LossSums {
   /** Σ CE over non-ignored tokens */

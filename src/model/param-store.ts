@@ -1,25 +1,16 @@
-// The model's parameters on the device: one fp32 master arena (paramSpecs order), its compute
-// copy in the backend's act dtype (the same buffer on CPU, where act is fp32), and one fp32
-// gradient arena. One buffer each, so AdamW and the grad norm are single multi-tensor calls.
+// The model's parameters on the device, laid out by a sharding map (src/model/sharding.ts): one
+// fp32 master arena (paramSpecs order of the rank's TP shards), its compute copy in the backend's
+// act dtype (the same buffer on CPU, where act is fp32), and one fp32 gradient arena. One buffer
+// each, so AdamW and the grad norm are single multi-tensor calls.
 //
-// With a master slice (ZeRO-1: opts.masterSlice) the rank keeps fp32 masters only for elements
-// [start, start + len) of the arena, in a buffer of `capacity` floats; the compute copy is then
-// always a separate, whole buffer (padded to `actElements` for the in-place all-gather), which the
-// optimizer refreshes for the slice and all-gathers.
+// Under ZeRO-1 (dp > 1) the rank keeps fp32 masters only for its range [start, start + len) of the
+// arena, in a buffer of S floats; the compute copy is then always a separate, whole buffer padded to
+// dp·S elements (the in-place all-gather target), which the optimizer refreshes for the range and
+// all-gathers. The gradient arena is padded to dp·S as well (the in-place reduce-scatter source).
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { ModelConfig } from "./config.ts";
-import { type ParamSpec, paramSpecs, totalParams } from "./params.ts";
-
-export interface MasterSlice {
-  /** first arena element whose master this rank keeps */
-  start: number;
-  /** how many (start + len <= numel) */
-  len: number;
-  /** floats allocated for the slice (>= len) */
-  capacity: number;
-  /** elements allocated for the compute copy (>= numel: the padded all-gather target) */
-  actElements: number;
-}
+import type { ParamSpec } from "./params.ts";
+import { ShardingMap } from "./sharding.ts";
 
 export class ParamStore {
   readonly specs: ParamSpec[];
@@ -29,24 +20,21 @@ export class ParamStore {
   readonly masterStart: number;
   readonly masterLen: number;
   readonly act: DevPtr;
+  /** the fp32 gradient arena (padded to the map's zero1.padded elements); 0 until allocGrads() */
   grad: DevPtr = 0;
   private readonly byName: Map<string, ParamSpec>;
 
-  /** specs: the arena layout (default paramSpecs(config); a tensor-parallel rank passes its shard
-   *  specs, src/model/tp-plan.ts tpLocalSpecs) */
-  constructor(readonly backend: Backend, readonly config: ModelConfig, specs?: ParamSpec[], opts: { masterSlice?: MasterSlice } = {}) {
-    this.specs = specs ?? paramSpecs(config);
-    this.numel = totalParams(this.specs);
+  /** map: this rank's layout (default: one process, the whole model) */
+  constructor(readonly backend: Backend, readonly config: ModelConfig, readonly map: ShardingMap = new ShardingMap(config)) {
+    this.specs = map.specs;
+    this.numel = map.numel;
     this.byName = new Map(this.specs.map((s) => [s.name, s]));
-    const sl = opts.masterSlice;
-    if (sl && (sl.start < 0 || sl.len < 0 || sl.start + sl.len > this.numel || sl.capacity < sl.len || sl.actElements < this.numel)) {
-      throw new Error(`ParamStore: bad master slice ${JSON.stringify(sl)} of ${this.numel} elements`);
-    }
-    this.slicedMaster = !!sl;
-    this.masterStart = sl?.start ?? 0;
-    this.masterLen = sl?.len ?? this.numel;
-    this.master = backend.alloc((sl?.capacity ?? this.numel) * 4);
-    this.act = backend.actDtype === "f32" && !sl ? this.master : backend.alloc((sl?.actElements ?? this.numel) * backend.actBytes);
+    const { start, len, S, padded } = map.zero1;
+    this.slicedMaster = map.slicedOptimizer;
+    this.masterStart = this.slicedMaster ? start : 0;
+    this.masterLen = this.slicedMaster ? len : this.numel;
+    this.master = backend.alloc((this.slicedMaster ? S : this.numel) * 4);
+    this.act = backend.actDtype === "f32" && !this.slicedMaster ? this.master : backend.alloc(padded * backend.actBytes);
   }
 
   /** true when this rank keeps the masters of part of the arena only (ZeRO-1) */
@@ -73,12 +61,21 @@ export class ParamStore {
     return this.grad + this.spec(name).offset * 4;
   }
 
-  allocGrads(): void {
-    if (!this.grad) this.grad = this.backend.alloc(this.numel * 4);
+  /** elements of the gradient arena: the local arena padded for ZeRO-1's in-place reduce-scatter */
+  get gradElements(): number {
+    return this.map.zero1.padded;
   }
 
+  /** Allocate the (padded) gradient arena once; whoever asks first gets the same size. */
+  allocGrads(): void {
+    if (this.grad) return;
+    this.grad = this.backend.alloc(this.gradElements * 4);
+    this.zeroGrads();
+  }
+
+  /** Zero the whole gradient arena (the padding too: it goes through the reduce-scatter). */
   zeroGrads(): void {
-    this.backend.zero(this.grad, this.numel * 4);
+    this.backend.zero(this.grad, this.gradElements * 4);
   }
 
   /** Set every parameter from one host arena (tests and small models). */
@@ -108,8 +105,8 @@ export class ParamStore {
         }
         be.upload(staging, view);
         be.castF32ToAct(this.act + s.offset * be.actBytes, staging, s.numel);
-        const lo = Math.max(s.offset, this.masterStart), hi = Math.min(s.offset + s.numel, this.masterStart + this.masterLen);
-        if (hi > lo) be.copy(this.master + (lo - this.masterStart) * 4, staging + (lo - s.offset) * 4, (hi - lo) * 4);
+        const { lo, hi } = this.map.owned(s.name);
+        if (hi > lo) be.copy(this.master + (s.offset + lo - this.masterStart) * 4, staging + lo * 4, (hi - lo) * 4);
       }
     } finally {
       if (staging) be.free(staging);

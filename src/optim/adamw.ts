@@ -1,14 +1,31 @@
-// AdamW with decoupled weight decay over the parameter arena, in two groups: the input
-// embedding (a prefix of the arena, no weight decay, as OLMo-2) and everything else.
-// Global grad-norm clipping is folded into the update as a gradient scale.
+// AdamW over a sharding map (src/model/sharding.ts): one optimizer for every layout.
+//   1. dp > 1: reduce-scatter (sum) the padded gradient arena in place, so this rank holds the summed
+//      gradient of its ZeRO-1 range
+//   2. the global gradient norm over the map (grad-norm.ts), clip scale min(1, max / (norm + 1e-6))
+//      (torch clip_grads_with_norm_)
+//   3. the skip rule, when enabled (skip-step.ts): a skipped step changes nothing — no weight decay,
+//      moments and step counters frozen, no all-gather (the compute copy is still the last one)
+//   4. AdamW on the owned range: fp32 masters, both moments and the compute copy (bf16 on CUDA), in
+//      segments of equal weight decay (the input embedding is a no-decay prefix of the arena) and
+//      equal step counter
+//   5. dp > 1: all-gather the updated compute copies in place, so every rank has the whole parameters.
+// The update is OLMo-core's adamw_step (allenai/OLMo-core @ d7301e62, src/olmo_core/optim/adamw.py),
+// which is torch.optim.AdamW's: p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+// p ← p − lr/bc1 · m / (√v/√bc2 + eps), with bc_i = 1 − β_i^(step + 1).
 //
-// stepIncrementBug reproduces the as-trained OLMo-2 32B optimizer (olmo2-spec.md §2.3): before
-// OLMo-core PR #309/#317 the Adam step counter was never incremented, so bias correction stayed at
-// its step-1 values forever: bc1 = 1-β1, bc2 = 1-β2 (an effective LR ≈ 2.236× the scheduled one
-// with β=(0.9,0.95), and no bias-correction decay). Off by default.
+// The step counter is optimizer state, one per tensor as OLMo-core keeps `state["step"]` per
+// parameter: saved in checkpoints and restored with the moments. It counts applied updates; with
+// `stepIncrementBug` it is never incremented (OLMo-core's SkipStepAdamW before PR #309/#317 read it
+// for the bias correction and never wrote it), so the bias correction stays at the loaded counter's
+// value: 0 for a fresh start (bc1 = 1 − β1, bc2 = 1 − β2, ≈2.24× the scheduled step size with
+// β = (0.9, 0.95)), exactly 1 in fp32 once the counter is past a few hundred.
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { ParamStore } from "../model/param-store.ts";
-import { type ParamSpec, noDecayPrefix } from "../model/params.ts";
+import { noDecayPrefix } from "../model/params.ts";
+import type { PtrComm } from "../parallel/comm.ts";
+import { RankSummer } from "../parallel/sum-over-ranks.ts";
+import { GradNorm } from "./grad-norm.ts";
+import { type SkipHistory, type SkipStepOptions, SkipStepRule } from "./skip-step.ts";
 
 export interface AdamWOptions {
   beta1: number;
@@ -17,72 +34,141 @@ export interface AdamWOptions {
   weightDecay: number;
   /** clip the global L2 norm of the gradient to this value (0 or Infinity disables) */
   maxGradNorm: number;
+  /** never increment the step counters (the as-trained OLMo-2 32B optimizer) */
   stepIncrementBug: boolean;
+  /** SkipStepAdamW's rule; absent: never skip */
+  skipSteps?: SkipStepOptions;
 }
 
-/** Fills `out` with elements [lo, hi) of tensor `spec`'s moment `group` (resume from a checkpoint). */
-export type MomentReader = (spec: ParamSpec, group: "m" | "v", lo: number, hi: number, out: Float32Array) => void;
+/** Fills `out` with local elements [lo, hi) of tensor `name`'s moment `group` (resume from a checkpoint). */
+export type MomentReader = (name: string, group: "m" | "v", lo: number, hi: number, out: Float32Array) => void;
 
 export interface StepStats {
   /** global L2 norm of the gradient before clipping */
   gradNorm: number;
   /** the scale applied to the gradient (1 when not clipped) */
   clipScale: number;
+  /** the skip rule rejected this step: nothing was updated */
+  skipped: boolean;
+}
+
+/** Collectives of the optimizer: the data-parallel group (ZeRO-1) and the tensor-parallel group. */
+export interface OptimizerComms {
+  dp?: PtrComm | null;
+  tp?: PtrComm | null;
 }
 
 export class AdamW {
+  /** Adam moments of this rank's owned range (S floats each; the whole arena without ZeRO-1) */
   readonly m: DevPtr;
   readonly v: DevPtr;
-  /** number of updates applied so far (the Adam step counter) */
-  step = 0;
+  /** the Adam step counter of each local tensor (arena order), as OLMo-core's `state["step"]` */
+  readonly stepCounters: Float64Array;
+  readonly skipRule: SkipStepRule | null;
+  /** sums of a few numbers over the DP group (loss sums, norms); identity without DP */
+  readonly dpSum: RankSummer;
   private readonly be: Backend;
-  private readonly normScratch: DevPtr;
+  private readonly norm: GradNorm;
+  private readonly dp: PtrComm | null;
   private readonly prefix: number;
+  private readonly tensorIndex: Map<string, number>;
 
-  constructor(readonly params: ParamStore, readonly opts: AdamWOptions) {
-    const be = (this.be = params.backend);
-    this.m = be.alloc(params.numel * 4);
-    this.v = be.alloc(params.numel * 4);
-    be.zero(this.m, params.numel * 4);
-    be.zero(this.v, params.numel * 4);
-    this.normScratch = be.alloc(256);
-    this.prefix = noDecayPrefix(params.specs);
-  }
-
-  gradNorm(): number {
-    const out = new Float32Array(64);
-    this.be.normSquared(this.normScratch, this.params.grad, this.params.numel, false);
-    this.be.download(out.subarray(0, 1), this.normScratch);
-    return Math.sqrt(out[0]);
-  }
-
-  /** Apply one update with learning rate `lr` to params from params.grad. */
-  update(lr: number): StepStats {
-    const { beta1, beta2, eps, weightDecay, maxGradNorm, stepIncrementBug } = this.opts;
-    const gradNorm = this.gradNorm();
-    // torch clip_grads_with_norm_: g *= min(1, max_norm / (total + 1e-6))
-    const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
-    const t = stepIncrementBug ? 1 : this.step + 1;
-    const bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
-    const p = this.params, be = this.be;
-    const groups: [number, number, number][] = [[0, this.prefix, 0], [this.prefix, p.numel - this.prefix, weightDecay]];
-    for (const [start, n, wd] of groups) {
-      if (n === 0) continue;
-      be.adamw(p.master + start * 4, p.separateAct ? p.act + start * be.actBytes : 0, p.grad + start * 4, this.m + start * 4,
-        this.v + start * 4, n, { lr, beta1, beta2, eps, weightDecay: wd, bc1, bc2, gradScale: clipScale });
+  constructor(readonly params: ParamStore, readonly opts: AdamWOptions, comms: OptimizerComms = {}) {
+    const be = (this.be = params.backend), map = params.map;
+    this.dp = comms.dp && comms.dp.world > 1 ? comms.dp : null;
+    const tp = comms.tp && comms.tp.world > 1 ? comms.tp : null;
+    if ((this.dp?.world ?? 1) !== map.layout.dp || (tp?.world ?? 1) !== map.layout.tp) {
+      throw new Error(`AdamW: the parameters are laid out for tp=${map.layout.tp} dp=${map.layout.dp}, the communicators are tp=${tp?.world ?? 1} dp=${this.dp?.world ?? 1}`);
     }
-    this.step++;
-    return { gradNorm, clipScale };
+    params.allocGrads();
+    const S = map.zero1.S;
+    this.m = be.alloc(S * 4);
+    this.v = be.alloc(S * 4);
+    be.zero(this.m, S * 4);
+    be.zero(this.v, S * 4);
+    this.stepCounters = new Float64Array(params.specs.length);
+    this.skipRule = opts.skipSteps ? new SkipStepRule(opts.skipSteps) : null;
+    this.dpSum = new RankSummer(be, this.dp);
+    this.norm = new GradNorm(be, params, this.dpSum, tp);
+    this.prefix = noDecayPrefix(params.specs);
+    this.tensorIndex = new Map(params.specs.map((s, i) => [s.name, i]));
   }
 
-  /** Fill both Adam moments tensor by tensor (resume). */
+  /**
+   * One step from params.grad with learning rate `lr` (collective under DP/TP). `ceLoss`: this step's
+   * CE loss of the whole global batch, for the skip rule (the same on every rank).
+   */
+  update(lr: number, ceLoss?: number): StepStats {
+    const { beta1, beta2, eps, weightDecay, maxGradNorm, stepIncrementBug } = this.opts;
+    const p = this.params, be = this.be, ab = be.actBytes;
+    const { S, start, rank } = p.map.zero1;
+    if (this.dp) this.dp.reduceScatter(p.grad + rank * S * 4, p.grad, S, "f32", "sum");
+    const gradNorm = this.norm.compute();
+    const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
+    if (this.skipRule) {
+      if (ceLoss === undefined) throw new Error("AdamW.update: the skip rule needs this step's CE loss");
+      if (this.skipRule.decide(ceLoss, gradNorm)) return { gradNorm, clipScale, skipped: true };
+    }
+    for (const seg of this.segments()) {
+      const t = this.stepCounters[seg.tensor] + 1;
+      const bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
+      const at = seg.a - start; // position in the owned-range buffers (masters under ZeRO-1, moments)
+      be.adamw(p.master + (p.slicedMaster ? at : seg.a) * 4, p.separateAct ? p.act + seg.a * ab : 0, p.grad + seg.a * 4,
+        this.m + at * 4, this.v + at * 4, seg.b - seg.a, { lr, beta1, beta2, eps, weightDecay: seg.wd, bc1, bc2, gradScale: clipScale });
+    }
+    if (!stepIncrementBug) for (let i = 0; i < this.stepCounters.length; i++) this.stepCounters[i]++;
+    if (this.dp) this.dp.allGather(p.act, p.act + rank * S * ab, S, be.actDtype);
+    return { gradNorm, clipScale, skipped: false };
+  }
+
+  /**
+   * The owned parts of the tensors (the sharding map's answer) as arena segments of one weight decay
+   * and one step counter, in arena order: the no-decay prefix, then the rest, split further only
+   * where counters differ (never in a run of this trainer; a loaded checkpoint may carry per-tensor
+   * counters).
+   */
+  private segments(): { a: number; b: number; wd: number; tensor: number }[] {
+    const out: { a: number; b: number; wd: number; tensor: number }[] = [];
+    for (const o of this.params.map.ownedParts()) {
+      const i = this.tensorIndex.get(o.shard.full.name)!, lo = o.shard.local.offset + o.lo, hi = o.shard.local.offset + o.hi;
+      for (const [x, y, wd] of [[lo, Math.min(hi, this.prefix), 0], [Math.max(lo, this.prefix), hi, this.opts.weightDecay]] as const) {
+        if (y <= x) continue;
+        const last = out.at(-1);
+        if (last && last.b === x && last.wd === wd && this.stepCounters[last.tensor] === this.stepCounters[i]) last.b = y;
+        else out.push({ a: x, b: y, wd, tensor: i });
+      }
+    }
+    return out;
+  }
+
+  /** Step counters by tensor name (what a checkpoint stores). */
+  counters(): Record<string, number> {
+    return Object.fromEntries(this.params.specs.map((s, i) => [s.name, this.stepCounters[i]]));
+  }
+
+  /** Restore the step counters by tensor name; every local tensor must be given. */
+  setCounters(byName: Record<string, number> | ((name: string) => number)): void {
+    const get = typeof byName === "function" ? byName : (n: string) => byName[n];
+    this.params.specs.forEach((s, i) => {
+      const c = get(s.name);
+      if (typeof c !== "number" || !Number.isFinite(c) || c < 0) throw new Error(`AdamW: no valid step counter for ${s.name} (${c})`);
+      this.stepCounters[i] = c;
+    });
+  }
+
+  skipHistory(): SkipHistory | null {
+    return this.skipRule?.state() ?? null;
+  }
+
+  /** Resume: read this rank's owned part of both moments, tensor by tensor. */
   fillMoments(read: MomentReader): void {
-    const host = new Float32Array(Math.max(...this.params.specs.map((s) => s.numel)));
+    const map = this.params.map, start = map.zero1.start;
+    const host = new Float32Array(Math.max(256, ...this.params.specs.map((s) => s.numel)));
     for (const [group, base] of [["m", this.m], ["v", this.v]] as const) {
-      for (const s of this.params.specs) {
-        const view = host.subarray(0, s.numel);
-        read(s, group, 0, s.numel, view);
-        this.be.upload(base + s.offset * 4, view);
+      for (const o of map.ownedParts()) {
+        const view = host.subarray(0, o.hi - o.lo);
+        read(o.shard.full.name, group, o.lo, o.hi, view);
+        this.be.upload(base + (o.shard.local.offset + o.lo - start) * 4, view);
       }
     }
   }
@@ -90,6 +176,7 @@ export class AdamW {
   free(): void {
     this.be.free(this.m);
     this.be.free(this.v);
-    this.be.free(this.normScratch);
+    this.norm.free();
+    this.dpSum.free();
   }
 }

@@ -5,16 +5,14 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HfSource } from "../checkpoint/hf.ts";
-import { NativeReader } from "../checkpoint/native-read.ts";
+import { NativeReader, stepCountersOf } from "../checkpoint/native-read.ts";
 import { NativeWriter } from "../checkpoint/native.ts";
 import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
 import { configMismatch } from "../checkpoint/source.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
-import { Zero1AdamW } from "../optim/zero1.ts";
 import type { ParamSpec } from "../model/params.ts";
-import { readShardRange, shardRegions, tpShards } from "../model/tp-plan.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 
@@ -27,8 +25,10 @@ export interface DataStateful {
 interface SavedTrainState {
   step: number;
   tokensProcessed: number;
-  adamStep: number;
 }
+
+/** β = (0.9, 0.95): bias correction at step 1 scales the step by √(1 − β2) / (1 − β1) */
+const frozenAtStepOneFactor = (b1: number, b2: number) => Math.sqrt(1 - b2) / (1 - b1);
 
 export class RunCheckpointer {
   private latest: string | null = null;
@@ -44,17 +44,13 @@ export class RunCheckpointer {
   }
 
   /**
-   * Elements [lo, hi) of a local tensor from a reader of element ranges of whole tensors: under TP
-   * mapped through the rank's shard (tp-plan.ts readShardRange), so a rank reads about what it keeps,
-   * any TP size loads any checkpoint, and initialization does not depend on the TP size.
+   * Elements [lo, hi) of a local tensor from a reader of element ranges of whole tensors, mapped
+   * through the rank's TP shard (the sharding map), so a rank reads about what it keeps, any TP size
+   * loads any checkpoint, and initialization does not depend on the TP size.
    */
-  private shardedRange(readFull: (full: ParamSpec, start: number, out: Float32Array) => void): (s: ParamSpec, lo: number, hi: number, out: Float32Array) => void {
-    const shards = this.trainer.shards;
-    if (!shards) return (s, lo, _hi, out) => readFull(s, lo, out);
-    return (s, lo, hi, out) => {
-      const sh = shards.get(s.name)!;
-      readShardRange(sh, lo, hi, out, (start, o) => readFull(sh.full, start, o));
-    };
+  private shardedRange(readFull: (full: ParamSpec, start: number, out: Float32Array) => void): (name: string, lo: number, hi: number, out: Float32Array) => void {
+    const map = this.trainer.map;
+    return (name, lo, hi, out) => map.readLocal(name, lo, hi, out, (start, o) => readFull(map.shard(name).full, start, o));
   }
 
   /** Returns the checkpoint path resumed from, or null for a fresh start. */
@@ -62,7 +58,7 @@ export class RunCheckpointer {
     const store = this.trainer.params;
     const latest = findLatestCheckpoint(this.runDir);
     if (latest) {
-      this.loadNative(latest, { optimizer: true, trainer: true, data });
+      this.loadNative(latest, { optimizer: true, trainer: true, data }, log);
       this.latest = latest;
       return latest;
     }
@@ -74,12 +70,13 @@ export class RunCheckpointer {
         initTensor(full, whole);
         o.set(whole.subarray(start, start + o.length));
       });
-      store.fillEach((s, out) => init(s, 0, s.numel, out));
+      store.fillEach((s, out) => init(s.name, 0, s.numel, out));
+      this.warnFrozenCounter(log);
       return null;
     }
     let what: string;
     if (existsSync(join(from, "metadata.msgpack"))) {
-      this.loadNative(from, { optimizer: true, trainer: this.cfg.checkpoint.loadTrainerState, data });
+      this.loadNative(from, { optimizer: true, trainer: this.cfg.checkpoint.loadTrainerState, data }, log);
       what = this.cfg.checkpoint.loadTrainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)";
     } else if (existsSync(join(from, "config.json"))) {
       what = " (weights only: an HF folder has no optimizer state)";
@@ -87,7 +84,7 @@ export class RunCheckpointer {
       try {
         this.checkModel(src.config, from);
         const read = this.shardedRange((f, start, o) => src.readRange(f.name, start, o));
-        store.fillEach((s, out) => read(s, 0, s.numel, out));
+        store.fillEach((s, out) => read(s.name, 0, s.numel, out));
       } finally {
         src.close();
       }
@@ -95,7 +92,16 @@ export class RunCheckpointer {
       throw new UserError(`checkpoint.loadPath ${from}: neither a native checkpoint (metadata.msgpack) nor an HF folder (config.json)`);
     }
     log(`initialized from ${from}${what}`);
+    this.warnFrozenCounter(log);
     return null;
+  }
+
+  /** stepIncrementBug with counters at 0: say what that means (it is not what stage 2 ran with). */
+  private warnFrozenCounter(log: (l: string) => void): void {
+    const o = this.cfg.optim;
+    if (!o.stepIncrementBug || this.trainer.optim.stepCounters.some((c) => c !== 0)) return;
+    log(`warning: optim.stepIncrementBug with an Adam step counter of 0 that never moves: the bias correction stays at step 1's, ` +
+      `a step ${frozenAtStepOneFactor(o.beta1, o.beta2).toFixed(3)}× the schedule's at every step (the OLMo-2 32B stage 2 inherited stage 1's counter instead)`);
   }
 
   private checkModel(found: RunConfig["model"], path: string): void {
@@ -103,34 +109,51 @@ export class RunCheckpointer {
     if (diff) throw new UserError(`${path}: checkpoint is of another model: ${diff}`);
   }
 
-  private loadNative(path: string, what: { optimizer: boolean; trainer: boolean; data: DataStateful }): void {
+  /**
+   * Load a native checkpoint: the weights, and (what.optimizer) the optimizer state, all of it or
+   * none: both moments of every tensor with its step counter (OLMo-core restores the whole optimizer
+   * state also when the trainer state is not loaded, as the 32B's stage 2 did); (what.trainer) the
+   * step, tokens, data position and the skip rule's history.
+   */
+  private loadNative(path: string, what: { optimizer: boolean; trainer: boolean; data: DataStateful }, log: (l: string) => void): void {
     const r = new NativeReader(path);
     try {
       this.checkModel(r.meta.model, path);
       r.checkFileSizes();
       const store = this.trainer.params, optim = this.trainer.optim;
-      const bar = new Progress("load", store.specs.length * 3);
+      const names = store.specs.map((s) => s.name);
+      const missing = names.flatMap((n) => (["adam_m", "adam_v"] as const).filter((g) => !r.has(g, n)).map((g) => `${g} of ${n}`));
+      const withOptim = what.optimizer && missing.length < 2 * names.length;
+      if (what.optimizer && missing.length > 0 && (withOptim || what.trainer)) {
+        throw new UserError(`${path}: incomplete optimizer state: ${missing.length} of ${2 * names.length} moment tensors missing (first: ${missing[0]}); ` +
+          "refusing to continue with part of the Adam state fresh");
+      }
+      const counters = withOptim ? stepCountersOf(r.meta, path, names) : null;
+      const bar = new Progress("load", store.specs.length * (withOptim ? 3 : 1));
       let done = 0;
       // ranged reads: a TP rank reads its shard, a ZeRO-1 rank its slice of the moments
       const model = this.shardedRange((f, start, o) => r.readRange("model", f.name, start, o));
       store.fillEach((s, out) => {
-        model(s, 0, s.numel, out);
+        model(s.name, 0, s.numel, out);
         bar.update(++done);
       });
-      const ts = (r.meta.trainState ?? {}) as Partial<SavedTrainState>;
-      if (what.optimizer && store.specs.every((s) => r.has("adam_m", s.name))) {
+      if (withOptim) {
         const moments = { m: this.shardedRange((f, start, o) => r.readRange("adam_m", f.name, start, o)),
           v: this.shardedRange((f, start, o) => r.readRange("adam_v", f.name, start, o)) };
-        optim.fillMoments((s, group, lo, hi, out) => {
-          moments[group](s, lo, hi, out);
+        optim.fillMoments((name, group, lo, hi, out) => {
+          moments[group](name, lo, hi, out);
           bar.update(++done);
         });
-        optim.step = ts.adamStep ?? 0;
+        optim.setCounters(counters!);
       }
       bar.done();
+      if (what.optimizer && !withOptim) log(`${path} holds no optimizer state: the Adam moments and step counters start at zero`);
       if (what.trainer) {
+        const ts = (r.meta.trainState ?? {}) as Partial<SavedTrainState>;
         this.trainer.state = { step: ts.step ?? 0, tokensProcessed: ts.tokensProcessed ?? 0 };
         if (r.meta.dataCursor != null) what.data.restore(r.meta.dataCursor);
+        const history = r.meta.optim?.skipHistory;
+        if (history && optim.skipRule) optim.skipRule.restore(history);
       }
     } finally {
       r.close();
@@ -169,8 +192,10 @@ export class RunCheckpointer {
       if (!main) w.finishPart();
       if (world > 1) trainer.worldBarrier(); // every rank's part is on disk
       if (main) {
-        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed, adamStep: trainer.optim.step };
-        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState },
+        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed };
+        const history = trainer.optim.skipHistory();
+        const optim = { step: trainer.optim.counters(), ...(history ? { skipHistory: history } : {}) };
+        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState, optim },
           world > 1 ? { world, tp: trainer.tpWorld, dp: trainer.dpWorld } : undefined);
       }
     } catch (e) {
@@ -186,27 +211,22 @@ export class RunCheckpointer {
   /** This rank's part: for each group and tensor, the elements it owns, as rectangles of the whole tensor. */
   private writeOwned(w: NativeWriter): void {
     const { trainer } = this;
-    const be = trainer.backend, store = trainer.params, optim = trainer.optim;
-    const shards = trainer.shards ?? new Map(tpShards(this.cfg.model, 1, 0).map((sh) => [sh.full.name, sh]));
-    // the arena elements this rank owns: its ZeRO-1 slice, else all of its (TP-local) arena
-    const zero1 = optim instanceof Zero1AdamW ? optim.shard : null;
-    const [own0, own1] = zero1 ? [zero1.start, zero1.start + zero1.len] : [0, store.numel];
+    const be = trainer.backend, store = trainer.params, optim = trainer.optim, map = trainer.map;
+    const own0 = map.zero1.start;
     const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
     const bar = trainer.isMain ? new Progress("save", store.specs.length * 3) : null;
     let done = 0;
     try {
-      // masters and moments of a ZeRO-1 rank are buffers of its slice only
-      for (const [group, base, sliced] of [["model", store.master, store.slicedMaster], ["adam_m", optim.m, !!zero1], ["adam_v", optim.v, !!zero1]] as const) {
+      // under ZeRO-1 the masters and moments are buffers of the owned range only
+      for (const [group, base, sliced] of [["model", store.master, store.slicedMaster], ["adam_m", optim.m, true], ["adam_v", optim.v, true]] as const) {
         for (const s of store.specs) {
           bar?.update(++done);
-          const sh = shards.get(s.name)!;
-          if (sh.full.tp === "replicated" && trainer.tpRank !== 0) continue;
-          const lo = Math.max(own0, s.offset), hi = Math.min(own1, s.offset + s.numel);
-          if (hi <= lo) continue;
+          const part = map.saveRegions(s.name);
+          if (!part) continue;
+          const { lo, hi } = part.owned, at = s.offset + lo;
           const view = host.subarray(0, hi - lo);
-          be.download(view, base + (sliced ? lo - own0 : lo) * 4);
-          const first = lo - s.offset;
-          for (const r of shardRegions(sh, first, hi - s.offset)) w.addRegion(group, s.name, r.ranges, view.subarray(r.from - first, r.to - first));
+          be.download(view, base + (sliced ? at - own0 : at) * 4);
+          for (const r of part.regions) w.addRegion(group, s.name, r.ranges, view.subarray(r.from - lo, r.to - lo));
         }
       }
     } finally {

@@ -10,7 +10,7 @@ import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
-import { checkTpDivides } from "../model/tp-plan.ts";
+import { checkTpDivides } from "../model/sharding.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
@@ -35,6 +35,16 @@ function tensorParallel(opts: RunOptions): number {
   if (raw === undefined || raw === "") return 1;
   if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1) throw new UserError(`OLMO_TP="${raw}" must be a positive integer`);
   return Number(raw);
+}
+
+/** What the optimizer will do: its counter (and whether it moves) and the skip rule. */
+function optimizerLine(cfg: RunConfig, counters: Float64Array): string {
+  const o = cfg.optim;
+  const lo = Math.min(...counters), hi = Math.max(...counters);
+  const counter = lo === hi ? `${lo}` : `${lo}…${hi} (per tensor)`;
+  return `optimizer: AdamW β=(${o.beta1}, ${o.beta2}) eps ${o.eps} wd ${o.weightDecay} clip ${o.maxGradNorm} | Adam step counter ${counter}` +
+    `${o.stepIncrementBug ? " (frozen: optim.stepIncrementBug)" : ""} | ` +
+    (o.skipSteps ? `skip rule: loss/grad-norm > ${o.skipStepSigmas}σ over the last ${o.skipStepWindow} steps` : "no skip rule");
 }
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
@@ -81,6 +91,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
       `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
+    log(optimizerLine(cfg, trainer.optim.stepCounters));
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
     const records = trainer.run(data.source, {

@@ -5,11 +5,9 @@ import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, totalSteps } from "../config/schema.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
-import { type Shard, tpShards } from "../model/tp-plan.ts";
-import { TpAdamW } from "../optim/tp-adamw.ts";
 import { ParamStore } from "../model/param-store.ts";
-import { AdamW } from "../optim/adamw.ts";
-import { Zero1AdamW, zero1Store } from "../optim/zero1.ts";
+import { ShardingMap } from "../model/sharding.ts";
+import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
 import type { PtrComm } from "../parallel/comm.ts";
 import { UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
@@ -31,6 +29,8 @@ export interface StepRecord {
   tokens: number;
   tokens_per_s: number;
   ms: number;
+  /** 1 when the skip rule (optim.skipSteps) rejected the update, else 0 (OLMo-core's "optim/step skipped") */
+  step_skipped: number;
 }
 
 export interface TrainHooks {
@@ -43,7 +43,7 @@ export interface TrainHooks {
 
 /** Communicators over the backend's pointers (parallel/init.ts deviceComms: NCCL or shared memory). */
 export interface TrainerOptions {
-  /** the data-parallel group: world > 1 trains with ZeRO-1 (src/optim/zero1.ts) */
+  /** the data-parallel group: world > 1 trains with ZeRO-1 (src/model/sharding.ts, src/optim/adamw.ts) */
   dp?: PtrComm;
   /** the tensor-parallel group: world > 1 trains Megatron TP (src/model/olmo2.ts with opts.tp) */
   tp?: PtrComm;
@@ -57,7 +57,7 @@ export interface TrainerState {
 export class Trainer {
   readonly params: ParamStore;
   readonly model: Olmo2;
-  readonly optim: AdamW | Zero1AdamW;
+  readonly optim: AdamW;
   readonly totalSteps: number;
   /** micro-batches per optimizer step on this rank */
   readonly microPerStep: number;
@@ -67,8 +67,8 @@ export class Trainer {
   readonly tpWorld: number;
   readonly tpComm: PtrComm | null;
   readonly dpComm: PtrComm | null;
-  /** under TP: what this rank holds of every tensor (tp-plan.ts), by name; null without TP */
-  readonly shards: Map<string, Shard> | null = null;
+  /** what this rank holds of every tensor: its TP shard and ZeRO-1 range */
+  readonly map: ShardingMap;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
 
   constructor(readonly backend: Backend, readonly cfg: RunConfig, readonly runDir: string, opts: TrainerOptions = {}) {
@@ -84,22 +84,15 @@ export class Trainer {
       throw new UserError(`train.globalBatchInstances ${t.globalBatchInstances} is not divisible by train.microBatchInstances ${t.microBatchInstances} × ${this.dpWorld} data-parallel ranks`);
     }
     this.microPerStep = t.globalBatchInstances / (t.microBatchInstances * this.dpWorld);
-    const adam = {
-      beta1: cfg.optim.beta1, beta2: cfg.optim.beta2, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay,
-      maxGradNorm: cfg.optim.maxGradNorm, stepIncrementBug: cfg.optim.stepIncrementBug,
+    const o = cfg.optim;
+    const adam: AdamWOptions = {
+      beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm, stepIncrementBug: o.stepIncrementBug,
+      skipSteps: o.skipSteps ? { window: o.skipStepWindow, sigmas: o.skipStepSigmas } : undefined,
     };
-    const dp = this.dpComm, tp = this.tpComm;
-    if (tp) {
-      const sh = tpShards(cfg.model, this.tpWorld, this.tpRank);
-      this.shards = new Map(sh.map((s) => [s.full.name, s]));
-    }
-    const specs = this.shards ? [...this.shards.values()].map((s) => s.local) : undefined;
-    // ZeRO-1: this rank's master slice, padded act and gradient arenas (before the model would
-    // allocate an unpadded gradient arena)
-    this.params = dp ? zero1Store(backend, cfg.model, specs, this.dpWorld, this.dpRank) : new ParamStore(backend, cfg.model, specs);
-    this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: tp ?? undefined });
-    // under TP × DP the clipping norm also sums the sharded tensors over TP
-    this.optim = dp ? new Zero1AdamW(this.params, adam, dp, tp ?? undefined) : tp ? new TpAdamW(this.params, adam, tp) : new AdamW(this.params, adam);
+    this.map = new ShardingMap(cfg.model, { tp: this.tpWorld, tpRank: this.tpRank, dp: this.dpWorld, dpRank: this.dpRank });
+    this.params = new ParamStore(backend, cfg.model, this.map);
+    this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined });
+    this.optim = new AdamW(this.params, adam, { dp: this.dpComm, tp: this.tpComm });
   }
 
   /** Collective over every rank of the run: the TP group's barrier, then the DP group's (whose
@@ -126,24 +119,24 @@ export class Trainer {
     // loss = (ΣCE + z·Σlse²) / N over the whole global batch (all DP ranks, as OLMo-core): every
     // position but the last of each instance
     const nTotal = microBatches.length * B * (T - 1) * this.dpWorld;
-    const optim = this.optim;
-    if (optim instanceof Zero1AdamW) optim.zeroGrads();
-    else this.params.zeroGrads();
+    this.params.zeroGrads();
     let ceSum = 0, lseSqSum = 0;
     for (const tokens of microBatches) {
       const sums = this.model.step(tokens, shiftLabels(tokens, B, T), zMult, 1 / nTotal);
       ceSum += sums.ceSum;
       lseSqSum += sums.lseSqSum;
     }
-    if (optim instanceof Zero1AdamW) [ceSum, lseSqSum] = optim.sumOverRanks([ceSum, lseSqSum]);
+    // the sums of the whole global batch (the model already reduced them over TP)
+    [ceSum, lseSqSum] = this.optim.dpSum.sum([ceSum, lseSqSum]);
+    const ce = ceSum / nTotal, z = (zMult * lseSqSum) / nTotal;
     const lr = this.lrAtStep(step);
-    const { gradNorm } = this.optim.update(lr);
+    const { gradNorm, skipped } = this.optim.update(lr, ce);
     this.backend.synchronize();
     const ms = performance.now() - t0;
     const tokens = microBatches.length * B * T * this.dpWorld;
-    const ce = ceSum / nTotal, z = (zMult * lseSqSum) / nTotal;
     if (!Number.isFinite(ce + z)) throw new Error(`loss is not finite at step ${step} (ce ${ce}, z ${z})`);
-    return { step, loss: ce + z, ce_loss: ce, z_loss: z, grad_norm: gradNorm, lr, tokens, tokens_per_s: tokens / (ms / 1000), ms };
+    return { step, loss: ce + z, ce_loss: ce, z_loss: z, grad_norm: gradNorm, lr, tokens, tokens_per_s: tokens / (ms / 1000), ms,
+      step_skipped: skipped ? 1 : 0 };
   }
 
   /** Train from state.step+1 to totalSteps. */
@@ -164,10 +157,12 @@ export class Trainer {
       this.state = { step, tokensProcessed: this.state.tokensProcessed + r.tokens };
       records.push(r);
       if (main) appendFileSync(metricsPath, JSON.stringify({ ...r, tokens_processed: this.state.tokensProcessed, time_s: (performance.now() - runStart) / 1000 }) + "\n");
-      if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep) {
+      // a skipped step is always logged: it is an event, not a sample
+      if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep || r.step_skipped) {
         bar.clear();
         log(`step ${String(step).padStart(width)}/${this.totalSteps} | loss ${r.loss.toFixed(4)} | ce ${r.ce_loss.toFixed(4)} | ` +
-          `gnorm ${r.grad_norm.toFixed(3)} | lr ${r.lr.toExponential(3)} | ${formatRate(r.tokens_per_s)} tok/s | ${r.ms.toFixed(0)} ms`);
+          `gnorm ${r.grad_norm.toFixed(3)} | lr ${r.lr.toExponential(3)} | ${formatRate(r.tokens_per_s)} tok/s | ${r.ms.toFixed(0)} ms` +
+          (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : ""));
       }
       bar.update(step);
       hooks.afterStep?.(step, r);

@@ -19,13 +19,15 @@ import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root, seedFromS
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
 import { initTensor } from "../../src/model/init.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
-import { checkTpDivides, placeShard, readShardRange, sliceShard, tpLocalSpecs, tpPlan, tpShards } from "../../src/model/tp-plan.ts";
+import { ShardingMap, checkTpDivides, placeShard, readShardRange, sliceShard, tpShards } from "../../src/model/sharding.ts";
+
+const tpLocalSpecs = (mc: typeof m, tp: number, rank: number) => new ShardingMap(mc, { tp, tpRank: rank, dp: 1, dpRank: 0 }).specs;
 
 const m = ModelConfigSchema.parse({ dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 });
 
 describe("TP plan", () => {
   test("one table: name → style, from paramSpecs", () => {
-    const plan = tpPlan(m);
+    const plan = new Map(paramSpecs(m).map((s) => [s.name, s.tp]));
     expect(plan.size).toBe(paramSpecs(m).length);
     const p = "model.layers.1";
     expect(plan.get("model.embed_tokens.weight")).toBe("vocab");
@@ -221,7 +223,8 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
     expectWeightsClose(w2.model, w1.model);
     expect(maxRel(w2.adamM!, w1.adamM!)).toBeLessThan(1e-3);
     expect(maxRel(w2.adamV!, w1.adamV!)).toBeLessThan(1e-3);
-    expect(w2.trainState).toMatchObject({ step: 6, tokensProcessed: 6 * 64, adamStep: 6 });
+    expect(w2.trainState).toMatchObject({ step: 6, tokensProcessed: 6 * 64 });
+    expect(new Set(Object.values(w2.stepCounters!))).toEqual(new Set([6]));
 
     // tp=2 → tp=1: one process resumes the TP=2 run's step-4 checkpoint for steps 5 and 6
     const resumed = join(dir, "resumed");

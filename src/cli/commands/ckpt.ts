@@ -3,7 +3,8 @@
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { HfSource } from "../../checkpoint/hf.ts";
-import { NativeReader, verifyCheckpoint } from "../../checkpoint/native-read.ts";
+import type { CheckpointMeta } from "../../checkpoint/native.ts";
+import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native-read.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
@@ -20,6 +21,16 @@ function modelLine(m: ModelConfig): string {
   const n = totalParams(paramSpecs(m));
   return `d_model ${m.dModel}, ${m.nLayers} layers, ${m.nHeads} heads (${m.nKvHeads} kv), ffn ${m.ffnHidden}, vocab ${m.vocabSize} (padded ${paddedVocab(m)}), ` +
     `rope θ ${m.ropeTheta}, eps ${m.normEps} — ${n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${(n / 1e6).toFixed(2)}M`} params`;
+}
+
+/** The Adam step counters (optimizer state): one value for every tensor, or their range. */
+function adamStepLine(m: CheckpointMeta, path: string): string {
+  const names = paramSpecs(m.model).map((s) => s.name);
+  const c = Object.values(stepCountersOf(m, path, names));
+  const lo = Math.min(...c), hi = Math.max(...c);
+  const what = lo === hi ? `${lo} (every tensor)` : `${lo}…${hi} (per tensor)`;
+  const h = m.optim?.skipHistory;
+  return what + (m.optim ? "" : " (from trainState.adamStep)") + (h ? `; skip-rule history of ${h.losses.length} steps` : "");
 }
 
 export const ckptCommand: CommandSpec = {
@@ -52,6 +63,7 @@ export const ckptCommand: CommandSpec = {
         const raw = m.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
         const stored = m.tensors.reduce((a, t) => a + t.slices.reduce((x, s) => x + s.length, 0), 0);
         rows.push(["tensors", `${m.tensors.length} (${[...groups].map(([g, n]) => `${n} ${g}`).join(", ")}), ${gb(raw)} fp32, ${gb(stored)} on disk`]);
+        if (groups.has("adam_m")) rows.push(["adam step", adamStepLine(m, path)]);
         if (!quick) {
           const v = verifyCheckpoint(path, p.cb);
           rows.push(["checksums", `ok: ${v.tensors} tensors verified in ${((performance.now() - t0) / 1000).toFixed(1)} s`]);
