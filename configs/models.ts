@@ -1,7 +1,8 @@
-// OLMo-2 model presets with the exact dimensions of the released models (olmo2-spec.md §1.1,
-// OLMo-core TransformerConfig.olmo2_*). Spread one into a run config's `model`. Written out as
+// OLMo-2 model presets with the exact dimensions of the released models (allenai/OLMo-core @
+// d7301e62 src/olmo_core/nn/transformer/config.py TransformerConfig.olmo2_*; the HF config.json of
+// allenai/OLMo-2-0325-32B). Spread one into a run config's `model`. Written out as
 // literals so a reader sees the shapes; test/recipe checks they match src/model/config.ts and the
-// spec's parameter counts (32B = 32,234,279,936 with the padded vocabulary and untied head).
+// released parameter counts (32B = 32,234,279,936 with the padded vocabulary and untied head).
 import type { ModelConfigInput } from "../src/model/config.ts";
 
 /** dolma2 tokenizer: 100278 ids, padded to 100352 rows (multiple of 128) in embedding and head */

@@ -1,5 +1,7 @@
 // The final OLMo-2 32B model: a uniform average ("soup") of the three stage-2 ingredients' final
-// checkpoints (olmo2-spec.md §5; the release's `main` revision, labelled step 11921).
+// checkpoints (the release's `main` revision, "Final Souped Model … weights averaged in Python",
+// labelled step 11921: allenai/OLMo-core @ fa6c5014 src/scripts/official/OLMo2/README.md and
+// OLMo-2-0325-32B-stage2.csv). Which ingredients and weights is not published; uniform over the three.
 //   bun run olmo plan configs/soup.ts   # what it averages, and whether the inputs exist yet
 //   bun configs/soup.ts                 # runs `olmo soup` on the three checkpoints below
 //   bun run olmo soup $(bun -e 'import s from "./configs/soup.ts"; console.log(s.inputs.join(" "))') --out DIR

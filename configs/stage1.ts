@@ -1,5 +1,8 @@
-// OLMo-2 32B stage 1 (pretraining), as trained (olmo2-spec.md §2.1): 6.5T-token cosine schedule,
-// stopped early at step 721,901 (6.056T tokens) — the checkpoint stage 2 starts from.
+// OLMo-2 32B stage 1 (pretraining), as trained: 6.5T-token cosine schedule, stopped early at step
+// 721,901 (6.056T tokens) — the checkpoint stage 2 starts from. Sources (allenai/OLMo-core):
+// src/scripts/official/OLMo2/OLMo-2-0325-32B-train.py @ fa6c5014 (the official script) and
+// src/scripts/train/OLMo2-32B.py @ d7301e62 (the internal script the run used); the stop step and the
+// checkpoint list: src/scripts/official/OLMo2/README.md and OLMo-2-0325-32B.csv @ fa6c5014.
 //   bun run olmo plan configs/stage1.ts          # what it will do, before spending GPU hours
 //   OLMO_DATA_ROOT=/my/data OLMO_CKPT_ROOT=/my/ckpts bun run train configs/stage1.ts
 import type { RunConfigInput } from "../src/config/schema.ts";
@@ -26,7 +29,8 @@ export default {
     seed: 34521,
     // instances are drawn in pairs of consecutive 4096-token windows (OLMo-core chunking)
     maxTargetSeqLen: 8192,
-    // 6.06T tokens over a ~3.9T-token mix: the run crosses into a second epoch (spec §4.3)
+    // 6.06T tokens over a ~3.9T-token mix: the run crosses into a second epoch, whose order is
+    // PCG64(seed + 2) (OLMo-core src/olmo_core/data/data_loader.py @ d7301e62, reshuffle)
     allowRepetition: true,
   },
   train: {
@@ -47,10 +51,27 @@ export default {
     maxGradNorm: 1.0,
     zLossMult: 1e-5,
     schedule: { kind: "cosine", warmupSteps: 2000, alpha: 0.1, tMaxSteps: STAGE1_T_MAX_STEPS },
-    // The 32B trained with OLMo-core's SkipStepAdamW before PR #309/#317: its step counter was never
-    // incremented, so bias correction stays at step 1 (≈2.24× effective LR). Spec §2.3. Set false
-    // for the corrected optimizer (what OLMo-core's official scripts at HEAD train with).
-    stepIncrementBug: true,
+    // What ran (allenai/OLMo-core; the optimizer is chosen in src/scripts/train/OLMo2-32B.py):
+    // torch's AdamW from 2024-12-09 (784377d0, "It's now a 32B."); SkipStepAdamW from 2024-12-22
+    // (25ede331 on the 32B branch); AdamW again on 2024-12-29 (2ce06ae2, "SkipAdam optimizer has
+    // problems during startup?"); SkipStepAdamW from 2025-01-03 to the end (f751c773, "Put SkipStep
+    // back"; still so at d7301e62). Each switch resumed the run from its checkpoint, optimizer state
+    // included. torch's AdamW counts its `step` state; SkipStepAdamW at d7301e62
+    // (src/olmo_core/optim/adamw.py) keeps the same `state["step"]`, creates it at 0 only when the
+    // state is empty, reads it for the bias correction and never increments it (fixed by PR
+    // #309/#317 in mid-2025). So the counter froze at the number of AdamW steps run before the last
+    // switch — thousands at any plausible speed (the run was past step 205,000 by 2025-01-13:
+    // commit 0723199b on dirkg/32BHybrid loads peteish32/step205000).
+    // Past ~340 steps, 1 − 0.95^(t+1) and 1 − 0.9^(t+1) round to exactly 1 in fp32, so a frozen
+    // large counter and a counting one give the same update: plain AdamW without bias correction.
+    // Hence: the counter counts here (stepIncrementBug false), which equals the as-trained optimizer
+    // everywhere except the first few hundred steps if SkipStepAdamW had taken over before them.
+    // Unknown: the exact counter in the released checkpoint (its `optim.state.<name>.step`; `olmo ckpt
+    // info` shows it once imported), and which early steps ran with which optimizer.
+    stepIncrementBug: false,
+    // SkipStepAdamW's rule (window 128, 6σ; skip_step_optimizer.py @ d7301e62) ran for all but the
+    // first ~12 days and 2024-12-29…2025-01-03; here it runs from the start.
+    skipSteps: true,
   },
   checkpoint: { saveInterval: 1000, keep: 3, loadTrainerState: true },
   backend: "auto",

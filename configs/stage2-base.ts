@@ -1,7 +1,11 @@
-// The shared base of the three OLMo-2 32B stage-2 ("anneal") ingredients (olmo2-spec.md §2.2):
-// weights and optimizer state from the final stage-1 checkpoint, fresh trainer state (steps
-// restart at 1, new data order), LR linear from where stage 1 stopped to 0 over the budget.
-// An ingredient file picks its number, token budget, data seed and mix.
+// The shared base of the three OLMo-2 32B stage-2 ("anneal") ingredients: weights and optimizer
+// state from the final stage-1 checkpoint, fresh trainer state (steps restart at 1, new data
+// order), LR linear from where stage 1 stopped to 0 over the budget. An ingredient file picks its
+// number, token budget, data seed and mix. Sources (allenai/OLMo-core):
+// src/scripts/train/anneal/OLMo2-32B-anneal.py @ d7301e62 (the script the anneals ran:
+// `trainer.load_checkpoint(checkpoint, load_trainer_state=False)`, SkipStepAdamWConfig, the starting LR
+// from the stage-1 schedule, LinearWithWarmup(warmup 0, alpha_f 0)) and
+// src/scripts/official/OLMo2/OLMo-2-0325-32B-anneal.py @ fa6c5014.
 import type { RunConfigInput } from "../src/config/schema.ts";
 import { checkpointName } from "../src/checkpoint/naming.ts";
 import { cosineWithWarmup } from "../src/optim/schedule.ts";
@@ -49,8 +53,13 @@ export function stage2Ingredient(k: IngredientSpec) {
       lr: STAGE2_START_LR,
       // lr(s) = lr0·(1 − s/T), T = the run's steps; the last step runs at 0
       schedule: { kind: "linear", warmupSteps: 0, alpha: 0 },
-      // same optimizer as stage 1: both stages ran before the step-counter fix (spec §2.3)
+      // SkipStepAdamW before the step-counter fix (PR #309/#317): the counter loaded with stage 1's
+      // optimizer state is used and never incremented. From the released stage-1 state that is a
+      // large counter (see configs/stage1.ts), i.e. bias correction exactly 1; from a checkpoint
+      // without optimizer state it would be 0 (an effective step 2.24× the schedule's; the run warns).
       stepIncrementBug: true,
+      // its skip rule; OLMo-core's history starts empty in a new process, as it does here at stage 2's start
+      skipSteps: true,
     },
     // load_trainer_state=False: model + Adam moments; step, tokens, data cursor and LR start fresh
     checkpoint: { saveInterval: 1000, keep: 3, loadPath: STAGE1_FINAL, loadTrainerState: false },

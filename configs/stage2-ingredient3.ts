@@ -1,4 +1,5 @@
-// OLMo-2 32B stage 2, ingredient 3: 300B tokens of dolmino300, data-order seed 2662 (olmo2-spec.md §2.2, §4.4).
+// OLMo-2 32B stage 2, ingredient 3: 300B tokens of dolmino300, data-order seed 2662 (allenai/OLMo-core @ fa6c5014
+// src/scripts/official/OLMo2/README.md: "random seed 2662, 300B tokens"; the seed is the data loader's).
 //   bun run olmo plan configs/stage2-ingredient3.ts
 //   bun run train configs/stage2-ingredient3.ts
 import { stage2Ingredient } from "./stage2-base.ts";

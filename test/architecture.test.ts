@@ -1,4 +1,4 @@
-// The dependency direction of DESIGN.md, enforced by reading every import under src/:
+// The dependency direction of docs/architecture.md, enforced by reading every import under src/:
 //   cli → train → {model, data, optim, checkpoint, parallel} → backend → native
 // config and tensor are leaves (config may read the model/optim schema files it validates);
 // model sees no cli/train; optim may use parallel's Comm (ZeRO-1); data and checkpoint never

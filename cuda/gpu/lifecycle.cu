@@ -2,7 +2,7 @@
  * lifecycle.cu — library state, errors, device selection, memory.
  *
  * No math. State: one device, one non-blocking stream (all kernels and cuBLASLt calls go on it),
- * a 32 MiB cuBLASLt workspace (Hopper wants 32 MiB, see perf-anchors §1), and a one-word device
+ * a 32 MiB cuBLASLt workspace (NVIDIA's cuBLAS documentation recommends 32 MiB on Hopper), and a one-word device
  * error flag that kernels OR bits into when they meet invalid input; olmo_synchronize() syncs the
  * stream, reads and clears the word, and turns a set bit into an error message.
  * Memory copies are stream-ordered (cudaMemcpyAsync on the stream, then a stream sync for the

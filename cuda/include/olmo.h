@@ -1,7 +1,7 @@
 /*
  * olmo.h — THE native ABI of olmo-bun, shared by libolmo_cpu.so and libolmo_cuda.so.
  *
- * Rules (see DESIGN.md "The native ABI"):
+ * Rules (see docs/architecture.md, "The native ABI"):
  *  - extern "C", scalars and pointers only (bun:ffi cannot pass structs by value).
  *  - Every function returns an int status: 0 = OK, nonzero = error; olmo_last_error() gives the
  *    message (thread-local, valid until the next failing call). A library never calls exit().

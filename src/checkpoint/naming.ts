@@ -1,4 +1,6 @@
-// Checkpoint names (spec §3.1), finding the newest complete checkpoint in a run folder, and
+// Checkpoint names (the OLMo-2 release's revisions, e.g. stage2-ingredient3-step35763-tokens301B:
+// tokens = ceil(step · 2048 · 4096 / 1e9) billions, allenai/OLMo-core @ fa6c5014
+// src/examples/huggingface/upload_checkpoint_to_hf.py), finding the newest complete checkpoint in a run folder, and
 // keep-last-K retention. A checkpoint directory is complete iff its metadata exists: the writer
 // puts the metadata in last and publishes the directory with one rename, so anything else (a
 // `*.tmp-<pid>` directory, a directory without metadata) is the debris of an interrupted save.

@@ -1,4 +1,5 @@
-// OLMo-2 model configuration (spec §1.1) and the presets. All fields literal, no hidden derivation
+// OLMo-2 model configuration and the presets (dimensions: allenai/OLMo-core @ d7301e62,
+// src/olmo_core/nn/transformer/config.py TransformerConfig.olmo2_*). All fields literal, no hidden derivation
 // beyond headDim = dModel / nHeads and the padded vocabulary.
 import { z } from "zod";
 
@@ -43,7 +44,7 @@ export const DOLMA2_VOCAB = 100278;
 export const DOLMA2_EOS = 100257;
 export const DOLMA2_PAD = 100277;
 
-/** OLMo-2 presets (olmo2-spec.md §1.1), written out as literals. */
+/** OLMo-2 presets (OLMo-core TransformerConfig.olmo2_*), written out as literals. */
 export const presets = {
   "olmo2-1b": { dModel: 2048, nLayers: 16, nHeads: 16, nKvHeads: 16, ffnHidden: 8192, vocabSize: DOLMA2_VOCAB },
   "olmo2-7b": { dModel: 4096, nLayers: 32, nHeads: 32, nKvHeads: 32, ffnHidden: 11008, vocabSize: DOLMA2_VOCAB },

@@ -1,6 +1,9 @@
 // OLMo-2 forward and backward for one micro-batch of shape [B, T], as explicit kernel calls
-// (no autograd tape). Math: olmo2-spec.md §1.3 (reordered norm, full-width QK-norm, NeoX RoPE,
-// GQA, SwiGLU, untied head) and §1.5 (labels shifted, loss = (ΣCE + z·Σlse²)/N).
+// (no autograd tape). Math as OLMo-core trains OLMo-2 (allenai/OLMo-core @ d7301e62:
+// src/olmo_core/nn/transformer/block.py ReorderedNormTransformerBlock — the norm on each block's
+// output —, nn/attention.py full-width q_norm/k_norm, nn/rope.py NeoX rotate-half, GQA, SwiGLU,
+// untied nn/lm_head.py) and as transformers' models/olmo2/modeling_olmo2.py computes it; labels
+// shifted by one, loss = (ΣCE + z·Σlse²)/N (OLMo-core nn/functional/cross_entropy_loss.py).
 //
 // Per layer l (N = B*T tokens), saved for the backward:
 //   x      [N,C]   residual stream entering the layer

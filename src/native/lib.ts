@@ -172,7 +172,7 @@ export function hostPtr(a: ArrayBufferView): number {
  * A zero-copy ArrayBuffer over `bytes` bytes of host memory at `p` (the CPU library's "device"
  * memory is host memory). The library keeps ownership: the buffer gets an explicit no-op
  * deallocator (olmo_abi_version, which ignores its arguments), so the GC never frees memory it does
- * not own (perf-anchors.md §4, GC hazard 2); so never close() a library whose views may still be
+ * not own (a buffer from toArrayBuffer without one is freed by the GC with the ArrayBuffer); so never close() a library whose views may still be
  * collected. The view dangles once `p` is freed: use it briefly.
  */
 export function hostView(lib: NativeLibrary, p: number, bytes: number): ArrayBuffer {

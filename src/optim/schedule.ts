@@ -1,5 +1,5 @@
-// Learning-rate schedules as pure functions of the step (olmo2-spec.md §2.4, OLMo-core
-// scheduler.py). The trainer calls them with the 1-based step of the update being made.
+// Learning-rate schedules as pure functions of the step (allenai/OLMo-core @ d7301e62,
+// src/olmo_core/optim/scheduler.py: CosWithWarmup, LinearWithWarmup, ConstantScheduler). The trainer calls them with the 1-based step of the update being made.
 import { z } from "zod";
 
 export const ScheduleSchema = z.discriminatedUnion("kind", [

@@ -4,8 +4,7 @@
 // Collectives are enqueued on the library stream, ordered with the kernels around them; only
 // barrier() synchronizes the host (an all-reduce of one float, then olmo_synchronize).
 //
-// Multi-rank NCCL is UNTESTED so far (the lent GPU machines have one GPU; bench/gpu-check.sh checks
-// world 1). With the CPU library every olmo_comm_* call reports "unsupported" and create() fails with
+// With the CPU library every olmo_comm_* call reports "unsupported" and create() fails with
 // that message: CPU runs use the shared-memory collectives instead (parallel/init.ts deviceComms).
 import type { DevPtr, Dtype } from "../backend/backend.ts";
 import { DTYPE_BF16, DTYPE_F32, type NativeLibrary } from "../native/lib.ts";

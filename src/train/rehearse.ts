@@ -5,7 +5,7 @@
 // src/checkpoint/soup.ts) → HF export of every final model → loss of each on held-out tokens.
 //
 // The rehearsal configs are DERIVED from the shipped recipe configs (configs/stage1.ts,
-// configs/stage2-ingredient*.ts): the optimizer (betas, WD, clip, z-loss, stepIncrementBug),
+// configs/stage2-ingredient*.ts): the optimizer (betas, WD, clip, z-loss, stepIncrementBug, the skip rule),
 // schedule shapes (the cosine truncated at the same fraction of t_max, linear to 0), data seeds,
 // chunking, stage/ingredient numbers, load-without-trainer-state and the 1:1:3 budget ratio come
 // from them; only sizes, the peak LR and warmup are scaled so a tiny model learns in seconds.

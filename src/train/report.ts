@@ -20,6 +20,8 @@ export interface MetricRow {
   ms?: number;
   tokens_processed?: number;
   time_s?: number;
+  /** 1 when the skip rule rejected the step's update */
+  step_skipped?: number;
 }
 
 export interface RunReport {
@@ -93,7 +95,15 @@ function summary(r: RunReport): string {
   const fmt = (x: number | undefined, d = 4) => (x === undefined || !Number.isFinite(x) ? "—" : x.toFixed(d));
   const tps = r.metrics.length ? r.metrics.reduce((a, m) => a + (m.tokens_per_s ?? 0), 0) / r.metrics.length : NaN;
   return `<td>${esc(r.name)}</td><td>${r.metrics.length}</td><td>${last ? last.step : "—"}</td><td>${fmt(first?.loss)}</td><td>${fmt(last?.loss)}</td>` +
-    `<td>${last?.tokens_processed ?? "—"}</td><td>${fmt(tps, 0)}</td><td>${last?.time_s !== undefined ? fmt(last.time_s, 1) : "—"}</td><td>${r.checkpoints.length}</td>`;
+    `<td>${last?.tokens_processed ?? "—"}</td><td>${fmt(tps, 0)}</td><td>${last?.time_s !== undefined ? fmt(last.time_s, 1) : "—"}</td>` +
+    `<td class="skipped">${skippedSteps(r)}</td><td>${r.checkpoints.length}</td>`;
+}
+
+/** The steps the skip rule rejected: how many, and the first few ("—" for runs without the rule). */
+function skippedSteps(r: RunReport): string {
+  if (!r.metrics.some((m) => m.step_skipped !== undefined)) return "—";
+  const steps = r.metrics.filter((m) => m.step_skipped === 1).map((m) => m.step);
+  return steps.length === 0 ? "0" : `${steps.length} (${steps.slice(0, 5).join(", ")}${steps.length > 5 ? ", …" : ""})`;
 }
 
 export function renderReport(runs: RunReport[], opts: { title?: string; generatedAt?: Date } = {}): string {
@@ -134,7 +144,7 @@ pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:400px;font-size:12px
 <body data-rendered="false" data-runs="${runs.length}">
 <h1>${esc(title)}</h1>
 <p class="meta">generated ${esc((opts.generatedAt ?? new Date()).toISOString())} by olmo report · x axis: optimizer step</p>
-<table class="summary"><tr><th>run</th><th>steps logged</th><th>last step</th><th>first loss</th><th>last loss</th><th>tokens</th><th>mean tok/s</th><th>time (s)</th><th>checkpoints</th></tr>
+<table class="summary"><tr><th>run</th><th>steps logged</th><th>last step</th><th>first loss</th><th>last loss</th><th>tokens</th><th>mean tok/s</th><th>time (s)</th><th>skipped steps</th><th>checkpoints</th></tr>
 ${runs.map((r) => `<tr>${summary(r)}</tr>`).join("\n")}</table>
 <div class="legend">${runs.map((r, i) => `<span><span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span>${esc(r.name)}</span>`).join("")}</div>
 <div class="grid">

@@ -1,4 +1,4 @@
-// An independent float64 OLMo-2 forward, written straight from olmo2-spec.md §1.3/§1.5 and HF's
+// An independent float64 OLMo-2 forward, written straight from OLMo-core's OLMo-2 math (see src/model/olmo2.ts) and HF's
 // modeling_olmo2.py (Olmo2Attention: q_norm/k_norm over the full projection, rotate_half RoPE,
 // repeat_kv GQA, causal softmax; Olmo2DecoderLayer: residual + post_attention_layernorm(attn),
 // residual + post_feedforward_layernorm(mlp)). Plain loops, no kernels shared with the library.

@@ -40,7 +40,8 @@ function makeRun(name: string, lines: object[], ckptSteps: number[]) {
 // run A: 30 steps, interrupted at 20 and resumed from step 14 (steps 15..20 logged twice: the later wins)
 const A_LINES = [...Array.from({ length: 20 }, (_, i) => row(i + 1, 11 - i * 0.1)), ...Array.from({ length: 16 }, (_, i) => row(i + 15, 10 - i * 0.1))];
 // run B: 12 steps, one non-finite loss (JSON null) and one zero grad norm (not drawable on a log scale)
-const B_LINES = Array.from({ length: 12 }, (_, i) => row(i + 1, i === 6 ? null : 11 - i * 0.05, i === 3 ? { grad_norm: 0 } : {}));
+const B_LINES = Array.from({ length: 12 }, (_, i) => row(i + 1, i === 6 ? null : 11 - i * 0.05,
+  { ...(i === 3 ? { grad_norm: 0 } : {}), step_skipped: i === 8 || i === 10 ? 1 : 0 }));
 const expected: Record<string, number[]> = { loss: [30, 11], grad_norm: [30, 11], lr: [30, 12], tokens_per_s: [30, 12] };
 
 let a: string, b: string, out: string, html: string;
@@ -72,6 +73,11 @@ describe("olmo report", () => {
       const m = html.match(new RegExp(`id="chart-${metric}" data-metric="${metric}" data-series="(\\d+)" data-points="([\\d,]+)"`));
       expect({ metric, series: m?.[1], points: m?.[2] }).toEqual({ metric, series: "2", points: counts.join(",") });
     }
+  });
+
+  test("the summary counts the steps the skip rule rejected (— for a run without the rule)", () => {
+    const cells = [...html.matchAll(/<td class="skipped">([^<]*)<\/td>/g)].map((m) => m[1]);
+    expect(cells).toEqual(["—", "2 (9, 11)"]);
   });
 
   test("config and checkpoints of each run are on the page", () => {

@@ -38,7 +38,7 @@ describe("olmo plan of the shipped recipe", () => {
       const p = planJson(config);
       expect({ config, final: p.final_checkpoint, steps: p.steps }).toEqual({ config, final: name, steps });
       expect(p.global_batch_tokens).toBe(2048 * 4096);
-      expect(p.params).toBe(32_234_279_936); // spec §1.1
+      expect(p.params).toBe(32_234_279_936); // OLMo-2-0325-32B
       expect(p.params_no_embedding).toBe(31_720_477_696);
       // every saveInterval (1000) and the last step; --json lists them all
       expect(p.checkpoints).toHaveLength(nCkpt);

@@ -53,8 +53,12 @@ describe("rehearse --small", () => {
     }
     expect(s1.data.maxTargetSeqLen).toBe(2 * s1.train.seqLen); // the stage-1 chunking ratio
     // fresh trainer state: steps restart at 1; Adam moments carried over from stage 1
-    const ck = loadCheckpoint(r.rows[1].checkpoint, { optimizer: false });
+    const ck = loadCheckpoint(r.rows[1].checkpoint);
     expect(ck.trainState).toMatchObject({ step: 2 });
+    // ...with stage 1's step counters, frozen there (stepIncrementBug) through the ingredient's steps
+    const s1Counters = loadCheckpoint(r.rows[0].checkpoint).stepCounters!;
+    expect(new Set(Object.values(s1Counters))).toEqual(new Set([totalSteps(s1)]));
+    expect(ck.stepCounters).toEqual(s1Counters);
   });
 
   test("the soup's weights are exactly the fp32 mean of the three ingredients", () => {
