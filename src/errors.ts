@@ -10,3 +10,11 @@ export class UserError extends Error {
 export function userError(message: string): never {
   throw new UserError(message);
 }
+
+/** The loss or the gradient stopped being finite: a user situation (LR, eps, data), not a bug. */
+export class DivergedError extends UserError {
+  constructor(message: string, readonly step: number) {
+    super(message);
+    this.name = "DivergedError";
+  }
+}

@@ -64,7 +64,8 @@ export const OptimSchema = z
     lr: z.number().positive(),
     beta1: z.number().min(0).lt(1).default(0.9),
     beta2: z.number().min(0).lt(1).default(0.95),
-    eps: z.number().positive().default(1e-8),
+    // the update runs in fp32: an eps that rounds to 0 there divides 0 by 0 for parameters without gradient
+    eps: z.number().positive().refine((e) => Math.fround(e) > 0, { message: "eps rounds to 0 in float32, the optimizer's precision (use e.g. 1e-8)" }).default(1e-8),
     weightDecay: z.number().nonnegative().default(0.1),
     maxGradNorm: z.number().positive().default(1.0),
     zLossMult: z.number().nonnegative().default(1e-5),

@@ -50,6 +50,9 @@ export interface StepStats {
   clipScale: number;
   /** the skip rule rejected this step: nothing was updated */
   skipped: boolean;
+  /** the gradient norm (or the given loss) is NaN or infinite and the step was not skipped: nothing
+   *  was updated either (an update would have made the weights non-finite); the run has diverged */
+  nonFinite: boolean;
 }
 
 /** Collectives of the optimizer: the data-parallel group (ZeRO-1) and the tensor-parallel group. */
@@ -96,7 +99,8 @@ export class AdamW {
 
   /**
    * One step from params.grad with learning rate `lr` (collective under DP/TP). `ceLoss`: this step's
-   * CE loss of the whole global batch, for the skip rule (the same on every rank).
+   * CE loss of the whole global batch (the same on every rank), for the skip rule; a non-finite one
+   * is not applied.
    */
   update(lr: number, ceLoss?: number): StepStats {
     const { beta1, beta2, eps, weightDecay, maxGradNorm, stepIncrementBug } = this.opts;
@@ -107,8 +111,9 @@ export class AdamW {
     const clipScale = maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (gradNorm + 1e-6)) : 1;
     if (this.skipRule) {
       if (ceLoss === undefined) throw new Error("AdamW.update: the skip rule needs this step's CE loss");
-      if (this.skipRule.decide(ceLoss, gradNorm)) return { gradNorm, clipScale, skipped: true };
+      if (this.skipRule.decide(ceLoss, gradNorm)) return { gradNorm, clipScale, skipped: true, nonFinite: false };
     }
+    if (!Number.isFinite(gradNorm) || (ceLoss !== undefined && !Number.isFinite(ceLoss))) return { gradNorm, clipScale, skipped: false, nonFinite: true };
     for (const seg of this.segments()) {
       const t = this.stepCounters[seg.tensor] + 1;
       const bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
@@ -118,7 +123,7 @@ export class AdamW {
     }
     if (!stepIncrementBug) for (let i = 0; i < this.stepCounters.length; i++) this.stepCounters[i]++;
     if (this.dp) this.dp.allGather(p.act, p.act + rank * S * ab, S, be.actDtype);
-    return { gradNorm, clipScale, skipped: false };
+    return { gradNorm, clipScale, skipped: false, nonFinite: false };
   }
 
   /**

@@ -10,7 +10,7 @@ import { NativeWriter } from "../checkpoint/native.ts";
 import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
 import { configMismatch } from "../checkpoint/source.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
-import { UserError } from "../errors.ts";
+import { DivergedError, UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import type { ParamSpec } from "../model/params.ts";
 import { Progress } from "./progress.ts";
@@ -32,6 +32,8 @@ const frozenAtStepOneFactor = (b1: number, b2: number) => Math.sqrt(1 - b2) / (1
 
 export class RunCheckpointer {
   private latest: string | null = null;
+  /** the step being saved (for messages) */
+  private savingStep = 0;
 
   /**
    * leaderPid: rank 0's process id, which names a parallel save's shared temporary directory (so
@@ -177,6 +179,7 @@ export class RunCheckpointer {
    */
   save(step: number, dataState: unknown): string | null {
     const { cfg, trainer } = this;
+    this.savingStep = step;
     const main = trainer.isMain, world = trainer.tpWorld * trainer.dpWorld;
     const rank = trainer.dpRank * trainer.tpWorld + trainer.tpRank;
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
@@ -226,6 +229,8 @@ export class RunCheckpointer {
           const { lo, hi } = part.owned, at = s.offset + lo;
           const view = host.subarray(0, hi - lo);
           be.download(view, base + (sliced ? at - own0 : at) * 4);
+          // never a checkpoint of a diverged state: the newest one must stay the one to go back to
+          if (!allFinite(view)) throw new DivergedError(`training diverged: ${group} of ${s.name} is not finite at step ${this.savingStep}; not saved`, this.savingStep);
           for (const r of part.regions) w.addRegion(group, s.name, r.ranges, view.subarray(r.from - lo, r.to - lo));
         }
       }
@@ -233,4 +238,9 @@ export class RunCheckpointer {
       bar?.done();
     }
   }
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
 }

@@ -7,7 +7,7 @@
 // every rank writes its part of each checkpoint.
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
-import { UserError } from "../errors.ts";
+import { DivergedError, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/sharding.ts";
@@ -94,12 +94,20 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     log(optimizerLine(cfg, trainer.optim.stepCounters));
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
-    const records = trainer.run(data.source, {
-      log: opts.quiet ? () => {} : log,
-      // an interrupted run (--stop-after) saves where it stops, so it can resume there
-      afterStep: (step) => ckpt.maybeSave(step, data.state(), step === opts.stopAfterStep),
-      stopAfterStep: opts.stopAfterStep,
-    });
+    let records: StepRecord[];
+    try {
+      records = trainer.run(data.source, {
+        log: opts.quiet ? () => {} : log,
+        // an interrupted run (--stop-after) saves where it stops, so it can resume there
+        afterStep: (step) => ckpt.maybeSave(step, data.state(), step === opts.stopAfterStep),
+        stopAfterStep: opts.stopAfterStep,
+      });
+    } catch (e) {
+      if (!(e instanceof DivergedError)) throw e;
+      // no checkpoint is written from non-finite weights (checkpointing.ts checks), so the newest one is intact
+      const newest = findLatestCheckpoint(runDir);
+      throw new UserError(`${e.message}; ${newest ? `the newest checkpoint ${newest} is intact` : "no checkpoint was saved before it"}`);
+    }
     if (records.length > 0) {
       const first = records[0], last = records[records.length - 1];
       const meanTps = records.reduce((a, r) => a + r.tokens_per_s, 0) / records.length;

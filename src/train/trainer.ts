@@ -9,7 +9,7 @@ import { ParamStore } from "../model/param-store.ts";
 import { ShardingMap } from "../model/sharding.ts";
 import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
 import type { PtrComm } from "../parallel/comm.ts";
-import { UserError } from "../errors.ts";
+import { DivergedError, UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { Progress, formatDuration, formatRate } from "./progress.ts";
 
@@ -70,6 +70,8 @@ export class Trainer {
   /** what this rank holds of every tensor: its TP shard and ZeRO-1 range */
   readonly map: ShardingMap;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
+  /** the last step with a finite loss, for the divergence message */
+  private lastFinite: { step: number; loss: number } | null = null;
 
   constructor(readonly backend: Backend, readonly cfg: RunConfig, readonly runDir: string, opts: TrainerOptions = {}) {
     const t = cfg.train;
@@ -130,11 +132,17 @@ export class Trainer {
     [ceSum, lseSqSum] = this.optim.dpSum.sum([ceSum, lseSqSum]);
     const ce = ceSum / nTotal, z = (zMult * lseSqSum) / nTotal;
     const lr = this.lrAtStep(step);
-    const { gradNorm, skipped } = this.optim.update(lr, ce);
+    const { gradNorm, skipped, nonFinite } = this.optim.update(lr, ce);
     this.backend.synchronize();
     const ms = performance.now() - t0;
     const tokens = microBatches.length * B * T * this.dpWorld;
-    if (!Number.isFinite(ce + z)) throw new Error(`loss is not finite at step ${step} (ce ${ce}, z ${z})`);
+    // a step the skip rule rejected left the weights as they were: training goes on, as in OLMo-core
+    if (!skipped && (nonFinite || !Number.isFinite(ce + z))) {
+      const what = !Number.isFinite(ce + z) ? `the loss is not finite at step ${step} (ce ${ce}, z ${z})` : `the gradient norm is ${gradNorm} at step ${step}`;
+      const last = this.lastFinite ? `the last finite loss was ${this.lastFinite.loss.toFixed(4)} at step ${this.lastFinite.step}` : "no step had a finite loss";
+      throw new DivergedError(`training diverged: ${what}; ${last}; this step's update was not applied (try a lower optim.lr, or optim.skipSteps)`, step);
+    }
+    if (Number.isFinite(ce + z)) this.lastFinite = { step, loss: ce + z };
     return { step, loss: ce + z, ce_loss: ce, z_loss: z, grad_norm: gradNorm, lr, tokens, tokens_per_s: tokens / (ms / 1000), ms,
       step_skipped: skipped ? 1 : 0 };
   }
