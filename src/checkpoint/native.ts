@@ -128,7 +128,8 @@ export interface PartsLayout {
   dp: number;
 }
 
-const partFile = (rank: number) => `part.rank${rank}.msgpack`;
+/** The slice index a rank > 0 of a parallel save leaves for rank 0 (appears whole: written, then renamed). */
+export const partFile = (rank: number) => `part.rank${rank}.msgpack`;
 
 /**
  * Builds one checkpoint directory. Tensors are appended to per-rank files; finish() writes the
@@ -230,8 +231,11 @@ export class NativeWriter implements TensorSink {
   finishPart(): void {
     this.closeFiles();
     const p = join(this.tmp, partFile(this.opts.rank ?? 0));
-    writeFileSync(p, packr.pack(JSON.parse(JSON.stringify([...this.tensors.values()]))));
-    fsyncPath(p);
+    // written aside and renamed: rank 0 of an asynchronous save polls for it, and must never read half of it
+    writeFileSync(`${p}.partial`, packr.pack(JSON.parse(JSON.stringify([...this.tensors.values()]))));
+    fsyncPath(`${p}.partial`);
+    renameSync(`${p}.partial`, p);
+    fsyncPath(this.tmp);
   }
 
   /**

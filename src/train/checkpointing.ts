@@ -6,13 +6,17 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HfSource } from "../checkpoint/hf.ts";
 import { NativeReader, stepCountersOf } from "../checkpoint/native-read.ts";
-import { NativeWriter } from "../checkpoint/native.ts";
+import type { Backend, DevPtr } from "../backend/backend.ts";
+import { type CheckpointMeta, type Group, NativeWriter } from "../checkpoint/native.ts";
 import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
 import { configMismatch } from "../checkpoint/source.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { DivergedError, UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import type { ParamSpec } from "../model/params.ts";
+import type { ShardRegion } from "../model/sharding.ts";
+import { AsyncSaver } from "./async-save.ts";
+import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 
@@ -34,12 +38,22 @@ export class RunCheckpointer {
   private latest: string | null = null;
   /** the step being saved (for messages) */
   private savingStep = 0;
+  /** the background writer of checkpoint.async (null: synchronous saves) */
+  private readonly saver: AsyncSaver | null = null;
+  /** device scratch of the finiteness check */
+  private scratch: DevPtr = 0;
 
   /**
    * leaderPid: rank 0's process id, which names a parallel save's shared temporary directory (so
    * that a later run can tell a dead save's debris by it)
    */
-  constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer, readonly leaderPid = process.pid) {}
+  constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer, readonly leaderPid = process.pid,
+    log: (l: string) => void = () => {}) {
+    if (cfg.checkpoint.async) {
+      this.saver = AsyncSaver.open(this.snapshotFloats());
+      if (!this.saver) log("checkpoint.async: no worker thread can start here (a binary built without src/train/save-worker.ts); saving synchronously");
+    }
+  }
 
   latestName(): string | null {
     return this.latest;
@@ -162,8 +176,9 @@ export class RunCheckpointer {
     }
   }
 
-  /** Save at the interval, at the last step, and when forced. */
+  /** Save at the interval, at the last step, and when forced; first report a finished or failed background save. */
   maybeSave(step: number, dataState: unknown, force = false): void {
+    this.pollAsync();
     const every = this.cfg.checkpoint.saveInterval;
     if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0)) return;
     this.save(step, dataState);
@@ -175,7 +190,9 @@ export class RunCheckpointer {
    * from TP rank 0) into the same temporary directory, with no gathers: each rank moves 1/world of
    * the checkpoint. Rank 0 then merges the ranks' slice indexes into the metadata, written last, and
    * publishes the directory; it returns the path, the others null. Tensors are stored as rectangles
-   * of the whole tensors, so any TP×DP layout resumes any checkpoint.
+   * of the whole tensors, so any TP×DP layout resumes any checkpoint. With checkpoint.async the
+   * writing happens on a worker thread (async-save.ts) and this returns null once the snapshot is
+   * taken; the path is known when the write is published (finish(), or the next save).
    */
   save(step: number, dataState: unknown): string | null {
     const { cfg, trainer } = this;
@@ -186,21 +203,31 @@ export class RunCheckpointer {
     const finalPath = join(this.runDir, name);
     const tmp = tempDirFor(finalPath, this.leaderPid);
     const opts = { compress: cfg.checkpoint.compress, tmp, rank };
+    const parts = world > 1 ? { world, tp: trainer.tpWorld, dp: trainer.dpWorld } : null;
+    if (this.saver) this.published(this.saver.wait()); // at most one save in flight
     let w: NativeWriter | null = null;
     try {
       if (main) w = new NativeWriter(finalPath, cfg.model, opts); // creates the temporary directory
       if (world > 1) trainer.worldBarrier();
+      if (this.saver) {
+        const regions: SaveRegion[] = [];
+        let at = 0;
+        this.forEachOwned((n) => this.saver!.pool.subarray(at, at + n), (group, sname, regs, lo) => {
+          for (const r of regs) regions.push({ group, name: sname, ranges: r.ranges, at: at + r.from - lo, length: r.to - r.from });
+          at += regs.at(-1)!.to - lo;
+        });
+        this.saver.begin({ step, finalPath, tmp, runDir: this.runDir, model: cfg.model, rank, main, parts, partsTimeoutMs: saveTimeoutMs(),
+          keep: cfg.checkpoint.keep, compress: cfg.checkpoint.compress, meta: main ? this.metaAt(step, dataState) : {}, regions });
+        return null;
+      }
       w ??= new NativeWriter(finalPath, cfg.model, { ...opts, joinTmp: true });
-      this.writeOwned(w);
+      const host = new Float32Array(Math.max(...trainer.params.specs.map((s) => s.numel)));
+      this.forEachOwned((n) => host.subarray(0, n), (group, sname, regs, lo, view) => {
+        for (const r of regs) w!.addRegion(group, sname, r.ranges, view.subarray(r.from - lo, r.to - lo));
+      });
       if (!main) w.finishPart();
       if (world > 1) trainer.worldBarrier(); // every rank's part is on disk
-      if (main) {
-        const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed };
-        const history = trainer.optim.skipHistory();
-        const optim = { step: trainer.optim.counters(), ...(history ? { skipHistory: history } : {}) };
-        w.finish({ runConfig: cfg, trainState: { ...trainState }, dataCursor: dataState, optim },
-          world > 1 ? { world, tp: trainer.tpWorld, dp: trainer.dpWorld } : undefined);
-      }
+      if (main) w.finish(this.metaAt(step, dataState), parts ?? undefined);
     } catch (e) {
       w?.abort();
       throw e;
@@ -211,12 +238,65 @@ export class RunCheckpointer {
     return this.latest;
   }
 
-  /** This rank's part: for each group and tensor, the elements it owns, as rectangles of the whole tensor. */
-  private writeOwned(w: NativeWriter): void {
+  /** Wait for a save still being written in the background (the end of a run, a stop). */
+  finish(): void {
+    if (this.saver) this.published(this.saver.wait());
+  }
+
+  /** Stop the background writer (a save in flight is abandoned: its temporary folder is debris). */
+  close(): void {
+    this.saver?.close();
+    if (this.scratch) this.trainer.backend.free(this.scratch);
+    this.scratch = 0;
+  }
+
+  /** The masters and moments this rank keeps are finite (else a DivergedError naming the tensor). */
+  private checkFinite(): void {
+    const { trainer } = this, store = trainer.params, map = trainer.map;
+    this.scratch ||= trainer.backend.alloc(1024);
+    // each buffer holds the owned range [start, start + len) of the arena (the whole arena without ZeRO-1)
+    const start = store.slicedMaster ? map.zero1.start : 0, len = store.slicedMaster ? map.zero1.len : store.numel;
+    finiteOrThrow(trainer.backend, this.scratch, [["model", store.master, len], ["adam_m", trainer.optim.m, map.zero1.len], ["adam_v", trainer.optim.v, map.zero1.len]],
+      store.specs, start, this.savingStep);
+  }
+
+  private pollAsync(): void {
+    if (this.saver) this.published(this.saver.poll());
+  }
+
+  private published(path: string | null): void {
+    if (path && this.trainer.isMain) this.latest = path;
+  }
+
+  /** The metadata rank 0 writes: run config, train state, data cursor, optimizer state beyond the moments. */
+  private metaAt(step: number, dataState: unknown): Pick<CheckpointMeta, "runConfig" | "trainState" | "dataCursor" | "optim"> {
+    const trainer = this.trainer;
+    const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed };
+    const history = trainer.optim.skipHistory();
+    return { runConfig: this.cfg, trainState: { ...trainState }, dataCursor: dataState,
+      optim: { step: trainer.optim.counters(), ...(history ? { skipHistory: history } : {}) } };
+  }
+
+  /** Floats of one snapshot: what this rank saves of the model and both moments. */
+  private snapshotFloats(): number {
+    const map = this.trainer.map;
+    return 3 * this.trainer.params.specs.reduce((a, s) => {
+      const part = map.saveRegions(s.name);
+      return a + (part ? part.owned.hi - part.owned.lo : 0);
+    }, 0);
+  }
+
+  /**
+   * This rank's part, tensor by tensor: for each group (model, both moments) and tensor, download
+   * the elements it owns into `target(n)` and hand them, with their rectangles of the whole tensor,
+   * to `visit`. Refuses non-finite values: no checkpoint is ever written from a diverged state.
+   */
+  private forEachOwned(target: (n: number) => Float32Array,
+    visit: (group: Group, name: string, regions: ShardRegion[], lo: number, view: Float32Array) => void): void {
     const { trainer } = this;
     const be = trainer.backend, store = trainer.params, optim = trainer.optim, map = trainer.map;
     const own0 = map.zero1.start;
-    const host = new Float32Array(Math.max(...store.specs.map((s) => s.numel)));
+    this.checkFinite();
     const bar = trainer.isMain ? new Progress("save", store.specs.length * 3) : null;
     let done = 0;
     try {
@@ -227,11 +307,9 @@ export class RunCheckpointer {
           const part = map.saveRegions(s.name);
           if (!part) continue;
           const { lo, hi } = part.owned, at = s.offset + lo;
-          const view = host.subarray(0, hi - lo);
+          const view = target(hi - lo);
           be.download(view, base + (sliced ? at - own0 : at) * 4);
-          // never a checkpoint of a diverged state: the newest one must stay the one to go back to
-          if (!allFinite(view)) throw new DivergedError(`training diverged: ${group} of ${s.name} is not finite at step ${this.savingStep}; not saved`, this.savingStep);
-          for (const r of part.regions) w.addRegion(group, s.name, r.ranges, view.subarray(r.from - lo, r.to - lo));
+          visit(group, s.name, part.regions, lo, view);
         }
       }
     } finally {
@@ -240,7 +318,36 @@ export class RunCheckpointer {
   }
 }
 
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
+/**
+ * Refuse to save a diverged state (the newest checkpoint must stay the one to go back to): the sum
+ * of squares of each group this rank keeps is finite unless a value is NaN or infinite (or beyond
+ * ~1.8e19, equally diverged); one device reduction per group, the tensor named only on failure.
+ */
+function finiteOrThrow(be: Backend, scratch: DevPtr, groups: [string, DevPtr, number][], specs: ParamSpec[], base0: number, step: number): void {
+  const host = new Float32Array(256); // ≥ 1 KiB: small typed arrays can move under FFI
+  const sq = (p: DevPtr, n: number) => {
+    be.normSquared(scratch, p, n, false);
+    be.download(host.subarray(0, 1), scratch);
+    return host[0];
+  };
+  for (const [group, base, n] of groups) {
+    if (n === 0 || Number.isFinite(sq(base, n))) continue;
+    // which tensor: the first whose owned part is not finite
+    const bad = specs.find((s) => {
+      const lo = Math.max(s.offset, base0), hi = Math.min(s.offset + s.numel, base0 + n);
+      return hi > lo && !Number.isFinite(sq(base + (lo - base0) * 4, hi - lo));
+    });
+    const what = group === "model" ? "the weights" : `Adam's ${group === "adam_m" ? "first" : "second"} moment`;
+    throw new DivergedError(`training diverged at step ${step}: ${what}${bad ? ` of ${bad.name}` : ""} are NaN, infinite or beyond ~1e19 ` +
+      "(their squares overflow); this state is not saved", step);
+  }
+}
+
+/** How long rank 0's background writer waits for the other ranks' parts (OLMO_SAVE_TIMEOUT_S, default 1800). */
+function saveTimeoutMs(): number {
+  const raw = process.env.OLMO_SAVE_TIMEOUT_S;
+  if (raw === undefined || raw === "") return 1_800_000;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new UserError(`OLMO_SAVE_TIMEOUT_S="${raw}" must be a positive number of seconds`);
+  return s * 1000;
 }

@@ -70,7 +70,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   }
   // a parallel save's shared temporary directory is named after rank 0's pid
   const leaderPid = par.store ? Number(await par.store.fromRank0("olmo/leader-pid", rank, String(process.pid))) : process.pid;
-  const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid);
+  const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid, log);
   let ok = false;
   try {
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
@@ -102,6 +102,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
         afterStep: (step) => ckpt.maybeSave(step, data.state(), step === opts.stopAfterStep),
         stopAfterStep: opts.stopAfterStep,
       });
+      ckpt.finish(); // the last save may still be written in the background
     } catch (e) {
       if (!(e instanceof DivergedError)) throw e;
       // no checkpoint is written from non-finite weights (checkpointing.ts checks), so the newest one is intact
@@ -130,6 +131,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     }
     ok = true;
   } finally {
+    ckpt.close();
     trainer.free();
   }
   // collective: on failure a rank just exits, and the launcher (or the shm exit flag) stops the rest
