@@ -47,7 +47,35 @@ function optimizerLine(cfg: RunConfig, counters: Float64Array): string {
     (o.skipSteps ? `skip rule: loss/grad-norm > ${o.skipStepSigmas}σ over the last ${o.skipStepWindow} steps` : "no skip rule");
 }
 
-export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
+/**
+ * SIGTERM and SIGUSR1 (what SLURM sends before a time limit or a preemption, e.g. --signal=USR1@120)
+ * ask the run to stop after the current step with a checkpoint; a second one exits at once.
+ */
+function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | null; release(): void } {
+  const state = { signal: null as NodeJS.Signals | null, release: () => {} };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (state.signal) process.exit(128 + (sig === "SIGTERM" ? 15 : 10));
+    state.signal = sig;
+    log(`${sig}: stopping after this step, with a checkpoint (send it again to exit at once)`);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGUSR1", onSignal);
+  state.release = () => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGUSR1", onSignal);
+  };
+  return state;
+}
+
+/** Exit code of a run that stopped on a preemption signal with its checkpoint saved (EX_TEMPFAIL: run it again). */
+export const PREEMPTED_EXIT_CODE = 75;
+
+/** How a run ended: at its end (or --stop-after), or stopped by a preemption signal with a checkpoint. */
+export interface RunOutcome {
+  stoppedBy: NodeJS.Signals | null;
+}
+
+export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<RunOutcome> {
   const tp = tensorParallel(opts);
   // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
   const par = await initParallel({ hostCollectives: be.hostView !== undefined });
@@ -71,7 +99,9 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   // a parallel save's shared temporary directory is named after rank 0's pid
   const leaderPid = par.store ? Number(await par.store.fromRank0("olmo/leader-pid", rank, String(process.pid))) : process.pid;
   const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid, log);
+  const preempt = catchPreemption(log);
   let ok = false;
+  let stoppedBy: NodeJS.Signals | null = null;
   try {
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
@@ -96,13 +126,16 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     if (main) writeResolvedConfig(runDir, cfg);
     let records: StepRecord[];
     try {
-      records = trainer.run(data.source, {
+      records = await trainer.run(data.source, {
         log: opts.quiet ? () => {} : log,
-        // an interrupted run (--stop-after) saves where it stops, so it can resume there
-        afterStep: (step) => ckpt.maybeSave(step, data.state(), step === opts.stopAfterStep),
+        // an interrupted run (--stop-after, a preemption signal) saves where it stops, so it can resume there
+        afterStep: (step, _r, stopping) => ckpt.maybeSave(step, data.state(), stopping || step === opts.stopAfterStep),
         stopAfterStep: opts.stopAfterStep,
+        stopRequested: () => preempt.signal !== null,
       });
       ckpt.finish(); // the last save may still be written in the background
+      // nobody exits before rank 0 published it (a launcher may stop the job when one rank exits)
+      if (trainer.stoppedAtStep !== null && world > 1) trainer.worldBarrier();
     } catch (e) {
       if (!(e instanceof DivergedError)) throw e;
       // no checkpoint is written from non-finite weights (checkpointing.ts checks), so the newest one is intact
@@ -120,7 +153,10 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
-    if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+    if (trainer.stoppedAtStep !== null) {
+      stoppedBy = preempt.signal;
+      log(`stopped after step ${trainer.stoppedAtStep} on ${stoppedBy}: rerun the same command to resume from ${saved ?? "its checkpoint"} (exit code ${PREEMPTED_EXIT_CODE})`);
+    } else if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       log("sample: skipped under tensor parallelism (olmo generate on the checkpoint samples from it)");
     } else if (main && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       const { cl100k } = await import("../data/index.ts");
@@ -131,9 +167,11 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     }
     ok = true;
   } finally {
+    preempt.release();
     ckpt.close();
     trainer.free();
   }
   // collective: on failure a rank just exits, and the launcher (or the shm exit flag) stops the rest
   if (ok || world === 1) await par.close();
+  return { stoppedBy };
 }

@@ -9,6 +9,7 @@ import { ParamStore } from "../model/param-store.ts";
 import { ShardingMap } from "../model/sharding.ts";
 import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
 import type { PtrComm } from "../parallel/comm.ts";
+import { RankSummer } from "../parallel/sum-over-ranks.ts";
 import { DivergedError, UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { Progress, formatDuration, formatRate } from "./progress.ts";
@@ -34,8 +35,13 @@ export interface StepRecord {
 }
 
 export interface TrainHooks {
-  /** called after each step (checkpointing, evals) */
-  afterStep?(step: number, record: StepRecord): void;
+  /** called after each step (checkpointing, evals); `stopping`: the run stops after this step */
+  afterStep?(step: number, record: StepRecord, stopping: boolean): void;
+  /**
+   * A stop asked for on this rank (a preemption signal). Checked after every step and agreed over
+   * all ranks (one tiny collective per step), so every rank stops after the same step.
+   */
+  stopRequested?(): boolean;
   log?(line: string): void;
   /** stop after this step even if the run is longer (its checkpoint hooks still run) */
   stopAfterStep?: number;
@@ -70,6 +76,10 @@ export class Trainer {
   /** what this rank holds of every tensor: its TP shard and ZeRO-1 range */
   readonly map: ShardingMap;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
+  /** the step after which the last run() stopped on request (null: it ran to its end or to stopAfterStep) */
+  stoppedAtStep: number | null = null;
+  /** sums over the TP group (the stop agreement) */
+  private readonly tpSum: RankSummer | null = null;
   /** the last step with a finite loss, for the divergence message */
   private lastFinite: { step: number; loss: number } | null = null;
 
@@ -95,6 +105,15 @@ export class Trainer {
     this.params = new ParamStore(backend, cfg.model, this.map);
     this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined });
     this.optim = new AdamW(this.params, adam, { dp: this.dpComm, tp: this.tpComm });
+    if (this.tpComm) this.tpSum = new RankSummer(backend, this.tpComm);
+  }
+
+  /** Collective: true on every rank when `flag` is true on any rank of the run. */
+  private anyRank(flag: boolean): boolean {
+    let v = flag ? 1 : 0;
+    if (this.dpComm) v = this.optim.dpSum.sum([v])[0];
+    if (this.tpComm) v = this.tpSum!.sum([v])[0];
+    return v > 0;
   }
 
   /** Collective over every rank of the run: the TP group's barrier, then the DP group's (whose
@@ -147,8 +166,11 @@ export class Trainer {
       step_skipped: skipped ? 1 : 0 };
   }
 
-  /** Train from state.step+1 to totalSteps. */
-  run(source: BatchSource, hooks: TrainHooks = {}): StepRecord[] {
+  /**
+   * Train from state.step+1 to totalSteps, or until a stop is requested (then `stopped` is set).
+   * Between steps the event loop runs once, so signal handlers can ask for a stop.
+   */
+  async run(source: BatchSource, hooks: TrainHooks = {}): Promise<StepRecord[]> {
     const main = this.isMain;
     const log = !main ? () => {} : hooks.log ?? ((l: string) => console.log(l));
     if (main) mkdirSync(this.runDir, { recursive: true });
@@ -173,7 +195,16 @@ export class Trainer {
           (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : ""));
       }
       bar.update(step);
-      hooks.afterStep?.(step, r);
+      let stop = false;
+      if (hooks.stopRequested) {
+        await new Promise((resolve) => setImmediate(resolve)); // let a signal handler run
+        stop = this.anyRank(hooks.stopRequested());
+      }
+      hooks.afterStep?.(step, r, stop);
+      if (stop) {
+        this.stoppedAtStep = step;
+        break;
+      }
       if (hooks.stopAfterStep !== undefined && step >= hooks.stopAfterStep) break;
     }
     bar.done();
@@ -183,6 +214,7 @@ export class Trainer {
   }
 
   free(): void {
+    this.tpSum?.free();
     this.model.free();
     this.optim.free();
     this.params.free();

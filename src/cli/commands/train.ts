@@ -37,7 +37,9 @@ export const trainCommand: CommandSpec = {
     const { localRank } = readRankEnv();
     const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined), localRank });
     // loaded on demand: training pulls in the tokenizer and data code, which other commands never need
-    const { runTraining } = await import("../../train/run.ts");
-    await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: args.opts["stop-after"] as number | undefined });
+    const { PREEMPTED_EXIT_CODE, runTraining } = await import("../../train/run.ts");
+    const outcome = await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: args.opts["stop-after"] as number | undefined });
+    // stopped by a preemption signal, with a checkpoint to resume from: a distinct code for schedulers
+    return outcome.stoppedBy ? PREEMPTED_EXIT_CODE : 0;
   },
 };
