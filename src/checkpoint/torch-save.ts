@@ -178,8 +178,13 @@ export function writeTensorArchive(fd: number, base: number, dtype: TorchDType, 
 
 /** torch.save(obj) of a tensor-free Python value (dicts, lists, numbers, strings). */
 export function writeObjectArchive(fd: number, base: number, value: PyValue, prefix = "archive"): number {
+  return writePickleArchive(fd, base, pickle(value), prefix);
+}
+
+/** A tensor-free torch.save archive around an existing data.pkl (kept verbatim from another checkpoint). */
+export function writePickleArchive(fd: number, base: number, pkl: Uint8Array, prefix = "archive"): number {
   const z = new ZipWriter(fd, base);
-  z.add(`${prefix}/data.pkl`, [pickle(value)]);
+  z.add(`${prefix}/data.pkl`, [pkl]);
   z.add(`${prefix}/byteorder`, [BYTEORDER_RECORD]);
   z.add(`${prefix}/version`, [VERSION_RECORD]);
   return z.finish();
