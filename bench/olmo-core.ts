@@ -1,0 +1,111 @@
+// bun run bench:olmo-core [--gb 0.5] [--dir /tmp]
+// OLMo-core checkpoint conversion throughput on a synthetic native checkpoint of >= --gb GB of fp32
+// weights plus Adam m and v (3x that in all), each run in a child process (its peak RSS from
+// /proc/self/status VmHWM), next to a plain copy + fsync of the same bytes in the same run:
+//   export = exportOlmoCore native -> OLMo-core step folder  vs  copy of the native tensor files
+//   import = importOlmoCore OLMo-core step folder -> native  vs  copy of the .distcp file
+// Targets: throughput >= 0.7x the copy; peak RSS <= 2 x the largest tensor + 300 MB.
+// The page cache is warm for every read (the inputs were just written). Last line: one JSON object.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { fsyncPath } from "../src/checkpoint/io.ts";
+import { NativeWriter } from "../src/checkpoint/native.ts";
+import { ModelConfigSchema } from "../src/model/config.ts";
+import { paramSpecs } from "../src/model/params.ts";
+
+const GB = 1e9;
+
+function timed<T>(f: () => T): [T, number] {
+  const t = performance.now();
+  const r = f();
+  return [r, (performance.now() - t) / 1000];
+}
+
+/** cp of the given files into dst + fsync: what any conversion writing the same bytes must at least do. */
+function copyFiles(files: string[], dst: string): number {
+  mkdirSync(dst);
+  let bytes = 0;
+  for (const f of files) {
+    const to = join(dst, f.split("/").pop()!);
+    copyFileSync(f, to);
+    fsyncPath(to);
+    bytes += statSync(to).size;
+  }
+  fsyncPath(dst);
+  return bytes;
+}
+
+function child(args: string[]): { seconds: number; rss: number } {
+  const [p, t] = timed(() => Bun.spawnSync([process.execPath, import.meta.path, "--child", ...args], { stdout: "pipe", stderr: "inherit" }));
+  if (p.exitCode !== 0) throw new Error(`child ${args[0]} failed (${p.exitCode})`);
+  return { seconds: t, rss: JSON.parse(p.stdout.toString().trim().split("\n").pop()!).max_rss_bytes };
+}
+
+async function main() {
+  const { values: flags } = parseArgs({ options: { gb: { type: "string", default: "0.5" }, dir: { type: "string" }, child: { type: "boolean" } } });
+  const gb = Number(flags.gb);
+  const C = 1024, F = 4096, V = 100_278;
+  const perLayer = 4 * C * C + 3 * C * F + 4 * C;
+  const nLayers = Math.max(1, Math.ceil((gb * GB / 4 - 2 * 100_352 * C) / perLayer));
+  const model = ModelConfigSchema.parse({ dModel: C, nLayers, nHeads: 16, nKvHeads: 16, ffnHidden: F, vocabSize: V });
+  const specs = paramSpecs(model);
+  const base = mkdtempSync(join(flags.dir ?? tmpdir(), "olmo-bench-oc-"));
+  const res: Record<string, number | string> = {};
+  try {
+    // the input: written tensor by tensor (values from a small LCG; conversion never looks at them)
+    const native = join(base, "native");
+    const w = new NativeWriter(native, model, { meta: { trainState: { step: 100, tokensProcessed: 100 * 4096 }, optim: { step: {} } } });
+    let largest = 0;
+    for (const g of ["model", "adam_m", "adam_v"] as const) {
+      for (const s of specs) {
+        const a = new Float32Array(s.numel);
+        for (let i = 0, x = s.offset | 1; i < a.length; i++) a[i] = ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.04;
+        w.add(g, s.name, a);
+        largest = Math.max(largest, a.byteLength);
+      }
+    }
+    w.finish();
+    const nativeFiles = readdirSync(native).filter((f) => f.endsWith(".bin")).map((f) => join(native, f));
+    const bytes = nativeFiles.reduce((a, f) => a + statSync(f).size, 0);
+    res.model_params = specs.reduce((a, s) => a + s.numel, 0);
+    res.checkpoint_GB = +(bytes / GB).toFixed(3);
+    res.largest_tensor_mb = Math.round(largest / 1e6);
+    res.rss_limit_mb = Math.round((2 * largest + 300e6) / 1e6);
+    console.log(`native checkpoint: ${(bytes / GB).toFixed(2)} GB (${nLayers} layers, weights + Adam m, v; largest tensor ${res.largest_tensor_mb} MB)`);
+
+    const [, tCopyNative] = timed(() => copyFiles(nativeFiles, join(base, "copy-native")));
+    rmSync(join(base, "copy-native"), { recursive: true });
+    const ex = child(["export", native, join(base, "oc")]);
+    const distcp = join(base, "oc", "model_and_optim", "__0_0.distcp");
+    const [, tCopyDistcp] = timed(() => copyFiles([distcp], join(base, "copy-distcp")));
+    rmSync(join(base, "copy-distcp"), { recursive: true });
+    const im = child(["import", join(base, "oc"), join(base, "back")]);
+    const row = (name: string, t: number, tCopy: number, rss: number) => {
+      const gbps = bytes / GB / t, copy = bytes / GB / tCopy;
+      res[`${name}_GBps`] = +gbps.toFixed(3);
+      res[`${name}_copy_GBps`] = +copy.toFixed(3);
+      res[`${name}_vs_copy`] = +(gbps / copy).toFixed(2);
+      res[`${name}_peak_rss_mb`] = Math.round(rss / 1e6);
+      console.log(`${name.padEnd(6)} ${t.toFixed(1)} s, ${gbps.toFixed(3)} GB/s (incl. process start) vs copy + fsync ${copy.toFixed(3)} GB/s: ${(gbps / copy).toFixed(2)}x | peak RSS ${Math.round(rss / 1e6)} MB (target <= ${res.rss_limit_mb} MB)`);
+    };
+    row("export", ex.seconds, tCopyNative, ex.rss);
+    row("import", im.seconds, tCopyDistcp, im.rss);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+  console.log(JSON.stringify(res));
+}
+
+async function runChild([what, from, to]: string[]) {
+  if (what === "export") (await import("../src/checkpoint/olmo-core-export.ts")).exportOlmoCore(from, to, { paramGroups: { lr: 1e-4, initialLr: 3e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 } });
+  else (await import("../src/checkpoint/olmo-core-import.ts")).importOlmoCore(from, to);
+  // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak into a spawned child's ru_maxrss.
+  const hwmKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+  console.log(JSON.stringify({ max_rss_bytes: hwmKiB * 1024 }));
+}
+
+const i = process.argv.indexOf("--child");
+if (i >= 0) await runChild(process.argv.slice(i + 1));
+else await main();
