@@ -1,16 +1,17 @@
-// bun run bench:olmo-core [--gb 0.5] [--dir /tmp]
+// bun run bench:olmo-core [--gb 0.5] [--reps 3] [--dir /tmp]
 // OLMo-core checkpoint conversion throughput on a synthetic native checkpoint of >= --gb GB of fp32
 // weights plus Adam m and v (3x that in all), each run in a child process (its peak RSS from
 // /proc/self/status VmHWM), next to a plain copy + fsync of the same bytes in the same run:
 //   export = exportOlmoCore native -> OLMo-core step folder  vs  copy of the native tensor files
 //   import = importOlmoCore OLMo-core step folder -> native  vs  copy of the .distcp file
+// and a raw write + fsync of as many bytes from memory (the floor of any writer; cp reads too).
 // Targets: throughput >= 0.7x the copy; peak RSS <= 2 x the largest tensor + 300 MB.
 // The page cache is warm for every read (the inputs were just written). Last line: one JSON object.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fsyncPath } from "../src/checkpoint/io.ts";
+import { fsyncPath, pwriteAll } from "../src/checkpoint/io.ts";
 import { NativeWriter } from "../src/checkpoint/native.ts";
 import { ModelConfigSchema } from "../src/model/config.ts";
 import { paramSpecs } from "../src/model/params.ts";
@@ -37,6 +38,15 @@ function copyFiles(files: string[], dst: string): number {
   return bytes;
 }
 
+/** pwrite `bytes` bytes from a 64 MiB buffer into one file, then fsync. */
+function rawWrite(path: string, bytes: number): void {
+  const buf = new Uint8Array(64 << 20).fill(7);
+  const fd = openSync(path, "w");
+  for (let o = 0; o < bytes; o += buf.length) pwriteAll(fd, buf.subarray(0, Math.min(buf.length, bytes - o)), o);
+  fsyncSync(fd);
+  closeSync(fd);
+}
+
 function child(args: string[]): { seconds: number; rss: number } {
   const [p, t] = timed(() => Bun.spawnSync([process.execPath, import.meta.path, "--child", ...args], { stdout: "pipe", stderr: "inherit" }));
   if (p.exitCode !== 0) throw new Error(`child ${args[0]} failed (${p.exitCode})`);
@@ -44,7 +54,7 @@ function child(args: string[]): { seconds: number; rss: number } {
 }
 
 async function main() {
-  const { values: flags } = parseArgs({ options: { gb: { type: "string", default: "0.5" }, dir: { type: "string" }, child: { type: "boolean" } } });
+  const { values: flags } = parseArgs({ options: { gb: { type: "string", default: "0.5" }, reps: { type: "string", default: "3" }, dir: { type: "string" }, child: { type: "boolean" } } });
   const gb = Number(flags.gb);
   const C = 1024, F = 4096, V = 100_278;
   const perLayer = 4 * C * C + 3 * C * F + 4 * C;
@@ -75,23 +85,36 @@ async function main() {
     res.rss_limit_mb = Math.round((2 * largest + 300e6) / 1e6);
     console.log(`native checkpoint: ${(bytes / GB).toFixed(2)} GB (${nLayers} layers, weights + Adam m, v; largest tensor ${res.largest_tensor_mb} MB)`);
 
-    const [, tCopyNative] = timed(() => copyFiles(nativeFiles, join(base, "copy-native")));
-    rmSync(join(base, "copy-native"), { recursive: true });
-    const ex = child(["export", native, join(base, "oc")]);
-    const distcp = join(base, "oc", "model_and_optim", "__0_0.distcp");
-    const [, tCopyDistcp] = timed(() => copyFiles([distcp], join(base, "copy-distcp")));
-    rmSync(join(base, "copy-distcp"), { recursive: true });
-    const im = child(["import", join(base, "oc"), join(base, "back")]);
-    const row = (name: string, t: number, tCopy: number, rss: number) => {
-      const gbps = bytes / GB / t, copy = bytes / GB / tCopy;
-      res[`${name}_GBps`] = +gbps.toFixed(3);
-      res[`${name}_copy_GBps`] = +copy.toFixed(3);
-      res[`${name}_vs_copy`] = +(gbps / copy).toFixed(2);
+    // --reps rounds of: copy anchor, export, copy anchor, import, raw write (this VM's disk is
+    // shared and varies run to run: each ratio is taken within a round, the median reported)
+    const rounds: { ex: number; exCopy: number; exRss: number; im: number; imCopy: number; imRss: number; raw: number }[] = [];
+    for (let k = 0; k < Number(flags.reps); k++) {
+      const [, exCopy] = timed(() => copyFiles(nativeFiles, join(base, "copy-native")));
+      rmSync(join(base, "copy-native"), { recursive: true });
+      rmSync(join(base, "oc"), { recursive: true, force: true });
+      const ex = child(["export", native, join(base, "oc")]);
+      const [, imCopy] = timed(() => copyFiles([join(base, "oc", "model_and_optim", "__0_0.distcp")], join(base, "copy-distcp")));
+      rmSync(join(base, "copy-distcp"), { recursive: true });
+      const im = child(["import", join(base, "oc"), join(base, "back")]);
+      rmSync(join(base, "back"), { recursive: true });
+      const [, raw] = timed(() => rawWrite(join(base, "raw.bin"), bytes));
+      rmSync(join(base, "raw.bin"));
+      rounds.push({ ex: ex.seconds, exCopy, exRss: ex.rss, im: im.seconds, imCopy, imRss: im.rss, raw });
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const gbps = (t: number) => bytes / GB / t;
+    for (const name of ["export", "import"] as const) {
+      const t = rounds.map((r) => (name === "export" ? r.ex : r.im)), tc = rounds.map((r) => (name === "export" ? r.exCopy : r.imCopy));
+      const rss = Math.max(...rounds.map((r) => (name === "export" ? r.exRss : r.imRss)));
+      const vsCopy = median(rounds.map((_, k) => tc[k] / t[k])), vsRaw = median(rounds.map((r, k) => r.raw / t[k]));
+      res[`${name}_GBps`] = +gbps(median(t)).toFixed(3);
+      res[`${name}_copy_GBps`] = +gbps(median(tc)).toFixed(3);
+      res[`${name}_vs_copy`] = +vsCopy.toFixed(2);
+      res[`${name}_vs_raw_write`] = +vsRaw.toFixed(2);
       res[`${name}_peak_rss_mb`] = Math.round(rss / 1e6);
-      console.log(`${name.padEnd(6)} ${t.toFixed(1)} s, ${gbps.toFixed(3)} GB/s (incl. process start) vs copy + fsync ${copy.toFixed(3)} GB/s: ${(gbps / copy).toFixed(2)}x | peak RSS ${Math.round(rss / 1e6)} MB (target <= ${res.rss_limit_mb} MB)`);
-    };
-    row("export", ex.seconds, tCopyNative, ex.rss);
-    row("import", im.seconds, tCopyDistcp, im.rss);
+      console.log(`${name.padEnd(6)} ${t.map((x) => gbps(x).toFixed(2)).join(" / ")} GB/s (incl. process start) | copy + fsync ${tc.map((x) => gbps(x).toFixed(2)).join(" / ")} GB/s | ` +
+        `raw write + fsync ${rounds.map((r) => gbps(r.raw).toFixed(2)).join(" / ")} GB/s | median ${vsCopy.toFixed(2)}x copy, ${vsRaw.toFixed(2)}x raw write | peak RSS ${res[`${name}_peak_rss_mb`]} MB (target <= ${res.rss_limit_mb} MB)`);
+    }
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
