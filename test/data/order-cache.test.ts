@@ -46,3 +46,15 @@ test("an OLMo-core-named file of the wrong size or another order is ignored and 
   expect(Array.from(l.batchAt(2).instanceIds)).toEqual(want);
   expect(readdirSync(cache).sort()).toEqual(["global_indices_dataset_size48_epoch1_seed3_v1.npy", "global_indices_epoch1_seed3_size48.npy", "olmo-bun-order_chunk1_epoch1_seed3_instances48.u32"]);
 });
+
+const pyNumpy = (await import("../../bench/python.ts")).findPython("numpy");
+test.skipIf(!pyNumpy)("OLMo-core's dataset fingerprint of the same files (as NumpyDatasetBase.fingerprint computes it)", () => {
+  const script = `import hashlib, os, sys, numpy as np
+h = hashlib.sha256()
+h.update(f"pad_token_id=100277,eos_token_id=100257,dtype={np.uint32}".encode())
+for p in sys.argv[1:]:
+    h.update(f"name={os.path.basename(p)},size={os.path.getsize(p)}".encode())
+print(h.hexdigest())`;
+  const out = Bun.spawnSync([pyNumpy!, "-c", script, ...paths], { stdout: "pipe" });
+  expect(ds.olmoCoreFingerprint(100277, 100257)).toBe(out.stdout.toString().trim());
+});
