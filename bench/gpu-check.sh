@@ -13,6 +13,8 @@
 #   3c binary     : bun run compile, then the compiled dist/olmo trains 50 steps of the default run on
 #                   its embedded CUDA library from an empty folder
 #   4 hf_parity   : bench/hf_parity.py (loss + grad norm vs transformers, cuda and cpu backends)
+#   4b olmo-core  : bench/gpu/olmo_core_dcp.py: dcp.save (the real torch.distributed.checkpoint) ->
+#                   olmo import-olmo-core -> olmo export-olmo-core -> dcp.load, tensors compared
 #   5 matmul      : bun run bench:matmul (ours vs torch.matmul)
 #   6 step        : bun run bench:step, ~1B OLMo-2 at 4x4096 tokens (tokens/s, MFU, vs PyTorch)
 # The whole script stops starting work after OLMO_CHECK_BUDGET seconds (default 500);
@@ -196,6 +198,11 @@ run_step binary "$LOG3C" 150 'grep -E "backend|loss:|error" | cut -c1-120 | tail
 LOG4=$OUT/4-hf-parity.log
 : >"$LOG4"
 run_step hf-parity "$LOG4" 150 'grep -E "^(cuda|cpu) " | cut -c1-75' -- "$PY" bench/hf_parity.py --timeout 100
+
+# ---------------------------------------------------------------- 4b. OLMo-core checkpoints vs real DCP
+LOG4B=$OUT/4b-olmo-core.log
+: >"$LOG4B"
+run_step olmo-core "$LOG4B" 120 'grep -E "dcp.load|dcp_to_torch_save|rank0|FAILED" | cut -c1-60 | tail -3' -- "$PY" bench/gpu/olmo_core_dcp.py
 
 # ---------------------------------------------------------------- 5. GEMM vs torch
 LOG5=$OUT/5-matmul.log

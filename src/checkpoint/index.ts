@@ -7,3 +7,7 @@ export { loadHfModel, exportHf, HfSource, HfSink, readHfConfig, hfConfigJson, mo
 export { SafetensorsReader, SafetensorsWriter } from "./safetensors.ts";
 export { openSource, loadModelWeights, copyModel, soup, soupWeights, checkSoupable } from "./soup.ts";
 export type { TensorSource, TensorSink, OnProgress } from "./source.ts";
+export { openOlmoCoreCheckpoint, isOlmoCoreCheckpoint, OlmoCoreReader, type OlmoCoreGroup, type OlmoCoreOpenOptions } from "./olmo-core-read.ts";
+export { importOlmoCore, OlmoCoreSource } from "./olmo-core-import.ts";
+export { exportOlmoCore, type ParamGroupValues } from "./olmo-core-export.ts";
+export type { OlmoCoreTrainState, OlmoCoreDataLoaderState } from "./olmo-core-train-state.ts";

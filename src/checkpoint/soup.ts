@@ -10,13 +10,16 @@ import { HfSource } from "./hf.ts";
 import { Scratch } from "./io.ts";
 import { NativeSource } from "./native-read.ts";
 import { METADATA_FILE } from "./naming.ts";
+import { OlmoCoreSource } from "./olmo-core-import.ts";
+import { isOlmoCoreCheckpoint } from "./olmo-core-read.ts";
 import { type OnProgress, type TensorSink, type TensorSource, configMismatch } from "./source.ts";
 
-/** A native checkpoint directory (metadata.msgpack) or an HF folder (config.json + safetensors). */
+/** A native checkpoint directory (metadata.msgpack), an OLMo-core step folder (model_and_optim/.metadata) or an HF folder (config.json + safetensors). */
 export function openSource(path: string): TensorSource {
   if (!existsSync(path)) throw new UserError(`checkpoint not found: ${path}`);
   if (!statSync(path).isDirectory()) throw new UserError(`${path}: expected a checkpoint directory (native or Hugging Face)`);
   if (existsSync(join(path, METADATA_FILE))) return new NativeSource(path);
+  if (isOlmoCoreCheckpoint(path)) return new OlmoCoreSource(path);
   if (existsSync(join(path, "config.json"))) return new HfSource(path);
   // Neither: let the native reader explain (it recognises an interrupted save).
   return new NativeSource(path);
@@ -26,7 +29,7 @@ export function openSource(path: string): TensorSource {
  * Weights of any checkpoint (native or HF) as one fp32 arena in paramSpecs order, plus the native
  * train state when there is one: what `checkpoint.loadPath` with loadTrainerState false needs.
  */
-export function loadModelWeights(path: string, onProgress?: OnProgress): { config: ModelConfig; params: Float32Array; kind: "native" | "hf"; trainState: Record<string, unknown> } {
+export function loadModelWeights(path: string, onProgress?: OnProgress): { config: ModelConfig; params: Float32Array; kind: TensorSource["kind"]; trainState: Record<string, unknown> } {
   const src = openSource(path);
   try {
     const params = new Float32Array(src.specs.reduce((a, s) => a + s.numel, 0));

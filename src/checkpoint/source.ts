@@ -6,7 +6,7 @@ import type { ParamSpec } from "../model/params.ts";
 
 export interface TensorSource {
   readonly path: string;
-  readonly kind: "native" | "hf";
+  readonly kind: "native" | "hf" | "olmo-core";
   readonly config: ModelConfig;
   /** paramSpecs(config): names, shapes and arena offsets */
   readonly specs: ParamSpec[];

@@ -176,6 +176,21 @@ export class Dataset {
     });
     return h.digest("hex");
   }
+
+  /**
+   * OLMo-core's fingerprint of the same files (NumpyDatasetBase.fingerprint, version "v1.1",
+   * src/olmo_core/data/numpy_dataset.py at d7301e62): sha256 of
+   * "pad_token_id={pad},eos_token_id={eos},dtype={numpy type}" then "name={basename},size={bytes}"
+   * per file, where the numpy type prints as "<class 'numpy.uint32'>". What an OLMo-core trainer
+   * state's data_loader.dataset_fingerprint is compared with (plain file lists; a source mixture's
+   * sizes are OLMo-core's sampled ones, not checked here).
+   */
+  olmoCoreFingerprint(padTokenId: number, eosTokenId: number): string {
+    const h = createHash("sha256");
+    h.update(`pad_token_id=${padTokenId},eos_token_id=${eosTokenId},dtype=<class 'numpy.${this.dtype}'>`);
+    for (const f of this.files) h.update(`name=${basename(f.path)},size=${f.sizeBytes}`);
+    return h.digest("hex");
+  }
 }
 
 export function openDataset(opts: DatasetOptions): Dataset {

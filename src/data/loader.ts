@@ -6,10 +6,9 @@
 // with exactly the batches the uninterrupted run would have seen: resume = skip
 // floor(tokensProcessed / globalBatchTokens) whole global batches, then rebuild the same permutation.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Dataset } from "./dataset.ts";
+import { readCachedOrder, writeCachedOrder } from "./order-cache.ts";
 import { globalOrder } from "./pcg64.ts";
 
 export interface LoaderOptions {
@@ -23,7 +22,7 @@ export interface LoaderOptions {
   dpWorld?: number;
   /** allow more than one epoch (each epoch reshuffles with seed + epoch) */
   allowRepetition?: boolean;
-  /** cache each epoch's order as raw uint32 here (a large mix takes seconds to shuffle) */
+  /** cache each epoch's order here (a large mix takes seconds to shuffle); an OLMo-core work_dir's cached order is reused */
   orderCacheDir?: string;
 }
 
@@ -174,30 +173,16 @@ export class DataLoader {
     this.batchesProcessed = Math.floor(state.tokensProcessed / this.globalBatchTokens);
   }
 
-  /** The epoch's full order, computed once per epoch (or mapped from the order cache). */
+  /** The epoch's full order, computed once per epoch (or mapped from the order cache, order-cache.ts). */
   private epochOrder(epoch: number): Uint32Array {
     if (this.order?.epoch === epoch) return this.order.idx;
     const N = this.dataset.numInstances, c = this.dataset.chunk;
-    const total = this.batchesPerEpoch * this.instancesPerBatch;
-    let idx: Uint32Array | null = null;
-    let cachePath: string | null = null;
-    if (this.opts.orderCacheDir) {
-      // OLMo-core's cache file (_global_indices_file: sorted fields, chunk omitted when 1, tail
-      // already dropped), so an OLMo-core work_dir's file can be reused and vice versa.
-      cachePath = join(this.opts.orderCacheDir, `global_indices${c > 1 ? `_chunk${c}` : ""}_epoch${epoch}_seed${this.seed}_size${total}.npy`);
-      if (existsSync(cachePath) && statSync(cachePath).size === total * 4) {
-        const bytes = Bun.mmap(cachePath, { shared: false });
-        idx = new Uint32Array(bytes.buffer, bytes.byteOffset, total);
-      }
-    }
+    const key = { numInstances: N, chunk: c, epoch, seed: this.seed, used: this.batchesPerEpoch * this.instancesPerBatch };
+    const dir = this.opts.orderCacheDir;
+    let idx = dir ? readCachedOrder(dir, key) : null;
     if (!idx) {
-      idx = globalOrder(N, this.seed, epoch, c).subarray(0, total);
-      if (cachePath) {
-        mkdirSync(this.opts.orderCacheDir!, { recursive: true });
-        const tmp = `${cachePath}.tmp-${process.pid}`;
-        writeFileSync(tmp, idx);
-        renameSync(tmp, cachePath);
-      }
+      idx = globalOrder(N, this.seed, epoch, c).subarray(0, key.used);
+      if (dir) writeCachedOrder(dir, key, idx);
     }
     this.order = { epoch, idx };
     return idx;

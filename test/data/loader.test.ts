@@ -129,11 +129,11 @@ test("fingerprint: same data and seed restore; another seed or file set is refus
   expect(otherData.state().batchesProcessed).toBe(1);
 });
 
-test("order cache: written once in OLMo-core's file name and reused", () => {
+test("order cache: written once under our own name (not OLMo-core's) and reused", () => {
   const cache = tempDir("olmo-order-");
   const l1 = new DataLoader(ds, { globalBatchTokens: 128, seed: 3, orderCacheDir: cache });
   const b1 = l1.batchAt(2);
   const l2 = new DataLoader(ds, { globalBatchTokens: 128, seed: 3, orderCacheDir: cache });
   expect(Array.from(l2.batchAt(2).instanceIds)).toEqual(Array.from(b1.instanceIds));
-  expect(require("node:fs").readdirSync(cache)).toEqual(["global_indices_epoch1_seed3_size48.npy"]);
+  expect(require("node:fs").readdirSync(cache)).toEqual(["olmo-bun-order_chunk1_epoch1_seed3_instances48.u32"]);
 });

@@ -11,6 +11,7 @@ import { saveCheckpoint } from "../../src/checkpoint/native.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -104,6 +105,7 @@ export const rows: Row[] = [
     mistake: "disk full during checkpoint save", args: () => ["train", cfg(), `--run-dir=${p("full", "run")}`, "--quiet", "--checkpoint.saveInterval=1"],
     message: /ENOSPC|no space/i, skip: () => (fullFsMounted ? null : "cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)"),
   },
+  ...olmoCoreRows(p),
 ];
 
 let fullFsMounted = false;
@@ -142,6 +144,7 @@ beforeAll(async () => {
   writeFileSync(p("hf-badheader", shard), bytes);
   cpSync(p("hf"), p("hf-trunc"), { recursive: true });
   truncateSync(p("hf-trunc", shard), bytes.length - 100);
+  setupOlmoCoreBadInputs(p);
   // "disk full": a 160 KiB tmpfs holds the run folder's config and metrics but not a checkpoint
   mkdirSync(p("full"));
   fullFsMounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", p("full")], { stderr: "pipe" }).exitCode === 0;

@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { HfSource } from "../../checkpoint/hf.ts";
 import type { CheckpointMeta } from "../../checkpoint/native.ts";
 import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native-read.ts";
+import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core-read.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
@@ -12,12 +13,13 @@ import { type ModelConfig, paddedVocab } from "../../model/config.ts";
 import { paramSpecs, totalParams } from "../../model/params.ts";
 import type { CommandSpec } from "../args.ts";
 import { byteProgress } from "./export-hf.ts";
+import { olmoCoreInfo } from "./ckpt-olmo-core.ts";
 
-function gb(bytes: number): string {
+export function gb(bytes: number): string {
   return `${(bytes / 1e9).toFixed(3)} GB`;
 }
 
-function modelLine(m: ModelConfig): string {
+export function modelLine(m: ModelConfig): string {
   const n = totalParams(paramSpecs(m));
   return `d_model ${m.dModel}, ${m.nLayers} layers, ${m.nHeads} heads (${m.nKvHeads} kv), ffn ${m.ffnHidden}, vocab ${m.vocabSize} (padded ${paddedVocab(m)}), ` +
     `rope θ ${m.ropeTheta}, eps ${m.normEps} — ${n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${(n / 1e6).toFixed(2)}M`} params`;
@@ -35,7 +37,7 @@ function adamStepLine(m: CheckpointMeta, path: string): string {
 
 export const ckptCommand: CommandSpec = {
   name: "ckpt info",
-  summary: "Describe a checkpoint (native or HF) and verify it: name, step, tokens, model, tensors, checksums",
+  summary: "Describe a checkpoint (native, OLMo-core or HF) and verify it: name, step, tokens, model, tensors, checksums",
   usage: "olmo ckpt info PATH [--quick]",
   options: [{ name: "quick", type: "boolean", help: "skip reading the tensors (no checksum verification)" }],
   async run(args) {
@@ -46,7 +48,9 @@ export const ckptCommand: CommandSpec = {
     const t0 = performance.now();
     const p = byteProgress("verify");
     try {
-      if (existsSync(join(path, METADATA_FILE)) || !existsSync(join(path, "config.json"))) {
+      if (!existsSync(join(path, METADATA_FILE)) && isOlmoCoreCheckpoint(path)) {
+        rows.push(...olmoCoreInfo(path, quick, p.cb, t0));
+      } else if (existsSync(join(path, METADATA_FILE)) || !existsSync(join(path, "config.json"))) {
         const r = new NativeReader(path);
         const m = r.meta;
         r.checkFileSizes();
@@ -93,6 +97,6 @@ export const ckptCommand: CommandSpec = {
     } finally {
       p.bar?.done();
     }
-    for (const [k, v] of rows) console.log(`${k.padEnd(10)} ${v}`);
+    for (const [k, v] of rows) console.log(k === "" ? `  ${v}` : `${k.padEnd(10)} ${v}`);
   },
 };

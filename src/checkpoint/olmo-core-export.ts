@@ -1,0 +1,176 @@
+// Native checkpoint → OLMo-core step folder that torch.distributed.checkpoint.load and OLMo-core's
+// load_model_and_optim_state / Trainer.load_checkpoint accept:
+//   model_and_optim/__0_0.distcp   one torch.save blob per item (fp32 whole tensors, one chunk each,
+//                                  as a one-rank save writes them), then the pickled non-tensor items
+//   model_and_optim/.metadata      pickled Metadata (dcp-metadata.ts), written after the data
+//   train/rank0.pt                 trainer state (olmo-core-train-state.ts)
+//   config.json                    the experiment config (the imported one, else a minimal one)
+//   .metadata.json                 OLMo-core's CheckpointMetadata; Checkpointer.dir_is_checkpoint
+//                                  requires it with the other two (train/checkpoint.py at d7301e62)
+// Optimizer items follow OLMo-core's unflattened optimizer state dict: optim.state.<name>.{exp_avg,
+// exp_avg_sq, step} and optim.param_groups.<i>.<field> for the two groups OLMo-2 builds (the
+// embedding without weight decay first, then the rest: optim/config.py build_groups at d7301e62).
+// DCP loads only the keys the loading optimizer asks for, so the extra initial_lr is harmless.
+// Everything goes to `<out>.tmp-<pid>` and is renamed into place last: a failure leaves no output.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { UserError } from "../errors.ts";
+import { paramSpecs } from "../model/params.ts";
+import { bytesOf } from "../tensor/dtype.ts";
+import { type DcpItemOut, writeDcpMetadata } from "./dcp-metadata.ts";
+import { Scratch, fsyncPath } from "./io.ts";
+import { NativeReader } from "./native-read.ts";
+import { tempDirFor } from "./naming.ts";
+import { olmoCoreConfigJson } from "./olmo-core-config.ts";
+import type { OlmoCoreOrigin } from "./olmo-core-import.ts";
+import { dcpKey } from "./olmo-core-read.ts";
+import { olmoCoreName } from "./olmo-core-names.ts";
+import { type OlmoCoreTrainState, writeOlmoCoreTrainState } from "./olmo-core-train-state.ts";
+import { PyFloat, PyTuple, type PyValue } from "./pickle-read.ts";
+import { pickle } from "./pickle-write.ts";
+import { writePickleArchive, writeTensorArchive } from "./torch-save.ts";
+import type { OnProgress } from "./source.ts";
+
+/** The AdamW hyperparameters written into the param groups (a checkpoint that came from OLMo-core keeps its own). */
+export interface ParamGroupValues {
+  /** the learning rate at the checkpoint's step */
+  lr: number;
+  /** the schedule's peak (OLMo-core's initial_lr) */
+  initialLr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+}
+
+export interface ExportOlmoCoreOptions {
+  paramGroups?: ParamGroupValues;
+  onProgress?: OnProgress;
+}
+
+/** The OLMo-core version whose checkpoint layout this writes (src/olmo_core/version.py at d7301e62). */
+const OLMO_CORE_VERSION = "1.8.0";
+const DISTCP = "__0_0.distcp";
+
+function paramGroupItems(names: string[], g: ParamGroupValues): [string, (string | number)[], PyValue][] {
+  const groups = [
+    { weight_decay: 0, params: names.slice(0, 1) }, // embeddings.weight: no weight decay (OLMo-2)
+    { weight_decay: g.weightDecay, params: names.slice(1) },
+  ];
+  const out: [string, (string | number)[], PyValue][] = [];
+  groups.forEach((grp, i) => {
+    const fields: [string, PyValue][] = [
+      ["weight_decay", new PyFloat(grp.weight_decay)], ["lr", new PyFloat(g.lr)], ["betas", new PyTuple(g.betas.map((b) => new PyFloat(b)))],
+      ["eps", new PyFloat(g.eps)], ["foreach", null], ["fused", null], ["initial_lr", new PyFloat(g.initialLr)], ["params", grp.params],
+    ];
+    for (const [k, v] of fields) out.push([`optim.param_groups.${i}.${k}`, ["optim", "param_groups", i, k], v]);
+  });
+  return out;
+}
+
+/** The DCP path of a stored byte item from its key (planner_data: param groups index by number when unflattened). */
+function bytePath(fqn: string, names: Set<string>): (string | number)[] {
+  const rest = fqn.slice("optim.param_groups.".length);
+  const last = rest.lastIndexOf(".");
+  const group = rest.slice(0, last), field = rest.slice(last + 1);
+  if (!fqn.startsWith("optim.param_groups.") || last < 0) return fqn.split(".");
+  return ["optim", "param_groups", names.has(group) ? group : /^\d+$/.test(group) ? Number(group) : group, field];
+}
+
+export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOptions = {}): { items: number; bytes: number; optimizer: boolean } {
+  const r = new NativeReader(ckpt);
+  const tmp = tempDirFor(out);
+  let fd = -1;
+  try {
+    r.checkFileSizes();
+    const meta = r.meta;
+    const ps = paramSpecs(meta.model);
+    const withOptim = ps.every((s) => r.has("adam_m", s.name) && r.has("adam_v", s.name));
+    const ts = (meta.trainState ?? {}) as Record<string, any>;
+    const origin = ts.olmoCore as OlmoCoreOrigin | undefined;
+    if (withOptim && !origin && !opts.paramGroups) throw new UserError(`export-olmo-core: ${ckpt} has optimizer state but no optimizer settings to write its param groups from`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(join(tmp, "model_and_optim"), { recursive: true });
+    mkdirSync(join(tmp, "train"));
+    fd = openSync(join(tmp, "model_and_optim", DISTCP), "w");
+    const items: DcpItemOut[] = [];
+    let pos = 0;
+    const scratch = new Scratch();
+    const total = ps.reduce((a, s) => a + s.numel, 0) * 4 * (withOptim ? 3 : 1);
+    let done = 0;
+    const putTensor = (fqn: string, path: (string | number)[], shape: number[], data: Float32Array) => {
+      const len = writeTensorArchive(fd, pos, "f32", shape, [bytesOf(data)]);
+      items.push({ fqn, tensor: { dtype: "f32", size: shape }, storage: { relativePath: DISTCP, offset: pos, length: len }, path });
+      pos += len;
+      done += data.byteLength;
+      opts.onProgress?.(done, total);
+    };
+    const putPickle = (fqn: string, path: (string | number)[], pkl: Uint8Array) => {
+      const len = writePickleArchive(fd, pos, pkl);
+      items.push({ fqn, storage: { relativePath: DISTCP, offset: pos, length: len }, path });
+      pos += len;
+    };
+    for (const s of ps) {
+      const buf = scratch.f32(s.numel);
+      r.read("model", s.name, buf);
+      putTensor(dcpKey("model", olmoCoreName(s.name)), ["model", olmoCoreName(s.name)], s.shape, buf);
+    }
+    if (withOptim) {
+      const counters = meta.optim?.step ?? {};
+      const fallback = typeof ts.adamStep === "number" ? ts.adamStep : 0;
+      for (const s of ps) {
+        const oc = olmoCoreName(s.name);
+        for (const [g, field] of [["adam_m", "exp_avg"], ["adam_v", "exp_avg_sq"]] as const) {
+          const buf = scratch.f32(s.numel);
+          r.read(g, s.name, buf);
+          putTensor(dcpKey(g, oc), ["optim", "state", oc, field], s.shape, buf);
+        }
+        const step = Float32Array.of(counters[s.name] ?? fallback);
+        putTensor(dcpKey("step", oc), ["optim", "state", oc, "step"], [], step);
+      }
+      const names = ps.map((s) => olmoCoreName(s.name));
+      if (origin && Object.keys(origin.byteItems).length) {
+        const nameSet = new Set(names);
+        for (const [fqn, b64] of Object.entries(origin.byteItems)) putPickle(fqn, bytePath(fqn, nameSet), Buffer.from(b64, "base64"));
+      } else {
+        for (const [fqn, path, v] of paramGroupItems(names, opts.paramGroups!)) putPickle(fqn, path, pickle(v));
+      }
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    const metaPath = join(tmp, "model_and_optim", ".metadata");
+    writeFileSync(metaPath, writeDcpMetadata(items));
+    fsyncPath(metaPath);
+    const dataSeed = origin?.trainer?.dataLoader?.seed ?? (meta.dataCursor as { seed?: number } | null)?.seed ?? null;
+    writeFileSync(join(tmp, "config.json"), JSON.stringify(origin?.config ?? olmoCoreConfigJson(meta.model, dataSeed), null, 2) + "\n");
+    writeOlmoCoreTrainState(join(tmp, "train", "rank0.pt"), trainStateFor(meta.trainState ?? {}, meta.dataCursor, origin));
+    writeFileSync(join(tmp, ".metadata.json"), JSON.stringify({ version: OLMO_CORE_VERSION }) + "\n");
+    fsyncPath(tmp);
+    if (existsSync(out)) rmSync(out, { recursive: true }); // an empty folder (the CLI refuses a non-empty one)
+    renameSync(tmp, out);
+    return { items: items.length, bytes: pos, optimizer: withOptim };
+  } catch (e) {
+    if (fd >= 0) closeSync(fd);
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    r.close();
+  }
+}
+
+/** The trainer state to write: the imported one with our step and tokens, else ours (fingerprint version "olmo-bun"). */
+function trainStateFor(ts: Record<string, unknown>, cursor: unknown, origin: OlmoCoreOrigin | undefined): OlmoCoreTrainState {
+  const step = typeof ts.step === "number" ? ts.step : 0;
+  const tokens = typeof ts.tokensProcessed === "number" ? ts.tokensProcessed : 0;
+  const c = (cursor ?? {}) as { tokensProcessed?: number; batchesProcessed?: number; epoch?: number; seed?: number; fingerprint?: string };
+  const base = origin?.trainer;
+  const dl = base?.dataLoader;
+  return {
+    step, tokensSeen: tokens, maxSteps: base?.maxSteps ?? null, epoch: base?.epoch ?? c.epoch ?? 1, worldSize: base?.worldSize ?? 1,
+    dataLoader: dl
+      ? { ...dl, batchesProcessed: c.batchesProcessed ?? dl.batchesProcessed, tokensProcessed: c.tokensProcessed ?? dl.tokensProcessed }
+      : typeof c.seed === "number"
+        ? { seed: c.seed, epoch: c.epoch ?? 1, batchesProcessed: c.batchesProcessed ?? 0, tokensProcessed: c.tokensProcessed ?? tokens, fingerprint: c.fingerprint ?? "", fingerprintVersion: "olmo-bun", datasetType: "fsl", sequenceLength: null, maxTargetSequenceLength: null }
+        : null,
+  };
+}
