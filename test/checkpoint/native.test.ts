@@ -75,7 +75,7 @@ test("bad checkpoints: missing files, truncated file, wrong metadata version, in
   expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/tensor file optim\.rank0\.bin is missing/);
   const m = packr.unpack(readFileSync(join(path, "metadata.msgpack")));
   writeFileSync(join(path, "metadata.msgpack"), packr.pack({ ...m, version: 99 }));
-  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/format version 99 is not supported \(this olmo reads version 1\)/);
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/format version 99 is not supported \(this olmo reads versions 1 and 2\)/);
   writeFileSync(join(path, "metadata.msgpack"), new Uint8Array([0xc1, 0xc1]));
   expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/corrupt metadata/);
   rmSync(join(path, "metadata.msgpack"));

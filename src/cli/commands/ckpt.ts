@@ -4,6 +4,9 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { HfSource } from "../../checkpoint/hf.ts";
 import { NativeReader, verifyCheckpoint } from "../../checkpoint/native-read.ts";
+import type { CheckpointMeta } from "../../checkpoint/native.ts";
+import { claimsOptimizer } from "../../checkpoint/validate.ts";
+import { checkLoaderState } from "../../data/loader.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
@@ -22,6 +25,14 @@ function modelLine(m: ModelConfig): string {
     `rope θ ${m.ropeTheta}, eps ${m.normEps} — ${n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${(n / 1e6).toFixed(2)}M`} params`;
 }
 
+/** What a resume from this checkpoint restores (validated above, read below unless --quick). */
+function resumeLine(m: CheckpointMeta): string {
+  if (!claimsOptimizer(m)) return "weights only: no optimizer state, so it starts a run (checkpoint.loadPath), it does not resume one";
+  const st = m.trainState as Record<string, unknown>;
+  const counters = m.optim ? "per-tensor Adam step counters" : `Adam step ${st.adamStep ?? "?"}`;
+  return `weights, Adam moments of every tensor, ${counters}, step ${st.step ?? "?"}, ${m.dataCursor != null ? "data cursor" : "no data cursor (data order restarts)"}`;
+}
+
 export const ckptCommand: CommandSpec = {
   name: "ckpt info",
   summary: "Describe a checkpoint (native or HF) and verify it: name, step, tokens, model, tensors, checksums",
@@ -36,10 +47,17 @@ export const ckptCommand: CommandSpec = {
     const p = byteProgress("verify");
     try {
       if (existsSync(join(path, METADATA_FILE)) || !existsSync(join(path, "config.json"))) {
+        // the whole index is validated for what the checkpoint claims to hold (what a resume loads)
         const r = new NativeReader(path);
         const m = r.meta;
-        r.checkFileSizes();
         r.close();
+        if (m.dataCursor != null) {
+          try {
+            checkLoaderState(m.dataCursor);
+          } catch (e) {
+            throw e instanceof UserError ? new UserError(`${path}: ${e.message}`) : e;
+          }
+        }
         const st = m.trainState as Record<string, unknown>;
         const parts = parseCheckpointName(m.name);
         const lz4 = m.tensors.some((t) => t.slices.some((s) => s.lz4));
@@ -52,6 +70,7 @@ export const ckptCommand: CommandSpec = {
         const raw = m.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
         const stored = m.tensors.reduce((a, t) => a + t.slices.reduce((x, s) => x + s.length, 0), 0);
         rows.push(["tensors", `${m.tensors.length} (${[...groups].map(([g, n]) => `${n} ${g}`).join(", ")}), ${gb(raw)} fp32, ${gb(stored)} on disk`]);
+        rows.push(["resume", resumeLine(m)]);
         if (!quick) {
           const v = verifyCheckpoint(path, p.cb);
           rows.push(["checksums", `ok: ${v.tensors} tensors verified in ${((performance.now() - t0) / 1000).toFixed(1)} s`]);
