@@ -9,6 +9,7 @@ import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
+import { type RankEnv, readRankEnv } from "../parallel/env.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/tp-plan.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
@@ -18,6 +19,7 @@ import { formatRate } from "./progress.ts";
 import { greedySample } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
 import { RunCheckpointer } from "./checkpointing.ts";
+import { acquireRunLock } from "./run-lock.ts";
 import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
 
 export interface RunOptions {
@@ -39,8 +41,19 @@ function tensorParallel(opts: RunOptions): number {
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
   const tp = tensorParallel(opts);
+  const env = readRankEnv();
+  // one trainer per run folder; the ranks of one job share it, and rank 0 holds the lock for them
+  const lock = env.rank === 0 ? acquireRunLock(runDir) : null;
+  try {
+    await trainHoldingLock(be, cfg, runDir, opts, tp, env);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions, tp: number, env: RankEnv): Promise<void> {
   // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
-  const par = await initParallel({ hostCollectives: be.hostView !== undefined });
+  const par = await initParallel({ env, hostCollectives: be.hostView !== undefined });
   const { rank, world } = par.env;
   const main = rank === 0;
   const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
