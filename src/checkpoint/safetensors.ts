@@ -282,6 +282,12 @@ export class SafetensorsWriter {
     this.fd = -1;
   }
 
+  /** Close the open shard without finishing (the caller removes the folder). */
+  abort(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
   /** Close the last shard and write model.safetensors.index.json. Returns the shard file names. */
   finish(): string[] {
     if (this.next !== this.order.length) throw new Error(`SafetensorsWriter: ${this.order.length - this.next} tensors were never written`);
