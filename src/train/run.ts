@@ -29,6 +29,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** tensor-parallel size (default: $OLMO_TP or 1); the world splits into tp × dp (TP groups of consecutive ranks) */
   tp?: number;
+  /** where the backend and thread count came from (cli/runtime.ts), for the first log line */
+  runtime?: string;
 }
 
 function tensorParallel(opts: RunOptions): number {
@@ -37,6 +39,18 @@ function tensorParallel(opts: RunOptions): number {
   if (raw === undefined || raw === "") return 1;
   if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1) throw new UserError(`OLMO_TP="${raw}" must be a positive integer`);
   return Number(raw);
+}
+
+/**
+ * The step a run continues from must make sense for this run: within its length (a checkpoint past
+ * the end is of another run, or its step is damaged), and before --stop-after (else the trainer
+ * would run one step and stop without saving it).
+ */
+function checkResumePoint(step: number, total: number, stopAfter: number | undefined, from: string): void {
+  if (step > total) throw new UserError(`${from}: the checkpoint is at step ${step}, beyond this run's ${total} steps (a checkpoint of another run, or train.steps/budgetTokens changed)`);
+  if (stopAfter !== undefined && stopAfter <= step) {
+    throw new UserError(`--stop-after ${stopAfter}: the run is already at step ${step} (${from}); nothing to train before it`);
+  }
 }
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
@@ -90,10 +104,11 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
       }
     }
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
-    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
+    checkResumePoint(trainer.state.step, trainer.totalSteps, opts.stopAfterStep, resumed ?? runDir);
+    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}${opts.runtime ? `; ${opts.runtime}` : ""}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
       `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
-    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
+    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}`);
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
     const records = trainer.run(data.source, {
