@@ -129,16 +129,31 @@ export class HfSource implements TensorSource {
 
   read(name: string, out: Float32Array): void {
     this.st.read(name, out);
+    this.checkFinite(name, out, 0);
   }
 
   /** Elements [start, start + out.length) of one tensor (a tensor-parallel rank's part). */
   readRange(name: string, start: number, out: Float32Array): void {
     this.st.readRange(name, start, out);
+    this.checkFinite(name, out, start);
+  }
+
+  /** safetensors has no checksums; a weight that is NaN or ±Inf is damage (or a diverged model) either way. */
+  private checkFinite(name: string, x: Float32Array, start: number): void {
+    const i = firstNonFinite(x);
+    if (i >= 0) throw new UserError(`${this.st.entry(name).file}: tensor ${name} holds ${x[i]} at element ${start + i}; refusing non-finite weights`);
   }
 
   close(): void {
     this.st.close();
   }
+}
+
+/** Index of the first NaN or ±Inf (exponent bits all ones), or -1. */
+export function firstNonFinite(x: Float32Array): number {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < u.length; i++) if ((u[i] & 0x7f800000) === 0x7f800000) return i;
+  return -1;
 }
 
 /** Read an HF Olmo2 folder into one fp32 arena in paramSpecs order. */

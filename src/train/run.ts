@@ -16,7 +16,7 @@ import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
 import { formatRate } from "./progress.ts";
-import { greedySample } from "./sample.ts";
+import { greedySample, samplePromptIds } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
 import { RunCheckpointer } from "./checkpointing.ts";
 import { acquireRunLock } from "./run-lock.ts";
@@ -90,6 +90,9 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
   const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid);
   let ok = false;
   try {
+    // the end-of-run sample's prompt is checked now, not after the training it follows
+    const wantSample = main && tp === 1 && cfg.train.samplePrompt !== "" && cfg.train.sampleTokens > 0;
+    const sampleIds = wantSample ? await samplePromptIds(cfg.train.samplePrompt, cfg.model) : null;
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
     const data = await openRunData(cfg, { log, dpRank, dpWorld });
@@ -130,10 +133,10 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     if (saved) log(`checkpoint: ${saved}`);
     if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       log("sample: skipped under tensor parallelism (olmo generate on the checkpoint samples from it)");
-    } else if (main && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+    } else if (sampleIds) {
       const { cl100k } = await import("../data/index.ts");
       const enc = await cl100k();
-      const ids = greedySample(trainer.params, cfg.model, enc.encode(cfg.train.samplePrompt), cfg.train.sampleTokens, DOLMA2_EOS);
+      const ids = greedySample(trainer.params, cfg.model, sampleIds, cfg.train.sampleTokens, DOLMA2_EOS);
       const text = enc.decode(ids.filter((t) => t < 100256));
       log(`sample (greedy): ${JSON.stringify(cfg.train.samplePrompt + text)}`);
     }
