@@ -43,7 +43,9 @@ const lines = [
 writeFileSync(entry, lines.join("\n"));
 mkdirSync(join(outfile, ".."), { recursive: true });
 try {
-  run([process.execPath, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv", entry, "--outfile", outfile]);
+  // the launcher watch runs on a Worker: its module must be an entry point of the binary too
+  const workers = [join(root, "src/parallel/launcher-watch-worker.ts")];
+  run([process.execPath, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv", entry, ...workers, "--outfile", outfile]);
 } finally {
   rmSync(entry, { force: true });
 }

@@ -3,6 +3,7 @@
 import { UserError } from "../errors.ts";
 import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
 import { commands } from "./commands.ts";
+import { watchLauncher } from "../parallel/launcher-watch.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 let versionInfo = "from source";
@@ -67,6 +68,7 @@ const ENVIRONMENT_ERRNOS = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPER
 
 /** Run the CLI: a user mistake or a refused write is one stderr line and exit code 2; a bug keeps its stack. */
 export async function runCli(argv: string[]): Promise<void> {
+  await watchLauncher(); // a rank started by `olmo launch` dies with its launcher
   try {
     process.exitCode = await main(argv);
   } catch (e) {

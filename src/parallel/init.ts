@@ -12,6 +12,7 @@ import { type Comm, type PtrComm, SingleComm, hostPtrComm, singlePtrComm } from 
 import { NcclComm } from "./nccl-comm.ts";
 import { type ParallelDims, parallelDims } from "./dims.ts";
 import { type RankEnv, readRankEnv } from "./env.ts";
+import { watchLauncher } from "./launcher-watch.ts";
 import { ShmComm, type ShmCommOptions } from "./shm-comm.ts";
 import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
 
@@ -80,6 +81,7 @@ export interface InitOptions extends ShmCommOptions {
 }
 
 export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
+  await watchLauncher(); // a rank of `olmo launch` dies with it
   const env = opts.env ?? readRankEnv();
   const closers: (() => void)[] = [];
   const runClosers = () => { for (const fn of closers.splice(0).reverse()) fn(); };
