@@ -115,7 +115,7 @@ export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
         if (me < 0) throw new Error(`group ${name}: rank ${env.rank} is not a member of [${ranks.join(", ")}]`);
         if (ranks.length === 1) return new SingleComm();
         if (!shm) throw new Error(`group ${name}: this job runs without host collectives`);
-        const g = await ShmComm.create(s, me, ranks.length, { ...opts, key: `olmo/group/${name}` });
+        const g = await ShmComm.create(s, me, ranks.length, { ...opts, key: `olmo/group/${name}`, globalRanks: ranks });
         groups.push(g);
         return g;
       },

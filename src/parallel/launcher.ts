@@ -112,7 +112,11 @@ export async function launch(opts: LaunchOptions): Promise<number> {
   let stopping = false;
   let killTimer: Timer | undefined;
   const stopAll = (signal: "SIGTERM" | "SIGINT") => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill(signal);
+    for (const p of procs) {
+      if (p.exitCode !== null || p.signalCode !== null) continue;
+      p.kill(signal);
+      p.kill("SIGCONT"); // a stopped rank (SIGSTOP, a debugger) acts on the signal now, not at the SIGKILL
+    }
     if (!killTimer) {
       killTimer = setTimeout(() => {
         for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
