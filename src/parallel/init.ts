@@ -14,12 +14,13 @@ import { type ParallelDims, parallelDims } from "./dims.ts";
 import { type RankEnv, readRankEnv } from "./env.ts";
 import { watchLauncher } from "./launcher-watch.ts";
 import { ShmComm, type ShmCommOptions } from "./shm-comm.ts";
-import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
+import { type HostedStore, type Rendezvous, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
+import { TorchStoreClient, torchStorePrefix } from "./torch-store.ts";
 
 export interface Parallel {
   env: RankEnv;
   /** null when world = 1 */
-  store: StoreClient | null;
+  store: Rendezvous | null;
   /** the host (shared-memory) collectives of all ranks; null when initParallel ran without them */
   comm: Comm | null;
   /** A communicator over `ranks` (global ranks, in group-rank order); collective over its members,
@@ -94,10 +95,14 @@ export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
   }
   const timeoutMs = opts.storeTimeoutMs ?? storeTimeoutMs();
   const host = env.masterAddr === "localhost" ? "127.0.0.1" : env.masterAddr;
-  const server: HostedStore | null = env.rank === 0 ? await hostStore(isLoopback(host) ? host : "0.0.0.0", env.masterPort) : null;
-  let store: StoreClient | undefined;
+  // torchrun's agent already serves a store at MASTER_ADDR:MASTER_PORT; else rank 0 hosts ours
+  const port = env.storePort ?? env.masterPort;
+  const server: HostedStore | null = env.rank === 0 && !env.agentStore ? await hostStore(isLoopback(host) ? host : "0.0.0.0", port) : null;
+  let store: Rendezvous | undefined;
   try {
-    store = await StoreClient.connect(host, env.masterPort, timeoutMs);
+    store = env.agentStore
+      ? await TorchStoreClient.connect(host, env.masterPort, timeoutMs, torchStorePrefix(process.env))
+      : await StoreClient.connect(host, port, timeoutMs);
     await store.barrier("olmo/init", env.rank, env.world);
     const shm = opts.hostCollectives ?? true;
     if (shm && env.localWorld !== env.world) {

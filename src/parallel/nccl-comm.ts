@@ -15,7 +15,7 @@ import type { DevPtr, Dtype } from "../backend/backend.ts";
 import { DTYPE_BF16, DTYPE_F32, type NativeLibrary } from "../native/lib.ts";
 import type { PtrComm, ReduceOp } from "./comm.ts";
 import { commTimeoutMs } from "./shm-comm.ts";
-import type { StoreClient } from "./store.ts";
+import type { Rendezvous } from "./store.ts";
 
 const OPS: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 const dt = (d: Dtype) => (d === "bf16" ? DTYPE_BF16 : DTYPE_F32);
@@ -30,7 +30,7 @@ export class NcclComm implements PtrComm {
    * GPU = LOCAL_RANK). `key` must be unique per group (e.g. "olmo/group/tp0"). olmo_comm_init blocks
    * the thread until the group is complete, which is why the store runs on a Worker (store.ts).
    */
-  static async create(lib: NativeLibrary, store: StoreClient | null, rank: number, world: number, key = "olmo/nccl"): Promise<NcclComm> {
+  static async create(lib: NativeLibrary, store: Rendezvous | null, rank: number, world: number, key = "olmo/nccl"): Promise<NcclComm> {
     commTimeoutMs(); // the library reads OLMO_COMM_TIMEOUT_S itself: refuse a bad value here, in one line
     const id = new Uint8Array(128);
     if (rank === 0) lib.check("olmo_comm_unique_id", lib.sym.olmo_comm_unique_id(id));

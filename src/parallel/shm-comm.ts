@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { type Comm, type ReduceOp, checkArgs, checkRoot, reduceInto } from "./comm.ts";
 import { listRanks } from "./store.ts";
-import type { StoreClient } from "./store.ts";
+import type { Rendezvous } from "./store.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
@@ -100,7 +100,7 @@ export class ShmComm implements Comm {
   }
 
   /** Collective: every rank of the job calls this with the same store and world. */
-  static async create(store: StoreClient, rank: number, world: number, opts: ShmCommOptions = {}): Promise<ShmComm> {
+  static async create(store: Rendezvous, rank: number, world: number, opts: ShmCommOptions = {}): Promise<ShmComm> {
     const slotBytes = opts.slotBytes ?? DEFAULT_SLOT_BYTES;
     const key = opts.key ?? "olmo/shm-comm";
     if (slotBytes % 64 !== 0 || slotBytes < 64) throw new Error(`ShmComm: slotBytes ${slotBytes} must be a positive multiple of 64`);
