@@ -14,7 +14,8 @@ import { type ParallelDims, parallelDims } from "./dims.ts";
 import { type RankEnv, readRankEnv } from "./env.ts";
 import { watchLauncher } from "./launcher-watch.ts";
 import { ShmComm, type ShmCommOptions } from "./shm-comm.ts";
-import { type HostedStore, type Rendezvous, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
+import type { Rendezvous } from "./rendezvous.ts";
+import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
 import { TorchStoreClient, torchStorePrefix } from "./torch-store.ts";
 
 export interface Parallel {

@@ -15,7 +15,7 @@ import type { DevPtr, Dtype } from "../backend/backend.ts";
 import { DTYPE_BF16, DTYPE_F32, type NativeLibrary } from "../native/lib.ts";
 import type { PtrComm, ReduceOp } from "./comm.ts";
 import { commTimeoutMs } from "./shm-comm.ts";
-import type { Rendezvous } from "./store.ts";
+import type { Rendezvous } from "./rendezvous.ts";
 
 const OPS: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 const dt = (d: Dtype) => (d === "bf16" ? DTYPE_BF16 : DTYPE_F32);

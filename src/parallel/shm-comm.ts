@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { type Comm, type ReduceOp, checkArgs, checkRoot, reduceInto } from "./comm.ts";
 import { listRanks } from "./store.ts";
-import type { Rendezvous } from "./store.ts";
+import type { Rendezvous } from "./rendezvous.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
