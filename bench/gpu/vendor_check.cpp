@@ -114,8 +114,22 @@ SIG(olmo_ncclAllGather_fn, ncclAllGather);
 SIG(olmo_ncclReduceScatter_fn, ncclReduceScatter);
 SIG(olmo_ncclBroadcast_fn, ncclBroadcast);
 SIG(olmo_ncclGetErrorString_fn, ncclGetErrorString);
+// non-blocking communicators (comm.cu's deadline): our config is the 2.14 prefix of ncclConfig_t
+VAL(OLMO_NCCL_IN_PROGRESS, ncclInProgress);
+VAL(OLMO_NCCL_VERSION_2_14, NCCL_VERSION(2, 14, 0));
+static_assert(offsetof(olmoNcclConfig_t, size) == offsetof(ncclConfig_t, size) && offsetof(olmoNcclConfig_t, magic) == offsetof(ncclConfig_t, magic) &&
+              offsetof(olmoNcclConfig_t, version) == offsetof(ncclConfig_t, version) && offsetof(olmoNcclConfig_t, blocking) == offsetof(ncclConfig_t, blocking) &&
+              sizeof(olmoNcclConfig_t) <= sizeof(ncclConfig_t), "layout mismatch: ncclConfig_t prefix");
+static_assert(std::is_same_v<decltype(&ncclCommInitRankConfig), ncclResult_t (*)(ncclComm_t*, int, ncclUniqueId, int, ncclConfig_t*)>, "signature mismatch: ncclCommInitRankConfig");
+SIG(olmo_ncclCommGetAsyncError_fn, ncclCommGetAsyncError);
+SIG(olmo_ncclCommAbort_fn, ncclCommAbort);
 
 int main() {
+  ncclConfig_t init = NCCL_CONFIG_INITIALIZER;
+  if (init.magic != OLMO_NCCL_CONFIG_MAGIC) {
+    std::printf("vendor.h MISMATCH: NCCL_CONFIG_INITIALIZER magic %#x, vendor.h %#x\n", init.magic, OLMO_NCCL_CONFIG_MAGIC);
+    return 1;
+  }
 #ifdef CUBLAS_VER_MAJOR
   std::printf("cublasLt.h %d.%d.%d, ", CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
 #endif

@@ -138,6 +138,29 @@ typedef olmoNcclResult_t (*olmo_ncclBroadcast_fn)(const void* sendbuff, void* re
                                                   olmoNcclComm_t comm, cudaStream_t stream);
 typedef const char* (*olmo_ncclGetErrorString_fn)(olmoNcclResult_t result);
 
+/* Non-blocking communicators, their asynchronous state, and abort (NCCL >= 2.14): what the deadline
+ * on every collective is built from (comm.cu). They are resolved with dlsym on first use, not at
+ * load, so an older libnccl still runs (blocking, without the deadline). */
+#define OLMO_NCCL_IN_PROGRESS 7 /* ncclInProgress */
+#define OLMO_NCCL_CONFIG_MAGIC 0xcafebeefu
+#define OLMO_NCCL_VERSION_2_14 21400 /* NCCL_VERSION(2, 14, 0) */
+/* The first fields of ncclConfig_t (its 2.14 layout). NCCL copies min(size, its sizeof) bytes and
+ * fills every field that a config of an older version lacks with its default (NVIDIA/nccl
+ * src/init.cc, parseCommConfig, at 48bb7fec7953112ff37499a272317f6663f8f600), so this prefix with
+ * size = sizeof(olmoNcclConfig_t) and version 2.14 is a valid config for every later NCCL. */
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int blocking;
+} olmoNcclConfig_t;
+typedef olmoNcclResult_t (*olmo_ncclCommInitRankConfig_fn)(olmoNcclComm_t* comm, int nranks,
+                                                           olmoNcclUniqueId commId, int rank,
+                                                           olmoNcclConfig_t* config);
+typedef olmoNcclResult_t (*olmo_ncclCommGetAsyncError_fn)(olmoNcclComm_t comm,
+                                                          olmoNcclResult_t* asyncError);
+typedef olmoNcclResult_t (*olmo_ncclCommAbort_fn)(olmoNcclComm_t comm);
+
 struct OlmoNccl {
   void* lib = nullptr;
   char path[1024] = {0};

@@ -157,6 +157,9 @@ export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "a
     if (typeof usable === "number") return new NativeBackend(loadNative("cuda"), gpuForLocalRank(opts.localRank ?? 0, usable));
     if (requested === "cuda") throw new BackendChoiceError(`CUDA backend requested but no GPU is usable: ${usable}`);
   }
+  if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1)) {
+    throw new BackendChoiceError(`CPU threads must be a whole number >= 1, got ${opts.threads}`);
+  }
   const lib = loadNative("cpu");
   if (opts.threads) lib.check("olmo_set_num_threads", lib.sym.olmo_set_num_threads(opts.threads));
   return new NativeBackend(lib);

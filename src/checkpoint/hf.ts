@@ -7,9 +7,10 @@
 // Export writes paddedVocab(m); import sets vocabSize = vocab_size and pads to 128 when it is a
 // multiple of 128 (else pads by 1), so the padded size — the only thing shapes depend on — is the
 // same after any number of round trips.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
+import { type StagedDir, stageOutputDir } from "../output-dir.ts";
 import { DOLMA2_EOS, DOLMA2_PAD, type ModelConfig, ModelConfigSchema, paddedVocab } from "../model/config.ts";
 import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
 import { SafetensorsReader, SafetensorsWriter } from "./safetensors.ts";
@@ -128,16 +129,31 @@ export class HfSource implements TensorSource {
 
   read(name: string, out: Float32Array): void {
     this.st.read(name, out);
+    this.checkFinite(name, out, 0);
   }
 
   /** Elements [start, start + out.length) of one tensor (a tensor-parallel rank's part). */
   readRange(name: string, start: number, out: Float32Array): void {
     this.st.readRange(name, start, out);
+    this.checkFinite(name, out, start);
+  }
+
+  /** safetensors has no checksums; a weight that is NaN or ±Inf is damage (or a diverged model) either way. */
+  private checkFinite(name: string, x: Float32Array, start: number): void {
+    const i = firstNonFinite(x);
+    if (i >= 0) throw new UserError(`${this.st.entry(name).file}: tensor ${name} holds ${x[i]} at element ${start + i}; refusing non-finite weights`);
   }
 
   close(): void {
     this.st.close();
   }
+}
+
+/** Index of the first NaN or ±Inf (exponent bits all ones), or -1. */
+export function firstNonFinite(x: Float32Array): number {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < u.length; i++) if ((u[i] & 0x7f800000) === 0x7f800000) return i;
+  return -1;
 }
 
 /** Read an HF Olmo2 folder into one fp32 arena in paramSpecs order. */
@@ -163,16 +179,27 @@ export interface HfExportOptions {
   maxShardBytes?: number;
 }
 
-/** Writes an HF folder tensor by tensor: config.json, generation_config.json, shards, index. */
+/**
+ * Writes an HF folder tensor by tensor: config.json, generation_config.json, shards, index. The
+ * folder is written under a temporary name and appears whole at finish() (src/output-dir.ts); it
+ * must be new or empty.
+ */
 export class HfSink implements TensorSink {
   private readonly w: SafetensorsWriter;
+  private readonly stage: StagedDir;
 
   constructor(readonly outDir: string, config: ModelConfig, opts: HfExportOptions = {}) {
     const dtype = opts.dtype ?? "bf16";
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, "config.json"), JSON.stringify(hfConfigJson(config, dtype), null, 2) + "\n");
-    writeFileSync(join(outDir, "generation_config.json"), JSON.stringify(generationConfigJson(config), null, 2) + "\n");
-    this.w = new SafetensorsWriter(outDir, paramSpecs(config), { dtype, maxShardBytes: opts.maxShardBytes ?? 5e9 });
+    this.stage = stageOutputDir(outDir, "HF export");
+    const dir = this.stage.dir;
+    try {
+      writeFileSync(join(dir, "config.json"), JSON.stringify(hfConfigJson(config, dtype), null, 2) + "\n");
+      writeFileSync(join(dir, "generation_config.json"), JSON.stringify(generationConfigJson(config), null, 2) + "\n");
+      this.w = new SafetensorsWriter(dir, paramSpecs(config), { dtype, maxShardBytes: opts.maxShardBytes ?? 5e9 });
+    } catch (e) {
+      this.stage.abort();
+      throw e;
+    }
   }
 
   write(name: string, data: Float32Array): void {
@@ -181,7 +208,13 @@ export class HfSink implements TensorSink {
 
   finish(): string {
     this.w.finish();
+    this.stage.commit();
     return this.outDir;
+  }
+
+  abort(): void {
+    this.w.abort();
+    this.stage.abort();
   }
 }
 
@@ -191,11 +224,16 @@ export function exportHf(config: ModelConfig, arena: Float32Array, outDir: strin
   const total = totalParams(specs);
   if (arena.length !== total) throw new Error(`exportHf: arena has ${arena.length} elements, the config needs ${total}`);
   const sink = new HfSink(outDir, config, opts);
-  let done = 0;
-  for (const s of specs) {
-    sink.write(s.name, arena.subarray(s.offset, s.offset + s.numel));
-    done += s.numel * 4;
-    onProgress?.(done, total * 4);
+  try {
+    let done = 0;
+    for (const s of specs) {
+      sink.write(s.name, arena.subarray(s.offset, s.offset + s.numel));
+      done += s.numel * 4;
+      onProgress?.(done, total * 4);
+    }
+    return sink.finish();
+  } catch (e) {
+    sink.abort();
+    throw e;
   }
-  return sink.finish();
 }

@@ -1,7 +1,9 @@
 // Positional file I/O in large slices, straight into / out of the caller's typed arrays (no
 // intermediate copies), plus fsync of files and directories and the per-slice checksum.
-import { closeSync, existsSync, fsyncSync, openSync, readSync, readdirSync, statSync, writeSync } from "node:fs";
+import { existsSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { UserError } from "../errors.ts";
+// one owner for fsync and the fresh-output check: the folder-writing helper every command uses
+export { checkFreshOutDir, fsyncPath } from "../output-dir.ts";
 
 /** One syscall moves at most this much: readSync/writeSync take int32 lengths. */
 const IO_SLICE_BYTES = 256 << 20;
@@ -23,15 +25,6 @@ export function pwriteAll(fd: number, src: Uint8Array, pos: number): void {
   let done = 0;
   while (done < src.length) {
     done += writeSync(fd, src, done, Math.min(IO_SLICE_BYTES, src.length - done), pos + done);
-  }
-}
-
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -95,13 +88,6 @@ export function openForRead(path: string, what: string): number {
 
 export function fileSize(path: string): number {
   return statSync(path).size;
-}
-
-/** An output directory must be new or empty: we never mix our files with someone else's. */
-export function checkFreshOutDir(dir: string, cmd: string): void {
-  if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) {
-    throw new UserError(`${cmd}: output ${dir} already exists and is not empty; choose another --out or remove it`);
-  }
 }
 
 /** A growable scratch buffer, reused across tensors so streaming stays bounded by the largest one. */

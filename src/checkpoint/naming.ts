@@ -4,8 +4,9 @@
 // keep-last-K retention. A checkpoint directory is complete iff its metadata exists: the writer
 // puts the metadata in last and publishes the directory with one rename, so anything else (a
 // `*.tmp-<pid>` directory, a directory without metadata) is the debris of an interrupted save.
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fsyncPath } from "./io.ts";
 
 export const METADATA_FILE = "metadata.msgpack";
 const TMP_MARK = ".tmp-";
@@ -74,16 +75,29 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
- * Keep the newest `keep` complete checkpoints; delete older ones and the temp directories of
- * saves whose process is gone (a live pid may be another rank or run still writing). Returns
- * the deleted paths.
+ * Take a checkpoint out of sight before deleting it: one rename to a temporary name (which no
+ * reader takes for a checkpoint), made durable, so a kill during the slow recursive delete leaves
+ * debris that the next prune removes, never a folder with metadata but without its tensor files.
+ * Returns the new name.
+ */
+export function retireCheckpoint(path: string, pid = process.pid): string {
+  const aside = tempDirFor(`${path}.pruned`, pid);
+  renameSync(path, aside);
+  fsyncPath(dirname(path));
+  return aside;
+}
+
+/**
+ * Keep the newest `keep` complete checkpoints; delete older ones (retired first, see above) and
+ * the temp directories of saves and deletes whose process is gone (a live pid may be another rank
+ * or run still writing). Returns the deleted paths.
  */
 export function pruneCheckpoints(runDir: string, keep: number): string[] {
   if (!existsSync(runDir)) return [];
   const removed: string[] = [];
   const all = listCheckpoints(runDir);
   for (const c of all.slice(0, Math.max(0, all.length - keep))) {
-    rmSync(c.path, { recursive: true, force: true });
+    rmSync(retireCheckpoint(c.path), { recursive: true, force: true });
     removed.push(c.path);
   }
   for (const name of readdirSync(runDir)) {

@@ -10,18 +10,24 @@ import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
 import { bytesOf } from "../tensor/dtype.ts";
 import { lz4Decompress } from "./codec.ts";
 import { Scratch, fileSize, openForRead, preadExact } from "./io.ts";
-import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, readCheckpointMeta, regionNumel, slicesNumel } from "./native.ts";
+import { type ReadMetaOptions, readCheckpointMeta } from "./metadata.ts";
+import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, regionNumel } from "./native.ts";
+import { claimsOptimizer } from "./validate.ts";
 import type { OnProgress, TensorSource } from "./source.ts";
 
-/** Random access to the tensors of one checkpoint directory; files are opened on first use. */
+/**
+ * Random access to the tensors of one checkpoint directory; files are opened on first use. The
+ * whole index is validated at construction (validate.ts) against `opts.model` (default: the stored
+ * config) for what `opts.needs` asks (default: whatever the checkpoint claims to hold).
+ */
 export class NativeReader {
   readonly meta: CheckpointMeta;
   private readonly index = new Map<string, TensorEntry>();
   private readonly fds = new Map<string, number>();
   private readonly scratch = new Scratch();
 
-  constructor(readonly path: string) {
-    this.meta = readCheckpointMeta(path);
+  constructor(readonly path: string, opts: ReadMetaOptions = {}) {
+    this.meta = readCheckpointMeta(path, opts);
     for (const t of this.meta.tensors) this.index.set(`${t.group}/${t.name}`, t);
   }
 
@@ -46,14 +52,10 @@ export class NativeReader {
     return fd;
   }
 
-  /** A tensor's slices, checked to cover it exactly (by area), and its [rows, cols] view. */
+  /** A tensor's slices (which validation checked to tile it) and its [rows, cols] view. */
   private layoutOf(group: Group, name: string): { t: TensorEntry; numel: number; R: number; C: number } {
     const t = this.entry(group, name);
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    const area = slicesNumel(t);
-    if (area !== numel || t.slices.some((sl) => sl.ranges.length !== t.shape.length || sl.ranges.some(([lo, hi], i) => lo < 0 || hi > t.shape[i] || hi < lo))) {
-      throw new UserError(`${this.path}: the index of tensor ${name} (${group}) does not cover it (its slices hold ${area} of ${numel} elements)`);
-    }
     const [R, C] = t.shape.length === 1 ? [1, t.shape[0]] : [t.shape[0], t.shape.slice(1).reduce((a, b) => a * b, 1)];
     return { t, numel, R, C };
   }
@@ -129,7 +131,7 @@ export class NativeReader {
     return out;
   }
 
-  /** Total stored bytes and the check that every data file is long enough (cheap; no reads). */
+  /** That every data file is long enough (cheap; no reads; construction already checked it). */
   checkFileSizes(): void {
     const need = new Map<string, number>();
     for (const t of this.meta.tensors) for (const s of t.slices) need.set(s.file, Math.max(need.get(s.file) ?? 0, s.offset + s.length));
@@ -163,7 +165,7 @@ export class NativeSource implements TensorSource {
   readonly reader: NativeReader;
 
   constructor(readonly path: string) {
-    this.reader = new NativeReader(path);
+    this.reader = new NativeReader(path, { needs: { optimizer: false } });
     this.config = this.reader.meta.model;
     this.specs = paramSpecs(this.config);
     this.trainState = this.reader.meta.trainState ?? {};
@@ -206,7 +208,7 @@ export interface LoadedCheckpoint {
 }
 
 export interface LoadOptions {
-  /** also load Adam moments when present (default true) */
+  /** load the Adam moments: true requires them, false skips them; default: when the checkpoint has them */
   optimizer?: boolean;
   /** fill these (already allocated, e.g. reused host staging) instead of allocating */
   into?: { model?: Float32Array; adamM?: Float32Array; adamV?: Float32Array };
@@ -215,13 +217,13 @@ export interface LoadOptions {
 
 /** Load a whole native checkpoint into host arenas, verifying every checksum. */
 export function loadCheckpoint(path: string, opts: LoadOptions = {}): LoadedCheckpoint {
-  const r = new NativeReader(path);
+  // a checkpoint that claims optimizer state must hold all of it (validated): never a silent skip
+  const r = new NativeReader(path, opts.optimizer === undefined ? {} : { needs: { optimizer: opts.optimizer } });
   try {
-    r.checkFileSizes();
     const config = r.meta.model;
     const specs = paramSpecs(config);
     const total = totalParams(specs);
-    const withOptim = (opts.optimizer ?? true) && specs.every((s) => r.has("adam_m", s.name) && r.has("adam_v", s.name));
+    const withOptim = opts.optimizer ?? claimsOptimizer(r.meta);
     const groups: [Group, "model" | "adamM" | "adamV"][] = [["model", "model"]];
     if (withOptim) groups.push(["adam_m", "adamM"], ["adam_v", "adamV"]);
     const out: Partial<Record<"model" | "adamM" | "adamV", Float32Array>> = {};

@@ -6,6 +6,7 @@
 //                       and per-rank slices: index ranges of the logical tensor, file, byte offset,
 //                       length, crc32, optional lz4 chunking; uncompressed slices also carry a crc32
 //                       per 4 MiB block for ranged reads)
+// metadata.ts encodes the index with its own checksum; validate.ts checks all of it before use.
 // Saving goes to `<final>.tmp-<pid>`, fsyncs every file and the directory, then renames; so a
 // directory with metadata is complete, and a kill -9 at any point leaves the previous checkpoint as
 // the newest complete one. A parallel save writes the same directory from every rank: each rank its
@@ -14,19 +15,17 @@
 // of a tensor from its slices, so every TP/DP layout reads every checkpoint.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { Packr } from "msgpackr";
 import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { ModelConfigSchema } from "../model/config.ts";
 import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
 import { bytesOf } from "../tensor/dtype.ts";
 import { type Lz4Info, lz4Compress } from "./codec.ts";
 import { checksum, crc32Combine, crc32Combiner, fsyncPath, pwriteAll } from "./io.ts";
+import { FORMAT, FORMAT_VERSION, encodeMetadata, packr } from "./metadata.ts";
 import { METADATA_FILE, tempDirFor } from "./naming.ts";
 import type { OnProgress, TensorSink } from "./source.ts";
 
-export const FORMAT = "olmo-bun-checkpoint";
-export const FORMAT_VERSION = 1;
+export { FORMAT, FORMAT_VERSION, packr, readCheckpointMeta } from "./metadata.ts";
 
 export type Group = "model" | "adam_m" | "adam_v";
 const GROUP_FILE: Record<Group, string> = { model: "model", adam_m: "optim", adam_v: "optim" };
@@ -97,9 +96,6 @@ export interface CheckpointMeta {
   layout: { world: number; tp: number; dp: number };
   tensors: TensorEntry[];
 }
-
-/** Plain msgpack maps (no msgpackr records), so other tools (Python msgpack) can read the metadata. */
-export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 export interface SaveOptions {
   /** lz4-compress tensor slices (see codec.ts for what it buys) */
@@ -293,7 +289,7 @@ export class NativeWriter implements TensorSink {
       tensors: this.mergedIndex(parts),
     };
     const metaPath = join(this.tmp, METADATA_FILE);
-    writeFileSync(metaPath, packr.pack(JSON.parse(JSON.stringify(full))));
+    writeFileSync(metaPath, encodeMetadata(full));
     fsyncPath(metaPath);
     fsyncPath(this.tmp);
     // Re-saving an existing name (e.g. after resuming at that step) swaps the old one aside first;
@@ -355,26 +351,3 @@ export function saveCheckpoint(dir: string, name: string, c: CheckpointContents,
   }
 }
 
-/** Read and validate a checkpoint's metadata (one-line errors for incomplete/foreign/newer ones). */
-export function readCheckpointMeta(path: string): CheckpointMeta {
-  if (!existsSync(path)) throw new UserError(`checkpoint not found: ${path}`);
-  const mp = join(path, METADATA_FILE);
-  if (!existsSync(mp)) {
-    const hint = existsSync(join(path, "model.rank0.bin")) ? " (an incomplete save: the process stopped before the metadata was written)" : "";
-    throw new UserError(`${path}: not a checkpoint: no ${METADATA_FILE}${hint}`);
-  }
-  let m: CheckpointMeta;
-  try {
-    m = packr.unpack(readFileSync(mp));
-  } catch (e) {
-    throw new UserError(`${mp}: corrupt metadata (${(e as Error).message.split("\n")[0]})`);
-  }
-  if (typeof m !== "object" || m === null || m.format !== FORMAT) throw new UserError(`${mp}: not an olmo-bun checkpoint metadata file`);
-  if (m.version !== FORMAT_VERSION) {
-    throw new UserError(`${mp}: checkpoint format version ${m.version} is not supported (this olmo reads version ${FORMAT_VERSION}); use a matching olmo`);
-  }
-  const parsed = ModelConfigSchema.safeParse(m.model);
-  if (!parsed.success) throw new UserError(`${mp}: stored model config is invalid: ${parsed.error.issues[0]?.message}`);
-  m.model = parsed.data;
-  return m;
-}

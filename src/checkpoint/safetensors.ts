@@ -126,7 +126,13 @@ export class SafetensorsReader {
     } catch (e) {
       throw new UserError(`${target}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
     }
-    if (typeof weightMap !== "object" || weightMap === null) throw new UserError(`${target}: has no "weight_map" object`);
+    if (typeof weightMap !== "object" || weightMap === null || Array.isArray(weightMap)) throw new UserError(`${target}: has no "weight_map" object`);
+    for (const [name, file] of Object.entries(weightMap)) {
+      // shard names are plain file names in this folder (transformers writes model-0000k-of-0000n.safetensors)
+      if (typeof file !== "string" || !/^[^/\\]+\.safetensors$/.test(file)) {
+        throw new UserError(`${target}: weight_map puts ${name} in ${JSON.stringify(file)?.slice(0, 60)}, not a .safetensors file name in this folder`);
+      }
+    }
     const files: StFile[] = [];
     const entries = new Map<string, StEntry>();
     try {
@@ -279,6 +285,12 @@ export class SafetensorsWriter {
     if (this.fd < 0) return;
     fsyncSync(this.fd);
     closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Close the open shard without finishing (the caller removes the folder). */
+  abort(): void {
+    if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
 

@@ -49,19 +49,31 @@ function modelBytes(src: TensorSource): number {
   return src.specs.reduce((a, s) => a + s.numel * 4, 0);
 }
 
-/** Stream every model tensor of `src` into `sink` (export-hf, import-hf). */
+/** Run `fill` then publish the sink; on any failure the sink's partial output is removed. */
+function finishOrAbort(sink: TensorSink, fill: () => void): string {
+  try {
+    fill();
+    return sink.finish();
+  } catch (e) {
+    sink.abort();
+    throw e;
+  }
+}
+
+/** Stream every model tensor of `src` into `sink` (export-hf, import-hf); nothing is left on failure. */
 export function copyModel(src: TensorSource, sink: TensorSink, onProgress?: OnProgress): string {
   const scratch = new Scratch();
   const total = modelBytes(src);
   let done = 0;
-  for (const s of src.specs) {
-    const buf = scratch.f32(s.numel);
-    src.read(s.name, buf);
-    sink.write(s.name, buf);
-    done += s.numel * 4;
-    onProgress?.(done, total);
-  }
-  return sink.finish();
+  return finishOrAbort(sink, () => {
+    for (const s of src.specs) {
+      const buf = scratch.f32(s.numel);
+      src.read(s.name, buf);
+      sink.write(s.name, buf);
+      done += s.numel * 4;
+      onProgress?.(done, total);
+    }
+  });
 }
 
 /** Normalized soup weights: uniform by default; given ones must be finite, ≥ 0, with a positive sum. */
@@ -92,6 +104,10 @@ export function checkSoupable(sources: TensorSource[]): void {
 
 /** out = Σ w_i · src_i, tensor by tensor, into `sink`. Returns the sink's output path. */
 export function soup(sources: TensorSource[], sink: TensorSink, weights?: number[], onProgress?: OnProgress): string {
+  return finishOrAbort(sink, () => soupInto(sources, sink, weights, onProgress));
+}
+
+function soupInto(sources: TensorSource[], sink: TensorSink, weights?: number[], onProgress?: OnProgress): void {
   checkSoupable(sources);
   const w = soupWeights(sources.length, weights);
   const accS = new Scratch(), readS = new Scratch();
@@ -111,5 +127,4 @@ export function soup(sources: TensorSource[], sink: TensorSink, weights?: number
     }
     sink.write(s.name, acc);
   }
-  return sink.finish();
 }

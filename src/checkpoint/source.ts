@@ -22,6 +22,8 @@ export interface TensorSink {
   write(name: string, data: Float32Array): void;
   /** Flush, fsync, publish; returns the output path. */
   finish(): string;
+  /** A failed copy: remove what was written (nothing is published). */
+  abort(): void;
 }
 
 /** Progress callback for long work: bytes done of total. */

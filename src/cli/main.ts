@@ -3,6 +3,7 @@
 import { UserError } from "../errors.ts";
 import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
 import { commands } from "./commands.ts";
+import { watchLauncher } from "../parallel/launcher-watch.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 let versionInfo = "from source";
@@ -28,6 +29,7 @@ function topHelp(): string {
     "environment:",
     "  OLMO_BACKEND=cpu|cuda|auto  backend (default auto: CUDA when a GPU is usable)",
     "  OLMO_THREADS=N              CPU threads (default: all cores)",
+    "                              (command line --backend/--threads > environment > config > default)",
     "  OLMO_CACHE=DIR              where the embedded corpus is tokenized/unpacked (default .olmo-cache)",
     "  OLMO_NATIVE_DIR=DIR         load libolmo_cpu.so / libolmo_cuda.so from DIR first",
     "  OLMO_CUDA_LIB_PATH=DIR      where to look first for libcublasLt.so.* and libnccl.so.2",
@@ -66,6 +68,7 @@ const ENVIRONMENT_ERRNOS = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPER
 
 /** Run the CLI: a user mistake or a refused write is one stderr line and exit code 2; a bug keeps its stack. */
 export async function runCli(argv: string[]): Promise<void> {
+  await watchLauncher(); // a rank started by `olmo launch` dies with its launcher
   try {
     process.exitCode = await main(argv);
   } catch (e) {

@@ -10,6 +10,10 @@ import { UserError } from "../errors.ts";
 import { readMixFile } from "./mix.ts";
 import { dtypeBytes, dtypeForVocab, type TokenDtype, TokenFile } from "./token-file.ts";
 
+/** tokens of each file's start that the dtype check reads (64 KiB of uint32), and files checked at open */
+const DTYPE_SAMPLE_TOKENS = 16384;
+const EAGER_DTYPE_CHECKS = 8;
+
 export interface DatasetOptions {
   /** token files in order (or use mixFile) */
   paths?: string[];
@@ -51,6 +55,7 @@ export class Dataset {
   readonly instanceStart: Float64Array;
   readonly tokenLimits: number[] | undefined;
   private readonly i32Views: (Int32Array | null)[];
+  private readonly dtypeChecked: Uint8Array;
 
   constructor(opts: DatasetOptions) {
     const { seqLen, vocabSize } = opts;
@@ -103,6 +108,39 @@ export class Dataset {
     }
     this.numInstances = this.instanceStart[paths.length];
     this.i32Views = paths.map(() => null);
+    this.dtypeChecked = new Uint8Array(paths.length);
+    // a wrong dtype is caught when the dataset opens (first files) and when any other file is first read
+    for (let f = 0; f < Math.min(paths.length, EAGER_DTYPE_CHECKS); f++) this.checkDtype(f);
+  }
+
+  /**
+   * The obvious dtype mistakes, on the first tokens of file f: uint32 data read as uint16 (every
+   * second 16-bit word is a zero high half), and uint16 data read as uint32 (ids beyond the
+   * vocabulary whose 16-bit halves are all valid ids). Refused with the fix.
+   */
+  private checkDtype(f: number): void {
+    if (this.dtypeChecked[f]) return;
+    this.dtypeChecked[f] = 1;
+    const file = this.files[f];
+    const t = file.tokens().subarray(0, DTYPE_SAMPLE_TOKENS);
+    const where = `${file.path}: read as ${this.dtype}`;
+    if (this.dtype === "uint16") {
+      let oddZero = true, evenNonZero = false;
+      for (let i = 0; i + 1 < t.length && oddZero; i += 2) {
+        oddZero = t[i + 1] === 0;
+        evenNonZero ||= t[i] !== 0;
+      }
+      if (t.length >= 64 && oddZero && evenNonZero) {
+        throw new UserError(`${where}, every second token of the first ${t.length} is 0 (the high halves of uint32 ids): the file holds uint32 tokens; set data.dtype to "uint32"`);
+      }
+      return;
+    }
+    const V = this.vocabSize;
+    const bad = t.findIndex((id) => id >= V);
+    if (bad < 0) return;
+    const halves = new Uint16Array(t.buffer, t.byteOffset, t.length * 2);
+    const hint = V <= 0x10000 && halves.every((h) => h < V) ? `; its 16-bit halves are all valid ids: the file holds uint16 tokens, set data.dtype to "uint16"` : "; wrong dtype or tokenizer?";
+    throw new UserError(`${file.path}: token id ${t[bad]} at token offset ${bad} (byte ${bad * 4}) is >= vocab size ${V}${hint}`);
   }
 
   /** tokens of file f that instances may use (its size, or its mixture limit) */
@@ -136,6 +174,7 @@ export class Dataset {
    */
   readInstance(i: number, out: Int32Array, at: number): void {
     const { fileIndex, tokenOffset } = this.locate(i);
+    this.checkDtype(fileIndex);
     const L = this.seqLen;
     const f = this.files[fileIndex];
     if (this.dtype === "uint32") {

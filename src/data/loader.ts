@@ -39,6 +39,20 @@ export interface LoaderState {
   fingerprint: string;
 }
 
+/** A saved cursor must be a LoaderState: one line naming the first field that is not. */
+export function checkLoaderState(state: unknown): asserts state is LoaderState {
+  const s = state as Record<string, unknown> | null;
+  if (typeof s !== "object" || s === null || Array.isArray(s)) throw new UserError("the checkpoint's data-loader state is missing or malformed (not a map)");
+  const nat = (k: string, min: number) => {
+    if (!Number.isSafeInteger(s[k]) || (s[k] as number) < min) throw new UserError(`the checkpoint's data-loader state is malformed: ${k} is ${JSON.stringify(s[k])?.slice(0, 40)}, expected an integer >= ${min}`);
+  };
+  nat("tokensProcessed", 0);
+  nat("batchesProcessed", 0);
+  nat("epoch", 1);
+  nat("seed", 0);
+  if (typeof s.fingerprint !== "string") throw new UserError("the checkpoint's data-loader state is malformed: no fingerprint");
+}
+
 export interface Batch {
   /** 0-based global batch index over the whole run (all epochs) */
   index: number;
@@ -163,9 +177,7 @@ export class DataLoader {
    * are used from that token position on).
    */
   restore(state: LoaderState, opts: { ignoreFingerprintMismatch?: boolean } = {}): void {
-    if (!state || typeof state.tokensProcessed !== "number" || state.tokensProcessed < 0) {
-      throw new UserError("the checkpoint's data-loader state is missing or malformed (no tokensProcessed)");
-    }
+    checkLoaderState(state);
     if (state.fingerprint !== this.fingerprint && !opts.ignoreFingerprintMismatch) {
       const why = state.seed !== this.seed ? `the data seed differs (checkpoint ${state.seed}, now ${this.seed})` : "the dataset differs (files, sizes, dtype or sequence lengths)";
       throw new UserError(`resume: ${why}; the data order would not continue where the run stopped — restore the original data/seed or override with ignore-fingerprint-mismatch`);

@@ -1,13 +1,15 @@
 // Text → OLMo token files: tokenize each document with cl100k_base (the base of OLMo-2's dolma2
 // vocabulary: ids < 100257 coincide), append EOS 100257, and write raw uint32 files
-// part-00000.npy, part-00001.npy, … of at most maxFileTokens tokens. Each file is written to a
-// temporary name and renamed when complete, so a crash never leaves a plausible-looking partial
-// file. Documents stay whole within a file unless one alone exceeds the limit.
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+// part-00000.npy, part-00001.npy, … of at most maxFileTokens tokens. The files are written into a
+// temporary folder and moved into the output when all are complete (src/output-dir.ts), so a
+// failure or a crash never leaves part files that a rerun would refuse. Documents stay whole
+// within a file unless one alone exceeds the limit.
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { UserError } from "../errors.ts";
+import { stageOutputDir } from "../output-dir.ts";
 
 export const DOLMA2_EOS_ID = 100257;
 export const DEFAULT_MAX_FILE_TOKENS = 1 << 28; // 1 GiB of uint32 per file
@@ -42,30 +44,28 @@ export async function prepareDocuments(docs: Iterable<string> | AsyncIterable<st
   const maxFile = opts.maxFileTokens ?? DEFAULT_MAX_FILE_TOKENS;
   if (!Number.isInteger(maxFile) || maxFile < 1) throw new UserError(`--max-file-tokens must be a positive integer, got ${maxFile}`);
   const eos = opts.eosId ?? DOLMA2_EOS_ID;
-  mkdirSync(outDir, { recursive: true });
-  if (readdirSync(outDir).some((f) => /^part-\d+\.npy$/.test(f))) {
+  if (existsSync(outDir) && statSync(outDir).isDirectory() && readdirSync(outDir).some((f) => /^part-\d+\.npy$/.test(f))) {
     throw new UserError(`${outDir} already holds part-*.npy token files; use an empty output folder`);
   }
   const enc = await cl100k();
+  const out = stageOutputDir(outDir, "prepare", { merge: true });
   const result: PrepareResult = { files: [], documents: 0, tokens: 0 };
   // Buffered writer: tokens accumulate in a 4 MiB staging array, flushed to the open temp file.
   const stage = new Uint32Array(1 << 20);
-  let staged = 0, fd = -1, fileTokens = 0, tmpPath = "", finalPath = "";
+  let staged = 0, fd = -1, fileTokens = 0, name = "";
   const flush = () => {
     if (staged) writeSync(fd, new Uint8Array(stage.buffer, 0, staged * 4));
     staged = 0;
   };
   const openNext = () => {
-    finalPath = join(outDir, `part-${String(result.files.length).padStart(5, "0")}.npy`);
-    tmpPath = `${finalPath}.tmp-${process.pid}`;
-    fd = openSync(tmpPath, "w");
+    name = `part-${String(result.files.length).padStart(5, "0")}.npy`;
+    fd = openSync(join(out.dir, name), "w");
     fileTokens = 0;
   };
   const closeCurrent = () => {
     flush();
     closeSync(fd);
-    renameSync(tmpPath, finalPath);
-    result.files.push({ path: finalPath, tokens: fileTokens });
+    result.files.push({ path: join(outDir, name), tokens: fileTokens });
     fd = -1;
   };
   const push = (ids: ArrayLike<number>) => {
@@ -97,12 +97,10 @@ export async function prepareDocuments(docs: Iterable<string> | AsyncIterable<st
     opts.onDocument?.(result.documents, result.tokens);
   }
   if (fd >= 0) closeCurrent();
+  out.commit();
   } catch (e) {
-    // Leave no temp file behind; complete parts stay (each is a valid token file).
-    if (fd >= 0) {
-      closeSync(fd);
-      rmSync(tmpPath, { force: true });
-    }
+    if (fd >= 0) closeSync(fd);
+    out.abort();
     throw e;
   }
   return result;

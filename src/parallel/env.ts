@@ -5,6 +5,9 @@
 //     which hosts task 0 in a batch script) and port 29500.
 //   nothing set: a single process (rank 0 of 1).
 // RANK wins over SLURM_* so that torchrun/olmo launch inside an salloc/sbatch allocation works.
+// Under torchrun (PyTorch 2.x) the agent itself serves a TCPStore at MASTER_ADDR:MASTER_PORT and
+// says so with TORCHELASTIC_USE_AGENT_STORE=True: then every rank is a client of it (torch-store.ts).
+// OLMO_STORE_PORT=P instead makes rank 0 host olmo's own store at MASTER_ADDR:P (any launcher).
 // Values that contradict each other are a user mistake (UserError), never silently repaired.
 import { UserError } from "../errors.ts";
 
@@ -19,6 +22,11 @@ export interface RankEnv {
   masterAddr: string;
   masterPort: number;
   source: "torchrun" | "slurm" | "single";
+  /** torchrun's elastic agent already serves a TCPStore at masterAddr:masterPort
+   *  (TORCHELASTIC_USE_AGENT_STORE=True): every rank is its client (torch-store.ts) */
+  agentStore?: boolean;
+  /** OLMO_STORE_PORT: rank 0 hosts olmo's own store on this port of masterAddr instead */
+  storePort?: number;
 }
 
 export const DEFAULT_MASTER_PORT = 29500;
@@ -44,11 +52,17 @@ function slurmPerNode(raw: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function port(env: Env, source: string): number {
-  if (env.MASTER_PORT === undefined || env.MASTER_PORT === "") return DEFAULT_MASTER_PORT;
-  const p = int(env, "MASTER_PORT", 1, source);
-  if (p > 65535) throw new UserError(`${source} environment: MASTER_PORT=${p} is not a TCP port (1..65535)`);
+function port(env: Env, source: string, name = "MASTER_PORT"): number {
+  if (env[name] === undefined || env[name] === "") return DEFAULT_MASTER_PORT;
+  const p = int(env, name, 1, source);
+  if (p > 65535) throw new UserError(`${source} environment: ${name}=${p} is not a TCP port (1..65535)`);
   return p;
+}
+
+/** How the job bootstraps: the torchrun agent's store, or our own (on OLMO_STORE_PORT if set). */
+function storeChoice(env: Env, source: string): { agentStore?: true; storePort?: number } {
+  if (env.OLMO_STORE_PORT) return { storePort: port(env, source, "OLMO_STORE_PORT") };
+  return env.TORCHELASTIC_USE_AGENT_STORE === "True" ? { agentStore: true } : {};
 }
 
 function check(e: RankEnv, names: { rank: string; world: string; local: string; localWorld: string }): RankEnv {
@@ -73,7 +87,7 @@ export function readRankEnv(env: Env = process.env): RankEnv {
     const localRank = optInt(env, "LOCAL_RANK", 0, s) ?? rank % localWorld;
     if (world > 1 && !env.MASTER_ADDR) throw new UserError(`${s} environment: MASTER_ADDR is not set (needed when WORLD_SIZE=${world} > 1; rank 0's host)`);
     return check(
-      { rank, world, localRank, localWorld, masterAddr: env.MASTER_ADDR || "127.0.0.1", masterPort: port(env, s), source: s },
+      { rank, world, localRank, localWorld, masterAddr: env.MASTER_ADDR || "127.0.0.1", masterPort: port(env, s), source: s, ...storeChoice(env, s) },
       { rank: "RANK", world: "WORLD_SIZE", local: "LOCAL_RANK", localWorld: "LOCAL_WORLD_SIZE" },
     );
   }
@@ -87,7 +101,7 @@ export function readRankEnv(env: Env = process.env): RankEnv {
     const masterAddr = env.MASTER_ADDR || env.SLURM_LAUNCH_NODE_IPADDR;
     if (world > 1 && !masterAddr) throw new UserError(`${s} environment: neither MASTER_ADDR nor SLURM_LAUNCH_NODE_IPADDR is set (needed when SLURM_NTASKS=${world} > 1)`);
     return check(
-      { rank, world, localRank, localWorld, masterAddr: masterAddr || "127.0.0.1", masterPort: port(env, s), source: s },
+      { rank, world, localRank, localWorld, masterAddr: masterAddr || "127.0.0.1", masterPort: port(env, s), source: s, ...storeChoice(env, s) },
       { rank: "SLURM_PROCID", world: "SLURM_NTASKS", local: "SLURM_LOCALID", localWorld: "SLURM_NTASKS_PER_NODE" },
     );
   }

@@ -12,13 +12,16 @@ import { type Comm, type PtrComm, SingleComm, hostPtrComm, singlePtrComm } from 
 import { NcclComm } from "./nccl-comm.ts";
 import { type ParallelDims, parallelDims } from "./dims.ts";
 import { type RankEnv, readRankEnv } from "./env.ts";
+import { watchLauncher } from "./launcher-watch.ts";
 import { ShmComm, type ShmCommOptions } from "./shm-comm.ts";
+import type { Rendezvous } from "./rendezvous.ts";
 import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
+import { TorchStoreClient, torchStorePrefix } from "./torch-store.ts";
 
 export interface Parallel {
   env: RankEnv;
   /** null when world = 1 */
-  store: StoreClient | null;
+  store: Rendezvous | null;
   /** the host (shared-memory) collectives of all ranks; null when initParallel ran without them */
   comm: Comm | null;
   /** A communicator over `ranks` (global ranks, in group-rank order); collective over its members,
@@ -80,6 +83,7 @@ export interface InitOptions extends ShmCommOptions {
 }
 
 export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
+  await watchLauncher(); // a rank of `olmo launch` dies with it
   const env = opts.env ?? readRankEnv();
   const closers: (() => void)[] = [];
   const runClosers = () => { for (const fn of closers.splice(0).reverse()) fn(); };
@@ -92,10 +96,14 @@ export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
   }
   const timeoutMs = opts.storeTimeoutMs ?? storeTimeoutMs();
   const host = env.masterAddr === "localhost" ? "127.0.0.1" : env.masterAddr;
-  const server: HostedStore | null = env.rank === 0 ? await hostStore(isLoopback(host) ? host : "0.0.0.0", env.masterPort) : null;
-  let store: StoreClient | undefined;
+  // torchrun's agent already serves a store at MASTER_ADDR:MASTER_PORT; else rank 0 hosts ours
+  const port = env.storePort ?? env.masterPort;
+  const server: HostedStore | null = env.rank === 0 && !env.agentStore ? await hostStore(isLoopback(host) ? host : "0.0.0.0", port) : null;
+  let store: Rendezvous | undefined;
   try {
-    store = await StoreClient.connect(host, env.masterPort, timeoutMs);
+    store = env.agentStore
+      ? await TorchStoreClient.connect(host, env.masterPort, timeoutMs, torchStorePrefix(process.env))
+      : await StoreClient.connect(host, port, timeoutMs);
     await store.barrier("olmo/init", env.rank, env.world);
     const shm = opts.hostCollectives ?? true;
     if (shm && env.localWorld !== env.world) {
@@ -113,7 +121,7 @@ export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
         if (me < 0) throw new Error(`group ${name}: rank ${env.rank} is not a member of [${ranks.join(", ")}]`);
         if (ranks.length === 1) return new SingleComm();
         if (!shm) throw new Error(`group ${name}: this job runs without host collectives`);
-        const g = await ShmComm.create(s, me, ranks.length, { ...opts, key: `olmo/group/${name}` });
+        const g = await ShmComm.create(s, me, ranks.length, { ...opts, key: `olmo/group/${name}`, globalRanks: ranks });
         groups.push(g);
         return g;
       },

@@ -1,7 +1,8 @@
 // A torchrun-style local launcher: start this node's ranks as child processes with the rank
 // environment (RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT), prefix their
 // output lines with "[rank r] ", forward SIGINT/SIGTERM, and when one rank fails stop the others
-// (SIGTERM, then SIGKILL after a grace period) and return that rank's exit code.
+// (SIGTERM, then SIGKILL after a grace period) and return that rank's exit code. If the launcher
+// itself dies, its ranks stop too (launcher-watch.ts: their stdin is a pipe from here).
 import type { Subprocess } from "bun";
 import { UserError } from "../errors.ts";
 import { DEFAULT_MASTER_PORT } from "./env.ts";
@@ -76,7 +77,7 @@ export async function launch(opts: LaunchOptions): Promise<number> {
   const base = opts.env ?? process.env;
   const quiet = nproc === 1;
 
-  const procs: Subprocess<"ignore", "pipe" | "inherit", "pipe" | "inherit">[] = [];
+  const procs: Subprocess<"pipe", "pipe" | "inherit", "pipe" | "inherit">[] = [];
   const pumps: Promise<void>[] = [];
   for (let local = 0; local < nproc; local++) {
     const rank = nodeRank * nproc + local;
@@ -88,12 +89,14 @@ export async function launch(opts: LaunchOptions): Promise<number> {
       LOCAL_WORLD_SIZE: String(nproc),
       GROUP_RANK: String(nodeRank),
       OLMO_LAUNCHED: "1", // ShmComm: leave failure handling to us (see shm-comm.ts)
+      OLMO_LAUNCHER_PIPE: "1", // stdin is our pipe: its end of file means we died (launcher-watch.ts)
       MASTER_ADDR: masterAddr,
       MASTER_PORT: String(masterPort),
     };
     let p;
     try {
-      p = Bun.spawn(opts.cmd, { env, stdin: "ignore", stdout: quiet ? "inherit" : "pipe", stderr: quiet ? "inherit" : "pipe" });
+      // stdin: a pipe we never write and never close; the kernel closes it when we die, however we die
+      p = Bun.spawn(opts.cmd, { env, stdin: "pipe", stdout: quiet ? "inherit" : "pipe", stderr: quiet ? "inherit" : "pipe" });
     } catch (e) {
       for (const q of procs) q.kill("SIGKILL");
       throw new UserError(`launch: cannot start ${opts.cmd[0]}: ${(e as Error).message}`);
@@ -109,7 +112,11 @@ export async function launch(opts: LaunchOptions): Promise<number> {
   let stopping = false;
   let killTimer: Timer | undefined;
   const stopAll = (signal: "SIGTERM" | "SIGINT") => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill(signal);
+    for (const p of procs) {
+      if (p.exitCode !== null || p.signalCode !== null) continue;
+      p.kill(signal);
+      p.kill("SIGCONT"); // a stopped rank (SIGSTOP, a debugger) acts on the signal now, not at the SIGKILL
+    }
     if (!killTimer) {
       killTimer = setTimeout(() => {
         for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");

@@ -4,12 +4,17 @@
 // Collectives are enqueued on the library stream, ordered with the kernels around them; only
 // barrier() synchronizes the host (an all-reduce of one float, then olmo_synchronize).
 //
+// Every wait has a deadline (cuda/gpu/comm.cu): non-blocking initialization polled until the group
+// is complete, and a watchdog thread that aborts the communicators and ends the process with one
+// line when a collective does not complete within OLMO_COMM_TIMEOUT_S (validated here first).
+//
 // With the CPU library every olmo_comm_* call reports "unsupported" and create() fails with
 // that message: CPU runs use the shared-memory collectives instead (parallel/init.ts deviceComms).
 import type { DevPtr, Dtype } from "../backend/backend.ts";
 import { DTYPE_BF16, DTYPE_F32, type NativeLibrary } from "../native/lib.ts";
 import type { PtrComm, ReduceOp } from "./comm.ts";
-import type { StoreClient } from "./store.ts";
+import { commTimeoutMs } from "./shm-comm.ts";
+import type { Rendezvous } from "./rendezvous.ts";
 
 const OPS: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 const dt = (d: Dtype) => (d === "bf16" ? DTYPE_BF16 : DTYPE_F32);
@@ -24,7 +29,8 @@ export class NcclComm implements PtrComm {
    * GPU = LOCAL_RANK). `key` must be unique per group (e.g. "olmo/group/tp0"). olmo_comm_init blocks
    * the thread until the group is complete, which is why the store runs on a Worker (store.ts).
    */
-  static async create(lib: NativeLibrary, store: StoreClient | null, rank: number, world: number, key = "olmo/nccl"): Promise<NcclComm> {
+  static async create(lib: NativeLibrary, store: Rendezvous | null, rank: number, world: number, key = "olmo/nccl"): Promise<NcclComm> {
+    commTimeoutMs(); // the library reads OLMO_COMM_TIMEOUT_S itself: refuse a bad value here, in one line
     const id = new Uint8Array(128);
     if (rank === 0) lib.check("olmo_comm_unique_id", lib.sym.olmo_comm_unique_id(id));
     if (world > 1) id.set(Buffer.from(await store!.fromRank0(`${key}/id`, rank, Buffer.from(id).toString("base64")), "base64"));

@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { type Comm, type ReduceOp, checkArgs, checkRoot, reduceInto } from "./comm.ts";
 import { listRanks } from "./store.ts";
-import type { StoreClient } from "./store.ts";
+import type { Rendezvous } from "./rendezvous.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
@@ -57,9 +57,12 @@ export interface ShmCommOptions {
   smallBytes?: number;
   /** store key prefix of this communicator, unique per group (default "olmo/shm-comm") */
   key?: string;
+  /** the global ranks of the members, in group-rank order: errors name ranks as the job knows them */
+  globalRanks?: number[];
 }
 
-function commTimeoutMs(): number {
+/** The collectives' deadline from OLMO_COMM_TIMEOUT_S (shared memory here; NCCL in cuda/gpu/comm.cu). */
+export function commTimeoutMs(): number {
   const raw = process.env.OLMO_COMM_TIMEOUT_S;
   const s = raw ? Number(raw) : DEFAULT_COMM_TIMEOUT_S;
   if (!Number.isFinite(s) || s <= 0) throw new UserError(`OLMO_COMM_TIMEOUT_S="${raw}" must be a positive number of seconds`);
@@ -78,6 +81,8 @@ export class ShmComm implements Comm {
   private readonly spinMs: number;
   private readonly smallFloats: number;
   private readonly watchExits = process.env.OLMO_LAUNCHED !== "1";
+  /** group rank → the job's rank, for messages */
+  private readonly global: (q: number) => number;
   private readonly onExit = () => Atomics.store(this.hdr, LINE * (1 + this.rank) + EXITED, 1);
 
   private constructor(readonly rank: number, readonly world: number, private map: Uint8Array, slotBytes: number, opts: ShmCommOptions) {
@@ -87,13 +92,15 @@ export class ShmComm implements Comm {
     this.slots = [0, 1].map((set) =>
       Array.from({ length: world }, (_, q) => new Float32Array(map.buffer, map.byteOffset + headerBytes + (set * world + q) * slotBytes, this.slotFloats)));
     this.timeoutMs = opts.timeoutMs ?? commTimeoutMs();
+    const g = opts.globalRanks;
+    this.global = (q) => g?.[q] ?? q;
     process.on("exit", this.onExit);
     this.spinMs = (opts.spinUs ?? Number(process.env.OLMO_COMM_SPIN_US ?? 100)) / 1000;
     this.smallFloats = Math.min(this.slotFloats, (opts.smallBytes ?? 256 << 10) / 4);
   }
 
   /** Collective: every rank of the job calls this with the same store and world. */
-  static async create(store: StoreClient, rank: number, world: number, opts: ShmCommOptions = {}): Promise<ShmComm> {
+  static async create(store: Rendezvous, rank: number, world: number, opts: ShmCommOptions = {}): Promise<ShmComm> {
     const slotBytes = opts.slotBytes ?? DEFAULT_SLOT_BYTES;
     const key = opts.key ?? "olmo/shm-comm";
     if (slotBytes % 64 !== 0 || slotBytes < 64) throw new Error(`ShmComm: slotBytes ${slotBytes} must be a positive multiple of 64`);
@@ -163,7 +170,8 @@ export class ShmComm implements Comm {
         deadline = now + this.timeoutMs;
       }
       if (this.watchExits && Atomics.load(h, LINE * (1 + q) + EXITED) !== 0) {
-        throw new UserError(`shared-memory collective on rank ${this.rank}: rank ${q} exited before joining it (see rank ${q}'s error)`);
+        const [me, them] = [this.global(this.rank), this.global(q)];
+        throw new UserError(`shared-memory collective on rank ${me}: rank ${them} exited before joining it (see rank ${them}'s error)`);
       }
       if (now - start < this.spinMs) continue;
       if (now > deadline) this.timeout(g);
@@ -180,8 +188,8 @@ export class ShmComm implements Comm {
 
   private timeout(g: number): never {
     const missing = [];
-    for (let q = 0; q < this.world; q++) if (((Atomics.load(this.hdr, LINE * (1 + q)) - g) | 0) < 0) missing.push(q);
-    throw new UserError(`shared-memory collective timed out after ${this.timeoutMs / 1000} s on rank ${this.rank}: rank(s) ${listRanks(missing)} never arrived (OLMO_COMM_TIMEOUT_S)`);
+    for (let q = 0; q < this.world; q++) if (((Atomics.load(this.hdr, LINE * (1 + q)) - g) | 0) < 0) missing.push(this.global(q));
+    throw new UserError(`shared-memory collective timed out after ${this.timeoutMs / 1000} s on rank ${this.global(this.rank)}: rank(s) ${listRanks(missing)} never arrived or stopped answering (OLMO_COMM_TIMEOUT_S)`);
   }
 
   private nextSet(): Float32Array[] {

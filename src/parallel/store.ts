@@ -13,6 +13,7 @@
 // rendezvous turns into a one-line error naming it instead of a hang.
 import type { Socket, TCPSocketListener } from "bun";
 import { UserError } from "../errors.ts";
+import { type Rendezvous, publishFromRank0 } from "./rendezvous.ts";
 
 export const DEFAULT_STORE_TIMEOUT_S = 300;
 
@@ -209,7 +210,7 @@ export class StoreServer {
 
 // ---- client (every rank, rank 0 included) ----
 
-export class StoreClient {
+export class StoreClient implements Rendezvous {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   private closed = false;
@@ -284,10 +285,8 @@ export class StoreClient {
   }
 
   /** Rank 0's `value` on every rank: rank 0 publishes it under `key`, the others wait for it. */
-  async fromRank0(key: string, rank: number, value: string): Promise<string> {
-    if (rank !== 0) return this.get(key);
-    await this.set(key, value);
-    return value;
+  fromRank0(key: string, rank: number, value: string): Promise<string> {
+    return publishFromRank0(this, key, rank, value);
   }
 
   add(key: string, delta: number): Promise<number> {

@@ -9,15 +9,17 @@ import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { DivergedError, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
+import { type RankEnv, readRankEnv } from "../parallel/env.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
 import { formatRate } from "./progress.ts";
-import { greedySample } from "./sample.ts";
+import { greedySample, samplePromptIds } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
 import { RunCheckpointer } from "./checkpointing.ts";
+import { acquireRunLock } from "./run-lock.ts";
 import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
 
 export interface RunOptions {
@@ -27,6 +29,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** tensor-parallel size (default: $OLMO_TP or 1); the world splits into tp × dp (TP groups of consecutive ranks) */
   tp?: number;
+  /** where the backend and thread count came from (cli/runtime.ts), for the first log line */
+  runtime?: string;
 }
 
 function tensorParallel(opts: RunOptions): number {
@@ -75,10 +79,33 @@ export interface RunOutcome {
   stoppedBy: NodeJS.Signals | null;
 }
 
+/**
+ * The step a run continues from must make sense for this run: within its length (a checkpoint past
+ * the end is of another run, or its step is damaged), and before --stop-after (else the trainer
+ * would run one step and stop without saving it).
+ */
+function checkResumePoint(step: number, total: number, stopAfter: number | undefined, from: string): void {
+  if (step > total) throw new UserError(`${from}: the checkpoint is at step ${step}, beyond this run's ${total} steps (a checkpoint of another run, or train.steps/budgetTokens changed)`);
+  if (stopAfter !== undefined && stopAfter <= step) {
+    throw new UserError(`--stop-after ${stopAfter}: the run is already at step ${step} (${from}); nothing to train before it`);
+  }
+}
+
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<RunOutcome> {
   const tp = tensorParallel(opts);
+  const env = readRankEnv();
+  // one trainer per run folder; the ranks of one job share it, and rank 0 holds the lock for them
+  const lock = env.rank === 0 ? acquireRunLock(runDir) : null;
+  try {
+    return await trainHoldingLock(be, cfg, runDir, opts, tp, env);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions, tp: number, env: RankEnv): Promise<RunOutcome> {
   // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
-  const par = await initParallel({ hostCollectives: be.hostView !== undefined });
+  const par = await initParallel({ env, hostCollectives: be.hostView !== undefined });
   const { rank, world } = par.env;
   const main = rank === 0;
   const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
@@ -103,6 +130,9 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   let ok = false;
   let stoppedBy: NodeJS.Signals | null = null;
   try {
+    // the end-of-run sample's prompt is checked now, not after the training it follows
+    const wantSample = main && tp === 1 && cfg.train.samplePrompt !== "" && cfg.train.sampleTokens > 0;
+    const sampleIds = wantSample ? await samplePromptIds(cfg.train.samplePrompt, cfg.model) : null;
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
     const data = await openRunData(cfg, { log, dpRank, dpWorld });
@@ -117,10 +147,11 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
       }
     }
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
-    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
+    checkResumePoint(trainer.state.step, trainer.totalSteps, opts.stopAfterStep, resumed ?? runDir);
+    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}${opts.runtime ? `; ${opts.runtime}` : ""}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
       `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
-    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
+    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}`);
     log(optimizerLine(cfg, trainer.optim.stepCounters));
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
@@ -158,10 +189,10 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
       log(`stopped after step ${trainer.stoppedAtStep} on ${stoppedBy}: rerun the same command to resume from ${saved ?? "its checkpoint"} (exit code ${PREEMPTED_EXIT_CODE})`);
     } else if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       log("sample: skipped under tensor parallelism (olmo generate on the checkpoint samples from it)");
-    } else if (main && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
+    } else if (sampleIds) {
       const { cl100k } = await import("../data/index.ts");
       const enc = await cl100k();
-      const ids = greedySample(trainer.params, cfg.model, enc.encode(cfg.train.samplePrompt), cfg.train.sampleTokens, DOLMA2_EOS);
+      const ids = greedySample(trainer.params, cfg.model, sampleIds, cfg.train.sampleTokens, DOLMA2_EOS);
       const text = enc.decode(ids.filter((t) => t < 100256));
       log(`sample (greedy): ${JSON.stringify(cfg.train.samplePrompt + text)}`);
     }

@@ -1,6 +1,7 @@
 // Greedy sampling for the end-of-run sample: re-runs the forward over the growing sequence (the
 // model is causal, so positions after the current one do not change its logits). KV-cached
 // sampling with temperature/top-p belongs to `olmo generate`.
+import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { Olmo2 } from "../model/olmo2.ts";
 import type { ParamStore } from "../model/param-store.ts";
@@ -25,4 +26,22 @@ export function greedySample(store: ParamStore, cfg: ModelConfig, prompt_ids: nu
     model.free();
   }
   return ids.slice(prompt_ids.length);
+}
+
+/**
+ * The end-of-run sample's prompt as token ids (cl100k_base, special tokens such as <|endoftext|>
+ * as their ids, as `olmo generate`), checked when the run starts rather than after hours of
+ * training: it must encode to ids inside the model's vocabulary and leave room for new tokens.
+ */
+export async function samplePromptIds(prompt: string, m: ModelConfig): Promise<number[]> {
+  const { cl100k } = await import("../data/index.ts");
+  const ids = (await cl100k()).encode(prompt, "all");
+  const what = `train.samplePrompt ${JSON.stringify(prompt.length > 40 ? `${prompt.slice(0, 37)}...` : prompt)}`;
+  if (ids.length === 0) throw new UserError(`${what} encodes to no tokens (set it to "" for no sample)`);
+  const bad = ids.find((id) => id >= m.vocabSize);
+  if (bad !== undefined) {
+    throw new UserError(`${what} encodes to token id ${bad}, outside this model's vocabulary of ${m.vocabSize} (the sample uses the cl100k_base/dolma2 tokenizer); set train.samplePrompt to "" for no sample`);
+  }
+  if (ids.length >= m.maxSeqLen) throw new UserError(`${what} is ${ids.length} tokens: the model's maxSeqLen ${m.maxSeqLen} leaves no room for a sampled token`);
+  return ids;
 }

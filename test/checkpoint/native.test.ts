@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints } from "../../src/checkpoint/naming.ts";
+import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints, retireCheckpoint } from "../../src/checkpoint/naming.ts";
 import { CRC_BLOCK_BYTES, FORMAT_VERSION, NativeWriter, packr, readCheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
 import { crc32Combine, crc32Combiner } from "../../src/checkpoint/io.ts";
 import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
@@ -75,7 +75,7 @@ test("bad checkpoints: missing files, truncated file, wrong metadata version, in
   expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/tensor file optim\.rank0\.bin is missing/);
   const m = packr.unpack(readFileSync(join(path, "metadata.msgpack")));
   writeFileSync(join(path, "metadata.msgpack"), packr.pack({ ...m, version: 99 }));
-  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/format version 99 is not supported \(this olmo reads version 1\)/);
+  expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/format version 99 is not supported \(this olmo reads versions 1 and 2\)/);
   writeFileSync(join(path, "metadata.msgpack"), new Uint8Array([0xc1, 0xc1]));
   expect(userErrorOf(() => loadCheckpoint(path))).toMatch(/corrupt metadata/);
   rmSync(join(path, "metadata.msgpack"));
@@ -118,6 +118,22 @@ test("kill -9 in the middle of a save leaves the previous checkpoint as the late
   pruneCheckpoints(dir, 5);
   expect(readdirSync(dir)).toEqual(["stage1-step1-tokens1B"]);
 }, 30_000);
+
+test("pruning retires a checkpoint with one rename before deleting it: a delete killed half way leaves no complete-looking folder", () => {
+  const dir = tempDir("prune");
+  for (const step of [1, 2]) saveCheckpoint(dir, `stage1-step${step}-tokens1B`, { model, trainState: { step }, tensors: { model: params } });
+  // what a kill after the rename and part of the recursive delete leaves (a dead pid's name)
+  const aside = retireCheckpoint(join(dir, "stage1-step1-tokens1B"), 999999999);
+  expect(aside).toBe(join(dir, "stage1-step1-tokens1B.pruned.tmp-999999999"));
+  rmSync(join(aside, "model.rank0.bin"));
+  expect(listCheckpoints(dir).map((c) => c.name)).toEqual(["stage1-step2-tokens1B"]);
+  expect(pruneCheckpoints(dir, 5)).toEqual([aside]); // the next prune removes the debris
+  expect(readdirSync(dir)).toEqual(["stage1-step2-tokens1B"]);
+  // a regular prune leaves nothing behind either
+  saveCheckpoint(dir, "stage1-step3-tokens1B", { model, trainState: { step: 3 }, tensors: { model: params } });
+  expect(pruneCheckpoints(dir, 1)).toEqual([join(dir, "stage1-step2-tokens1B")]);
+  expect(readdirSync(dir)).toEqual(["stage1-step3-tokens1B"]);
+});
 
 test("ranged reads: element ranges across 4 MiB checksum blocks equal the whole tensor's; a flipped byte in a block read is named", () => {
   // a 1.5M-float embedding (6 MiB: two checksum blocks) next to small tensors

@@ -50,13 +50,32 @@ test("empty mix and empty file list", () => {
   userError(() => openDataset({ mixFile: join(dir, "nope.txt"), seqLen: 4, vocabSize: 100278 }), /mix file not found/);
 });
 
-test("token id >= vocab names the file and offset", () => {
+test("token id >= vocab names the file and offset, when the dataset opens (its first tokens) or when first read", () => {
   const t = patterned(0, 64);
   t[37] = 100300;
   const p = writeTokens(dir, "badtok.npy", t);
-  const ds = openDataset({ paths: [p], seqLen: 16, vocabSize: 100278 });
-  const l = new DataLoader(ds, { globalBatchTokens: 64, seed: 0 });
-  userError(() => l.nextBatch(), /badtok\.npy: token id 100300 at token offset 37 \(byte 148\) is >= vocab size 100278/);
+  userError(() => openDataset({ paths: [p], seqLen: 16, vocabSize: 100278 }), /badtok\.npy: token id 100300 at token offset 37 \(byte 148\) is >= vocab size 100278; wrong dtype or tokenizer\?/);
+  // beyond the checked start of a file (16384 tokens), the batch that reads it names it
+  const long = patterned(0, 16384 + 64);
+  long[16384 + 5] = 100300;
+  const q = writeTokens(dir, "badtok-late.npy", long);
+  const ds = openDataset({ paths: [q], seqLen: 16, vocabSize: 100278 });
+  const l = new DataLoader(ds, { globalBatchTokens: 16 * 1028, seed: 0 });
+  userError(() => l.nextBatch(), /badtok-late\.npy: token id 100300 at token offset 16389 \(byte 65556\) is >= vocab size 100278/);
+});
+
+test("wrong dtype: uint32 data read as uint16, and uint16 data read as uint32, are refused with the fix", () => {
+  const ids = Uint32Array.from({ length: 4096 }, (_, i) => (i * 7919) % 250);
+  const u32 = join(dir, "ids32.npy"), u16 = join(dir, "ids16.npy");
+  writeFileSync(u32, ids);
+  writeFileSync(u16, Uint16Array.from(ids));
+  userError(() => openDataset({ paths: [u32], dtype: "uint16", seqLen: 16, vocabSize: 256 }),
+    /ids32\.npy: read as uint16, every second token of the first 8192 is 0 .*: the file holds uint32 tokens; set data\.dtype to "uint32"/);
+  userError(() => openDataset({ paths: [u16], dtype: "uint32", seqLen: 16, vocabSize: 256 }),
+    /ids16\.npy: token id \d+ at token offset 0 .* is >= vocab size 256; its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/);
+  // the right dtypes open
+  expect(openDataset({ paths: [u32], dtype: "uint32", seqLen: 16, vocabSize: 256 }).numInstances).toBe(256);
+  expect(openDataset({ paths: [u16], dtype: "uint16", seqLen: 16, vocabSize: 256 }).numInstances).toBe(256);
 });
 
 test("budget larger than the data without repetition", () => {

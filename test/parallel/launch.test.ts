@@ -79,7 +79,33 @@ describe("olmo launch + store + shared-memory collectives", () => {
   test("a rank that stops calling collectives: the others time out naming it", async () => {
     const r = await olmo(["launch", "--nproc-per-node", "3", "--exec", "--", process.execPath, rankScript, "stall"], { OLMO_COMM_TIMEOUT_S: "0.5" });
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/\[rank [02]\] error: shared-memory collective timed out after 0.5 s on rank [02]: rank\(s\) 1 never arrived \(OLMO_COMM_TIMEOUT_S\)/);
+    expect(r.err).toMatch(/\[rank [02]\] error: shared-memory collective timed out after 0.5 s on rank [02]: rank\(s\) 1 never arrived or stopped answering \(OLMO_COMM_TIMEOUT_S\)/);
+  }, 30_000);
+
+  test("a rank stopped (SIGSTOP) inside a collective: the other exits within the timeout naming it", async () => {
+    const p = Bun.spawn([process.execPath, cli, "launch", "--nproc-per-node", "2", "--exec", "--", process.execPath, rankScript, "loop"], {
+      cwd: root, env: { ...process.env, OLMO_COMM_TIMEOUT_S: "1" }, stdout: "pipe", stderr: "pipe",
+    });
+    const reader = p.stdout.getReader();
+    let seen = "";
+    while (!/\[rank 0\] looping/.test(seen) || !/\[rank 1\] looping \d+/.test(seen)) seen += new TextDecoder().decode((await reader.read()).value);
+    const pid = Number(/\[rank 1\] looping (\d+)/.exec(seen)![1]);
+    const t0 = performance.now();
+    process.kill(pid, "SIGSTOP"); // it is inside an all-reduce: the loop does nothing else
+    const code = await p.exited;
+    const s = (performance.now() - t0) / 1000;
+    console.log(`sigstop: launcher exited ${s.toFixed(2)} s after rank 1 was stopped (OLMO_COMM_TIMEOUT_S=1)`);
+    expect(code).toBe(2);
+    const err = lines(await new Response(p.stderr).text());
+    expect(err).toContain("[rank 0] error: shared-memory collective timed out after 1 s on rank 0: rank(s) 1 never arrived or stopped answering (OLMO_COMM_TIMEOUT_S)");
+    expect(err.at(-1)).toBe("olmo launch: rank 0 exited with code 2; stopped the other 1 local rank(s)");
+    expect(s).toBeLessThan(4);
+  }, 30_000);
+
+  test("in a TP group, the timeout names the missing rank by its global rank", async () => {
+    const r = await olmo(["launch", "--nproc-per-node", "4", "--exec", "--", process.execPath, rankScript, "groupstall"], { OLMO_COMM_TIMEOUT_S: "0.5" });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("[rank 2] error: shared-memory collective timed out after 0.5 s on rank 2: rank(s) 3 never arrived or stopped answering (OLMO_COMM_TIMEOUT_S)");
   }, 30_000);
 
   test("runs olmo subcommands by default; one rank passes output through unprefixed", async () => {

@@ -3,10 +3,11 @@
 // (no output folder, no temporary folder, no checkpoint, no partial token file).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { cudaUsable } from "../../src/backend/native-backend.ts";
 import { exportHf } from "../../src/checkpoint/hf.ts";
+import { decodeMetadata, encodeMetadata } from "../../src/checkpoint/metadata.ts";
 import { saveCheckpoint } from "../../src/checkpoint/native.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
@@ -31,6 +32,14 @@ function runConfig(over: Record<string, unknown> = {}) {
     backend: "cpu",
     ...over,
   };
+}
+
+/** Rewrite a checkpoint's index with a valid metadata checksum, so only the validation can catch the edit. */
+function editMeta(ckpt: string, change: (m: any) => void): void {
+  const file = join(ckpt, "metadata.msgpack");
+  const m = decodeMetadata(readFileSync(file), file) as any;
+  change(m);
+  writeFileSync(file, encodeMetadata(m));
 }
 
 function arena(m: typeof model, seed: number): Float32Array {
@@ -74,6 +83,7 @@ export const rows: Row[] = [
   {
     mistake: "CUDA requested with no GPU (also how a missing NCCL surfaces without a GPU)", args: () => ["train", p("cfg-cuda.ts"), `--run-dir=${runDir("cuda")}`],
     message: /CUDA backend requested but no GPU is usable/, skip: () => (typeof cudaUsable() === "number" ? "a GPU is usable here" : null),
+    env: { OLMO_BACKEND: "" }, // the config's backend applies when OLMO_BACKEND is unset (environment > config)
   },
   { mistake: "checkpoint from another model", args: () => train("other", `--checkpoint.loadPath=${p("ckpt-other", "stage1-step3-tokens1B")}`), message: /checkpoint is of another model: ffnHidden/, absent: () => [join(runDir("other"), "metrics.jsonl")] },
   { mistake: "loadPath neither native nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\) nor an HF folder/, absent: () => [join(runDir("neither"), "metrics.jsonl")] },
@@ -106,6 +116,33 @@ export const rows: Row[] = [
     message: /ENOSPC|no space/i, skip: () => (fullFsMounted ? null : "cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)"),
   },
   ...olmoCoreRows(p),
+  // ---- cluster hardening: refusals that used to be silent, stack traces, or half-written outputs ----
+  { mistake: "a second trainer on a run folder in use", args: () => train("locked"), message: /run folder .*locked is in use by another olmo train \(pid \d+/, absent: () => [join(runDir("locked"), "metrics.jsonl")] },
+  { mistake: "OLMO_BACKEND not a backend", args: () => train("envb"), env: { OLMO_BACKEND: "bogus" }, message: /OLMO_BACKEND=bogus is not one of cpu, cuda, auto/, absent: () => [runDir("envb")] },
+  { mistake: "OLMO_THREADS not a number", args: () => train("envt1"), env: { OLMO_THREADS: "abc" }, message: /OLMO_THREADS=abc must be a whole number of CPU threads from 1 to 4096/, absent: () => [runDir("envt1")] },
+  { mistake: "OLMO_THREADS zero", args: () => train("envt2"), env: { OLMO_THREADS: "0" }, message: /OLMO_THREADS=0 must be a whole number/, absent: () => [runDir("envt2")] },
+  { mistake: "OLMO_THREADS negative", args: () => train("envt3"), env: { OLMO_THREADS: "-3" }, message: /OLMO_THREADS=-3 must be a whole number/, absent: () => [runDir("envt3")] },
+  { mistake: "OLMO_THREADS fractional", args: () => train("envt4"), env: { OLMO_THREADS: "1.7" }, message: /OLMO_THREADS=1\.7 must be a whole number/, absent: () => [runDir("envt4")] },
+  { mistake: "--stop-after negative", args: () => train("stopneg", "--stop-after=-5"), message: /--stop-after must be a step number >= 1, got -5/, absent: () => [runDir("stopneg")] },
+  { mistake: "--stop-after before the step the run resumes at", args: () => train("at2-stop", "--stop-after=1"), message: /--stop-after 1: the run is already at step 2 .*nothing to train/ },
+  { mistake: "checkpoint past the run's last step", args: () => train("at2-past", "--train.steps=1"), message: /stage1-step2-tokens1B: the checkpoint is at step 2, beyond this run's 1 steps/ },
+  { mistake: "resume from a checkpoint missing one Adam moment", args: () => train("at2-partial"), message: /invalid checkpoint index .*the adam_m moments of 1 of \d+ tensors are missing \(first: model\.layers\.0\.self_attn\.q_proj\.weight\)/ },
+  { mistake: "ckpt info of a checkpoint missing one Adam moment", args: () => ["ckpt", "info", p("runs", "at2-partial", "stage1-step2-tokens1B")], message: /the adam_m moments of 1 of \d+ tensors are missing/ },
+  { mistake: "ckpt info of a damaged metadata byte", args: () => ["ckpt", "info", p("ckpt-flip", "stage1-step3-tokens1B")], message: /metadata\.msgpack: checksum mismatch in the metadata/ },
+  { mistake: "crafted metadata: a 2^40-element shape", args: () => ["ckpt", "info", p("ckpt-huge", "stage1-step3-tokens1B")], message: /tensor model\.embed_tokens\.weight \(model\) has shape \[1048576,1048576\], the model config implies \[256,16\]/ },
+  { mistake: "crafted metadata: a negative offset", args: () => ["ckpt", "info", p("ckpt-negoff", "stage1-step3-tokens1B")], message: /slice 0: offset -8 .* are not non-negative byte counts/ },
+  { mistake: "crafted metadata: a tensor name that is a number", args: () => ["ckpt", "info", p("ckpt-type", "stage1-step3-tokens1B")], message: /tensors\[0\]\.name is 7, expected a string/ },
+  { mistake: "crafted metadata: trainState.step not a number", args: () => ["ckpt", "info", p("ckpt-step", "stage1-step3-tokens1B")], message: /trainState\.step is "abc", expected a non-negative integer/ },
+  { mistake: "export-hf of a checkpoint with a bad checksum", args: () => ["export-hf", p("ckpt-bad", "stage1-step3-tokens1B"), "--out", p("exp-bad")], message: /checksum mismatch in tensor/, absent: () => [p("exp-bad")] },
+  { mistake: "soup --format hf with a bad checksum", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("ckpt-bad", "stage1-step3-tokens1B"), "--format", "hf", "--out", p("soup-bad")], message: /checksum mismatch in tensor/, absent: () => [p("soup-bad")] },
+  { mistake: "prepare with a malformed later input", args: () => ["prepare", p("doc.txt"), p("bad.jsonl"), "--out", p("prep-bad"), "--max-file-tokens", "2"], message: /bad\.jsonl:2: not valid JSON/, absent: () => [p("prep-bad")] },
+  { mistake: "sample prompt outside a small vocabulary", args: () => train("sample1", "--train.samplePrompt=Hello"), message: /train\.samplePrompt "Hello" encodes to token id \d+, outside this model's vocabulary of 256/, absent: () => [join(runDir("sample1"), "metrics.jsonl")] },
+  { mistake: "sample prompt holding the end-of-text token", args: () => train("sample2", "--train.samplePrompt=a<|endoftext|>"), message: /encodes to token id \d+, outside this model's vocabulary/, absent: () => [join(runDir("sample2"), "metrics.jsonl")] },
+  { mistake: "HF index whose weight_map values are numbers", args: () => ["import-hf", p("hf-numeric"), "--out", p("imp4")], message: /model\.safetensors\.index\.json: weight_map puts .* in 1, not a \.safetensors file name/, absent: () => [p("imp4")] },
+  { mistake: "HF weights holding NaN", args: () => ["import-hf", p("hf-nan"), "--out", p("imp5")], message: /tensor model\.layers\.0\.mlp\.up_proj\.weight holds NaN at element 5; refusing non-finite weights/, absent: () => [p("imp5")] },
+  { mistake: "ckpt info of HF weights holding Inf", args: () => ["ckpt", "info", p("hf-inf")], message: /tensor lm_head\.weight holds Infinity at element 0/ },
+  { mistake: "uint32 token file read as uint16", args: () => train("dtype16", "--data.dtype=uint16"), message: /read as uint16, every second token .* is 0 .*set data\.dtype to "uint32"/, absent: () => [join(runDir("dtype16"), "metrics.jsonl")] },
+  { mistake: "uint16 token file read as uint32", args: () => train("dtype32", `--data.paths=["${p("tokens.u16")}"]`), message: /tokens\.u16: token id \d+ .* its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/, absent: () => [join(runDir("dtype32"), "metrics.jsonl")] },
 ];
 
 let fullFsMounted = false;
@@ -145,6 +182,45 @@ beforeAll(async () => {
   cpSync(p("hf"), p("hf-trunc"), { recursive: true });
   truncateSync(p("hf-trunc", shard), bytes.length - 100);
   setupOlmoCoreBadInputs(p);
+  // a run folder held by a live trainer (this test process stands in for it)
+  mkdirSync(runDir("locked"), { recursive: true });
+  writeFileSync(join(runDir("locked"), "train.lock"), JSON.stringify({ pid: process.pid, host: hostname(), pidStart: null, since: "now" }));
+  // a finished 2-step run, copied for the resume rows (each its own folder: rows run in parallel)
+  const made = Bun.spawnSync([process.execPath, "src/cli/main.ts", ...train("at2")], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "1" }, stderr: "pipe" });
+  if (made.exitCode !== 0) throw new Error(`making the at2 run failed: ${made.stderr}`);
+  for (const id of ["at2-stop", "at2-past", "at2-partial"]) cpSync(runDir("at2"), runDir(id), { recursive: true });
+  editMeta(join(runDir("at2-partial"), "stage1-step2-tokens1B"), (m) => (m.tensors = m.tensors.filter((t: any) => !(t.group === "adam_m" && t.name === "model.layers.0.self_attn.q_proj.weight"))));
+  // checkpoints with a damaged or crafted index (re-checksummed: the validation must catch these)
+  const full = { model: arena(model, 1), adamM: arena(model, 2), adamV: arena(model, 3).map(Math.abs) };
+  for (const id of ["ckpt-flip", "ckpt-huge", "ckpt-negoff", "ckpt-type", "ckpt-step", "ckpt-bad"]) {
+    saveCheckpoint(p(id), "stage1-step3-tokens1B", { model: ModelConfigSchema.parse(model), trainState: { step: 3 }, tensors: full });
+  }
+  const metaFile = p("ckpt-flip", "stage1-step3-tokens1B", "metadata.msgpack");
+  const mb = readFileSync(metaFile);
+  mb[mb.length - 20] ^= 0x08;
+  writeFileSync(metaFile, mb);
+  editMeta(p("ckpt-huge", "stage1-step3-tokens1B"), (m) => (m.tensors[0].shape = [2 ** 20, 2 ** 20]));
+  editMeta(p("ckpt-negoff", "stage1-step3-tokens1B"), (m) => (m.tensors[1].slices[0].offset = -8));
+  editMeta(p("ckpt-type", "stage1-step3-tokens1B"), (m) => (m.tensors[0].name = 7));
+  editMeta(p("ckpt-step", "stage1-step3-tokens1B"), (m) => (m.trainState.step = "abc"));
+  const dataFile = p("ckpt-bad", "stage1-step3-tokens1B", "model.rank0.bin");
+  const db = readFileSync(dataFile);
+  db[db.length - 100] ^= 0x01;
+  writeFileSync(dataFile, db);
+  writeFileSync(p("bad.jsonl"), '{"text": "fine"}\n{not json\n');
+  // HF folders: numeric weight_map values, NaN and Inf weights
+  cpSync(p("hf"), p("hf-numeric"), { recursive: true });
+  const idx = JSON.parse(readFileSync(p("hf", "model.safetensors.index.json"), "utf8"));
+  writeFileSync(p("hf-numeric", "model.safetensors.index.json"), JSON.stringify({ ...idx, weight_map: Object.fromEntries(Object.keys(idx.weight_map).map((k) => [k, 1])) }));
+  const spoiled = (id: string, name: string, at: number, value: number) => {
+    const a = arena(model, 1);
+    const spec = paramSpecs(ModelConfigSchema.parse(model)).find((x) => x.name === name)!;
+    a[spec.offset + at] = value;
+    exportHf(ModelConfigSchema.parse(model), a, p(id), { dtype: "f32" });
+  };
+  spoiled("hf-nan", "model.layers.0.mlp.up_proj.weight", 5, NaN);
+  spoiled("hf-inf", "lm_head.weight", 0, Infinity);
+  writeFileSync(p("tokens.u16"), Uint16Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
   // "disk full": a 160 KiB tmpfs holds the run folder's config and metrics but not a checkpoint
   mkdirSync(p("full"));
   fullFsMounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", p("full")], { stderr: "pipe" }).exitCode === 0;
@@ -165,7 +241,7 @@ beforeAll(async () => {
   await Promise.all([worker(), worker(), worker(), worker()]);
   // OLMO_BAD_INPUT_DUMP=file.json: the observed messages, to regenerate docs/bad-input.md
   const dump = process.env.OLMO_BAD_INPUT_DUMP;
-  if (dump) writeFileSync(dump, JSON.stringify(rows.map((r, i) => ({ mistake: r.mistake, args: r.args().map((a) => a.replaceAll(D, "…")), stderr: results[i]?.stderr.trim().replaceAll(D, "…") })), null, 1));
+  if (dump) writeFileSync(dump, JSON.stringify(rows.map((r, i) => ({ mistake: r.mistake, env: r.env, args: r.args().map((a) => a.replaceAll(D, "…")), stderr: results[i]?.stderr.trim().replaceAll(D, "…") })), null, 1));
 }, 120_000);
 
 afterAll(() => {
@@ -178,7 +254,8 @@ function debris(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const out: string[] = [];
   for (const e of readdirSync(dir, { recursive: true }) as string[]) {
-    if (/\.tmp-/.test(e) || (/(^|\/)stage\d/.test(e) && !/^ckpt(-other)?\//.test(e))) out.push(e);
+    // the fixtures' checkpoints (ckpt*/, runs/at2*/) are inputs, not outputs of a failed command
+    if (/\.tmp-/.test(e) || (/(^|\/)stage\d/.test(e) && !/^(ckpt(-[a-z]+)?|runs\/at2(-[a-z]+)?)\//.test(e))) out.push(e);
   }
   return out;
 }

@@ -99,7 +99,8 @@ describe("olmo data inspect CONFIG", () => {
 
 describe("olmo train: bad input", () => {
   function olmo(args: string[]) {
-    const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", ...args], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu" } });
+    // the config's backend (cfg-cuda.ts) applies only when OLMO_BACKEND is unset (env > config)
+    const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", ...args], { cwd: root, env: { ...process.env, OLMO_BACKEND: "" } });
     return { code: p.exitCode, stderr: p.stderr.toString() };
   }
 

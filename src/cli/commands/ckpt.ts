@@ -6,6 +6,8 @@ import { HfSource } from "../../checkpoint/hf.ts";
 import type { CheckpointMeta } from "../../checkpoint/native.ts";
 import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native-read.ts";
 import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core-read.ts";
+import { claimsOptimizer } from "../../checkpoint/validate.ts";
+import { checkLoaderState } from "../../data/loader.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
@@ -35,6 +37,14 @@ function adamStepLine(m: CheckpointMeta, path: string): string {
   return what + (m.optim ? "" : " (from trainState.adamStep)") + (h ? `; skip-rule history of ${h.losses.length} steps` : "");
 }
 
+/** What a resume from this checkpoint restores (validated above, read below unless --quick). */
+function resumeLine(m: CheckpointMeta): string {
+  if (!claimsOptimizer(m)) return "weights only: no optimizer state, so it starts a run (checkpoint.loadPath), it does not resume one";
+  const st = m.trainState as Record<string, unknown>;
+  const counters = m.optim ? "per-tensor Adam step counters" : `Adam step ${st.adamStep ?? "?"}`;
+  return `weights, Adam moments of every tensor, ${counters}, step ${st.step ?? "?"}, ${m.dataCursor != null ? "data cursor" : "no data cursor (data order restarts)"}`;
+}
+
 export const ckptCommand: CommandSpec = {
   name: "ckpt info",
   summary: "Describe a checkpoint (native, OLMo-core or HF) and verify it: name, step, tokens, model, tensors, checksums",
@@ -51,10 +61,17 @@ export const ckptCommand: CommandSpec = {
       if (!existsSync(join(path, METADATA_FILE)) && isOlmoCoreCheckpoint(path)) {
         rows.push(...olmoCoreInfo(path, quick, p.cb, t0));
       } else if (existsSync(join(path, METADATA_FILE)) || !existsSync(join(path, "config.json"))) {
+        // the whole index is validated for what the checkpoint claims to hold (what a resume loads)
         const r = new NativeReader(path);
         const m = r.meta;
-        r.checkFileSizes();
         r.close();
+        if (m.dataCursor != null) {
+          try {
+            checkLoaderState(m.dataCursor);
+          } catch (e) {
+            throw e instanceof UserError ? new UserError(`${path}: ${e.message}`) : e;
+          }
+        }
         const st = m.trainState as Record<string, unknown>;
         const parts = parseCheckpointName(m.name);
         const lz4 = m.tensors.some((t) => t.slices.some((s) => s.lz4));
@@ -68,6 +85,7 @@ export const ckptCommand: CommandSpec = {
         const stored = m.tensors.reduce((a, t) => a + t.slices.reduce((x, s) => x + s.length, 0), 0);
         rows.push(["tensors", `${m.tensors.length} (${[...groups].map(([g, n]) => `${n} ${g}`).join(", ")}), ${gb(raw)} fp32, ${gb(stored)} on disk`]);
         if (groups.has("adam_m")) rows.push(["adam step", adamStepLine(m, path)]);
+        rows.push(["resume", resumeLine(m)]);
         if (!quick) {
           const v = verifyCheckpoint(path, p.cb);
           rows.push(["checksums", `ok: ${v.tensors} tensors verified in ${((performance.now() - t0) / 1000).toFixed(1)} s`]);

@@ -1,6 +1,7 @@
 // olmo eval --from-hf DIR --data FILE --seq-len T [--grad]
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createBackend } from "../../backend/native-backend.ts";
+import { resolveRuntime } from "../runtime.ts";
 import { HfSource } from "../../checkpoint/hf.ts";
 import { UserError } from "../../errors.ts";
 import { paddedVocab } from "../../model/config.ts";
@@ -31,7 +32,8 @@ export const evalCommand: CommandSpec = {
     const buf = readFileSync(dataPath);
     const tokens = new Uint32Array(buf.buffer, buf.byteOffset, bytes / 4);
     const { tokens_BT, B } = cutInstances(tokens, T, paddedVocab(config), dataPath);
-    const be = createBackend(process.env.OLMO_BACKEND ?? "auto");
+    const rt = resolveRuntime();
+    const be = createBackend(rt.backend, { threads: rt.threads });
     let r;
     try {
       r = evaluate(be, config, (s, out) => src.read(s.name, out), tokens_BT, B, T, { zLossMult: args.opts["z-loss"] as number, grad: !!args.opts.grad });

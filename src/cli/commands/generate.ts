@@ -4,6 +4,7 @@
 // tokens is held back until complete). Stops at EOS 100257, --max-tokens, or the model's maxSeqLen.
 import { writeSync } from "node:fs";
 import { createBackend } from "../../backend/native-backend.ts";
+import { resolveRuntime } from "../runtime.ts";
 import { openSource } from "../../checkpoint/soup.ts";
 import { DOLMA2_EOS_ID, cl100k } from "../../data/prepare.ts";
 import { UserError } from "../../errors.ts";
@@ -50,7 +51,8 @@ export const generateCommand: CommandSpec = {
       }
       const bad = promptIds.find((id) => id >= cfg.vocabSize);
       if (bad !== undefined) throw new UserError(`generate: prompt token id ${bad} is outside this model's vocabulary (vocabSize ${cfg.vocabSize}); generate uses the cl100k_base/dolma2 tokenizer`);
-      const be = createBackend(process.env.OLMO_BACKEND ?? "auto");
+      const rt = resolveRuntime();
+      const be = createBackend(rt.backend, { threads: rt.threads });
       store = new ParamStore(be, cfg);
       store.fillEach((s, out) => src.read(s.name, out));
     } finally {

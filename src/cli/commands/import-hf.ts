@@ -28,10 +28,7 @@ export const importHfCommand: CommandSpec = {
       meta: { trainState: { step: 0, tokensProcessed: 0, importedFrom: resolve(args.positional[0]) } },
     });
     try {
-      copyModel(src, sink, p.cb);
-    } catch (e) {
-      sink.abort();
-      throw e;
+      copyModel(src, sink, p.cb); // publishes the checkpoint whole, or removes it on failure
     } finally {
       p.bar?.done();
       src.close();

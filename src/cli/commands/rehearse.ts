@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
+import { resolveRuntime } from "../runtime.ts";
 import { validateConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
 import type { CommandSpec } from "../args.ts";
@@ -48,7 +49,7 @@ export const rehearseCommand: CommandSpec = {
     const recipe = await shippedRecipe();
     const out = resolve(args.opts.out as string);
     prepareWorkDir(out);
-    const be = createBackend("cpu", { threads: process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined });
+    const be = createBackend("cpu", { threads: resolveRuntime().threads });
     const scale = REHEARSAL_SCALES[args.opts.small ? "small" : "full"];
     const m = scale.model;
     console.log(`rehearsal of configs/stage1.ts + stage2-ingredient{1,2,3}.ts + soup at toy scale (d ${m.dModel}, ${m.nLayers} layers, ` +

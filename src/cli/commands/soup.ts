@@ -38,21 +38,17 @@ export const soupCommand: CommandSpec = {
     checkFreshOutDir(out, "soup");
     const sources: TensorSource[] = [];
     const p = byteProgress("soup");
-    let sink: TensorSink | null = null;
     try {
       for (const path of paths) sources.push(openSource(path));
       const format = fmt ?? sources[0].kind;
-      sink = format === "hf"
+      const sink: TensorSink = format === "hf"
         ? new HfSink(out, sources[0].config, { dtype })
         : new NativeWriter(out, sources[0].config, {
             compress: !!args.opts.compress,
             meta: { trainState: { ...sources[0].trainState, soup: { sources: paths.map((x) => resolve(x)), weights: norm } } },
           });
-      soup(sources, sink, norm, p.cb);
+      soup(sources, sink, norm, p.cb); // publishes the output whole, or removes it on failure
       console.log(`souped ${paths.length} checkpoints (weights ${norm.map((w) => +w.toFixed(6)).join(", ")}) -> ${out} (${format})`);
-    } catch (e) {
-      if (sink instanceof NativeWriter) sink.abort();
-      throw e;
     } finally {
       p.bar?.done();
       for (const s of sources) s.close();

@@ -6,6 +6,7 @@ import { applyOverrides, loadConfig, validateConfig } from "../../config/load.ts
 import { UserError } from "../../errors.ts";
 import { readRankEnv } from "../../parallel/env.ts";
 import type { CommandSpec } from "../args.ts";
+import { describeRuntime, resolveRuntime } from "../runtime.ts";
 import { configFieldLines } from "../config-help.ts";
 // also bundled, so a compiled binary (no configs/ folder beside it) still has its default run
 import tinyConfig from "../../../configs/tiny.ts";
@@ -32,13 +33,21 @@ export const trainCommand: CommandSpec = {
     const cfg = args.positional[0] !== undefined || existsSync(DEFAULT_CONFIG)
       ? await loadConfig(configPath, args.overrides)
       : validateConfig(applyOverrides(tinyConfig, args.overrides), "configs/tiny.ts (embedded)");
+    const stopAfter = args.opts["stop-after"] as number | undefined;
+    if (stopAfter !== undefined && !(Number.isSafeInteger(stopAfter) && stopAfter >= 1)) throw new UserError(`train: --stop-after must be a step number >= 1, got ${stopAfter}`);
     const runDir = (args.opts["run-dir"] as string | undefined) ?? cfg.runDir ?? `runs/${cfg.name}`;
+    // command line > environment > config (src/cli/runtime.ts)
+    const given = (k: string) => args.overrides.some(([key]) => key === k);
+    const rt = resolveRuntime({
+      cli: { backend: given("backend") ? cfg.backend : undefined, threads: given("threads") ? cfg.threads : undefined },
+      config: { backend: cfg.backend, threads: cfg.threads },
+    });
     // one process per GPU: a rank of a launched job trains on GPU LOCAL_RANK of its node
     const { localRank } = readRankEnv();
-    const be = createBackend(cfg.backend, { threads: cfg.threads ?? (process.env.OLMO_THREADS ? Number(process.env.OLMO_THREADS) : undefined), localRank });
+    const be = createBackend(rt.backend, { threads: rt.threads, localRank });
     // loaded on demand: training pulls in the tokenizer and data code, which other commands never need
     const { PREEMPTED_EXIT_CODE, runTraining } = await import("../../train/run.ts");
-    const outcome = await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: args.opts["stop-after"] as number | undefined });
+    const outcome = await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: stopAfter, runtime: describeRuntime(rt) });
     // stopped by a preemption signal, with a checkpoint to resume from: a distinct code for schedulers
     return outcome.stoppedBy ? PREEMPTED_EXIT_CODE : 0;
   },

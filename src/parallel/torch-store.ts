@@ -1,0 +1,236 @@
+// Under torchrun (PyTorch 2.x) the elastic agent already serves a TCPStore at MASTER_ADDR:MASTER_PORT
+// and tells its workers so with TORCHELASTIC_USE_AGENT_STORE=True: the agent sets MASTER_ADDR/PORT
+// to its store and that flag from its rendezvous handler (pytorch/pytorch
+// torch/distributed/elastic/agent/server/local_elastic_agent.py, _start_workers, at
+// 001077cbc0f328b8a743c7a2d1bf64f98c096377), and torch's own workers then connect to it as clients
+// instead of hosting one (torch/distributed/rendezvous.py, _create_c10d_store, at
+// 0140b62d8bab203e4699faeba802b5204fa51d26). Rank 0 cannot bind that port, so every olmo rank
+// speaks the TCPStore protocol as a client there too. The protocol, as torch's client and its
+// default libuv server implement it (torch/csrc/distributed/c10d/TCPStore.cpp at
+// 00321a02d719de5729aeac5871792398114a1570; TCPStoreLibUvBackend.cpp and TCPStoreBackend.hpp at
+// 01afc5c9c6fc20537882b772c58b292f9c2c8d42), little-endian, one request in flight per connection:
+//   every request: u8 query type, then its fields; a string is u64 length + bytes
+//   VALIDATE 0  u32 0x3C85F7CE                      (first on a connection; no reply)
+//   SET      1  key, value                          (no reply)
+//   GET      3  key                     → value      (the client WAITs for the key first)
+//   ADD      4  key, i64 delta          → i64 sum    (values are decimal strings in the store)
+//   CHECK    5  u64 n, n keys           → u8 0 ready / 1 not ready
+//   WAIT     6  u64 n, n keys           → u8 0 once all exist
+//   CANCEL_WAIT 12                      → u8 1 (after a 0 if the wait had just completed)
+// Keys get a prefix per job attempt (TORCHELASTIC_RUN_ID, TORCHELASTIC_RESTART_COUNT): the agent's
+// store outlives a restart of its workers, and a restarted job must not meet the last one's keys.
+import type { Socket } from "bun";
+import { UserError } from "../errors.ts";
+import { type Rendezvous, publishFromRank0 } from "./rendezvous.ts";
+import { listRanks } from "./store.ts";
+
+export const TORCH_STORE_MAGIC = 0x3c85f7ce;
+export const Q = { VALIDATE: 0, SET: 1, GET: 3, ADD: 4, CHECK: 5, WAIT: 6, CANCEL_WAIT: 12, PING: 13 } as const;
+
+const enc = new TextEncoder(), dec = new TextDecoder();
+
+function u64(n: number | bigint, signed = false): Uint8Array {
+  const b = new Uint8Array(8);
+  if (signed) new DataView(b.buffer).setBigInt64(0, BigInt(n), true);
+  else new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+  return b;
+}
+
+/** A string or byte string on the wire: u64 length, then the bytes. */
+function str(v: string | Uint8Array): Uint8Array {
+  const bytes = typeof v === "string" ? enc.encode(v) : v;
+  return Buffer.concat([u64(bytes.length), bytes]);
+}
+
+/** Request bytes: the query type, then its already encoded fields. */
+export function frame(type: number, ...fields: Uint8Array[]): Uint8Array {
+  return Buffer.concat([Uint8Array.of(type), ...fields]);
+}
+
+/** A list of keys (WAIT, CHECK): u64 count, then each key. */
+const keyList = (keys: string[]) => Buffer.concat([u64(keys.length), ...keys.map(str)]);
+
+type Reply = { bytes: number } | { lengthPrefixed: true };
+
+interface Pending {
+  reply: Reply;
+  resolve: (b: Uint8Array) => void;
+  reject: (e: Error) => void;
+}
+
+export class TorchStoreClient implements Rendezvous {
+  private inbuf = new Uint8Array(0);
+  private pending: Pending[] = [];
+  /** one request in flight: the server answers in order only because clients wait for each reply */
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private sock!: Socket<undefined>;
+
+  private constructor(readonly timeoutMs: number, private readonly where: string, private readonly prefix: string) {}
+
+  /** Connect to the agent's store (retrying until timeoutMs), and validate as torch's client does. */
+  static async connect(hostname: string, port: number, timeoutMs: number, prefix: string): Promise<TorchStoreClient> {
+    const c = new TorchStoreClient(timeoutMs, `${hostname}:${port}`, prefix);
+    const deadline = performance.now() + timeoutMs;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        c.sock = await Bun.connect({
+          hostname,
+          port,
+          socket: { data: (_s, chunk) => c.onData(chunk), drain: () => c.drain(), close: () => c.onClose(), error: () => c.onClose() },
+        });
+        break;
+      } catch (e) {
+        if (performance.now() + delay > deadline) {
+          throw new UserError(`cannot reach the torchrun agent's store at ${c.where} after ${timeoutMs / 1000} s (${(e as Error).message}); TORCHELASTIC_USE_AGENT_STORE=True says the agent serves it at MASTER_ADDR:MASTER_PORT (OLMO_STORE_TIMEOUT_S)`);
+        }
+        await Bun.sleep(delay);
+      }
+    }
+    const magic = new Uint8Array(4);
+    new DataView(magic.buffer).setUint32(0, TORCH_STORE_MAGIC, true);
+    c.send(frame(Q.VALIDATE, magic));
+    return c;
+  }
+
+  private out: Uint8Array[] = [];
+
+  /** Write all of `bytes` (a socket may take only part of a buffer; the rest goes at drain). */
+  private send(bytes: Uint8Array): void {
+    if (this.out.length) {
+      this.out.push(bytes);
+      return;
+    }
+    const n = this.sock.write(bytes);
+    if (n < bytes.length) this.out.push(bytes.subarray(Math.max(n, 0)));
+  }
+
+  private drain(): void {
+    while (this.out.length) {
+      const head = this.out[0], n = this.sock.write(head);
+      if (n < head.length) {
+        this.out[0] = head.subarray(Math.max(n, 0));
+        return;
+      }
+      this.out.shift();
+    }
+  }
+
+  private onData(chunk: Uint8Array): void {
+    this.inbuf = this.inbuf.length ? Buffer.concat([this.inbuf, chunk]) : new Uint8Array(chunk);
+    while (this.pending.length) {
+      const p = this.pending[0], view = new DataView(this.inbuf.buffer, this.inbuf.byteOffset, this.inbuf.length);
+      let n: number;
+      if ("bytes" in p.reply) n = p.reply.bytes;
+      else if (this.inbuf.length < 8) return;
+      else n = 8 + Number(view.getBigUint64(0, true));
+      if (this.inbuf.length < n) return;
+      const body = "bytes" in p.reply ? this.inbuf.slice(0, n) : this.inbuf.slice(8, n);
+      this.inbuf = this.inbuf.subarray(n);
+      this.pending.shift();
+      p.resolve(body);
+    }
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.splice(0)) p.reject(new UserError(`lost the connection to the torchrun agent's store at ${this.where} (did the agent exit?)`));
+  }
+
+  private expect(reply: Reply): { entry: Pending; bytes: Promise<Uint8Array> } {
+    let entry!: Pending;
+    const bytes = new Promise<Uint8Array>((resolve, reject) => this.pending.push((entry = { reply, resolve, reject })));
+    return { entry, bytes };
+  }
+
+  /** Send one request and read its reply, after every earlier request finished. */
+  private request<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(() => {
+      if (this.closed) throw new UserError(`the connection to the torchrun agent's store at ${this.where} is closed`);
+      return run();
+    });
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  /** WAIT for keys; false when the deadline passed (the wait is then cancelled on the server). */
+  private async waitKeys(keys: string[], timeoutMs: number): Promise<boolean> {
+    const done = this.expect({ bytes: 1 });
+    this.send(frame(Q.WAIT, keyList(keys)));
+    let timer: Timer | undefined;
+    const ok = await Promise.race([done.bytes.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+    clearTimeout(timer);
+    if (ok) return true;
+    // cancel: the server answers WAIT_CANCELED (1), after STOP_WAITING (0) if the keys arrived meanwhile
+    const cancelled = this.expect({ bytes: 1 });
+    this.send(frame(Q.CANCEL_WAIT));
+    if ((await done.bytes)[0] === 0) {
+      await cancelled.bytes;
+      return true;
+    }
+    this.pending = this.pending.filter((p) => p !== cancelled.entry); // its answer was the one just read
+    return false;
+  }
+
+  private async has(key: string): Promise<boolean> {
+    const r = this.expect({ bytes: 1 });
+    this.send(frame(Q.CHECK, keyList([key])));
+    return (await r.bytes)[0] === 0;
+  }
+
+  set(key: string, value: string): Promise<void> {
+    return this.request(async () => {
+      this.send(frame(Q.SET, str(this.prefix + key), str(value)));
+    });
+  }
+
+  /** Wait until `key` is set (at most timeoutMs), then return its value. */
+  get(key: string, timeoutMs = this.timeoutMs): Promise<string> {
+    return this.request(async () => {
+      if (!(await this.waitKeys([this.prefix + key], timeoutMs))) {
+        throw new UserError(`store get "${key}" timed out after ${timeoutMs / 1000} s (OLMO_STORE_TIMEOUT_S): no rank set it`);
+      }
+      const v = this.expect({ lengthPrefixed: true });
+      this.send(frame(Q.GET, str(this.prefix + key)));
+      return dec.decode(await v.bytes);
+    });
+  }
+
+  fromRank0(key: string, rank: number, value: string): Promise<string> {
+    return publishFromRank0(this, key, rank, value);
+  }
+
+  add(key: string, delta: number): Promise<number> {
+    return this.request(async () => {
+      const r = this.expect({ bytes: 8 });
+      this.send(frame(Q.ADD, str(this.prefix + key), u64(delta, true)));
+      const b = await r.bytes;
+      return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0, true));
+    });
+  }
+
+  /** Every rank adds itself to a counter and marks its arrival; the last one releases all. */
+  async barrier(name: string, rank: number, world: number, timeoutMs = this.timeoutMs): Promise<void> {
+    const b = `barrier/${name}`;
+    await this.set(`${b}/rank${rank}`, "1");
+    if ((await this.add(`${b}/count`, 1)) === world) await this.set(`${b}/done`, "1");
+    const ok = await this.request(() => this.waitKeys([`${this.prefix}${b}/done`], timeoutMs));
+    if (ok) return;
+    const missing: number[] = [];
+    await this.request(async () => {
+      for (let r = 0; r < world; r++) if (!(await this.has(`${this.prefix}${b}/rank${r}`))) missing.push(r);
+    });
+    throw new UserError(`rendezvous "${name}" timed out after ${timeoutMs / 1000} s: rank(s) ${listRanks(missing)} of ${world} never arrived (OLMO_STORE_TIMEOUT_S)`);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sock?.end();
+  }
+}
+
+/** The key prefix of this job attempt under torchrun. */
+export function torchStorePrefix(env: Record<string, string | undefined>): string {
+  return `olmo/${env.TORCHELASTIC_RUN_ID || "run"}/attempt${env.TORCHELASTIC_RESTART_COUNT || "0"}/`;
+}

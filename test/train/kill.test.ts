@@ -1,0 +1,61 @@
+// kill -9 at random moments of a run that saves (and prunes) every step: whatever instant the
+// process dies at — mid-step, mid-save, mid-prune — every checkpoint that looks complete loads
+// completely (every checksum), the next `olmo train` takes over the dead run's lock and resumes, and
+// the run finishes.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { listCheckpoints } from "../../src/checkpoint/naming.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+
+const root = resolve(import.meta.dir, "../..");
+let dir: string;
+const STEPS = 3000;
+
+beforeAll(() => {
+  ensureNativeBuilt("cpu");
+  dir = mkdtempSync(join(tmpdir(), "olmo-kill-"));
+  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 64 * (STEPS + 10) }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  writeFileSync(join(dir, "cfg.ts"), `export default ${JSON.stringify({
+    name: "kill",
+    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
+    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
+    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: STEPS, logEvery: 100000 },
+    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
+    checkpoint: { saveInterval: 1, keep: 2 },
+    backend: "cpu",
+  })};\n`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function train(runDir: string) {
+  return Bun.spawn([process.execPath, "src/cli/main.ts", "train", join(dir, "cfg.ts"), `--run-dir=${runDir}`, "--quiet"], {
+    cwd: root, env: { ...process.env, OLMO_THREADS: "1", OLMO_BACKEND: "cpu" }, stdout: "pipe", stderr: "pipe",
+  });
+}
+
+test("kill -9 at random moments while saving and pruning every step: no complete-looking checkpoint is corrupt, every resume finishes", async () => {
+  const runDir = join(dir, "run");
+  let seed = 12345;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const steps: number[] = [];
+  for (let kill = 0; kill < 10; kill++) {
+    const p = train(runDir);
+    await Bun.sleep(400 + rand() * 1600);
+    p.kill("SIGKILL");
+    expect(await p.exited).not.toBe(0);
+    const ckpts = listCheckpoints(runDir);
+    for (const c of ckpts) expect(verifyCheckpoint(c.path).tensors).toBeGreaterThan(0); // throws on any damage
+    steps.push(ckpts.at(-1)?.step ?? 0);
+  }
+  // the kills landed while the run progressed (saves every step, prunes to 2)
+  expect(new Set(steps).size).toBeGreaterThan(3);
+  const last = train(runDir);
+  const [code, err] = [await last.exited, await new Response(last.stderr).text()];
+  expect({ code, err: err.split("\n").filter((l) => /error/.test(l)) }).toEqual({ code: 0, err: [] });
+  expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([STEPS - 1, STEPS]);
+  // the debris of interrupted saves and deletes is gone after the finishing run's prunes
+  expect(readdirSync(runDir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+}, 90_000);
