@@ -104,6 +104,8 @@ export const rows: Row[] = [
     mistake: "disk full during checkpoint save", args: () => ["train", cfg(), `--run-dir=${p("full", "run")}`, "--quiet", "--checkpoint.saveInterval=1"],
     message: /ENOSPC|no space/i, skip: () => (fullFsMounted ? null : "cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)"),
   },
+  { mistake: "unknown recompute mode (OLMo-core's name)", args: () => train("recompute", "--train.recompute=full"), message: /train\.recompute: expected one of "none", "attention", "block"/, absent: () => [runDir("recompute")] },
+  { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
 ];
 
 let fullFsMounted = false;
