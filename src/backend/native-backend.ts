@@ -166,7 +166,9 @@ export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "a
   }
   if (requested === "cuda" || requested === "auto") {
     const usable = cudaUsable();
-    if (typeof usable === "number") return new NativeBackend(loadNative("cuda"), gpuForLocalRank(opts.localRank ?? 0, usable));
+    if (typeof usable === "number") {
+      return new NativeBackend(loadNative("cuda"), gpuForLocalRank(opts.localRank ?? 0, usable, process.env.OLMO_TEST_SHARE_GPU === "1"));
+    }
     if (requested === "cuda") throw new BackendChoiceError(`CUDA backend requested but no GPU is usable: ${usable}`);
   }
   const lib = loadNative("cpu");
@@ -174,8 +176,13 @@ export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "a
   return new NativeBackend(lib);
 }
 
-/** One process per GPU: local rank r trains on GPU r; more ranks than GPUs on a node is an error. */
-export function gpuForLocalRank(localRank: number, gpus: number): number {
+/**
+ * One process per GPU: local rank r trains on GPU r; more ranks than GPUs on a node is an error.
+ * share (OLMO_TEST_SHARE_GPU=1, a test tool for the one-GPU NCCL stand-in of cuda/nccl-standin,
+ * which real NCCL would refuse): local rank r uses GPU r mod gpus.
+ */
+export function gpuForLocalRank(localRank: number, gpus: number, share = false): number {
+  if (share) return localRank % gpus;
   if (localRank >= gpus) {
     throw new BackendChoiceError(`local rank ${localRank} needs GPU ${localRank}, but this node has ${gpus} usable GPU${gpus === 1 ? "" : "s"}: start at most one rank per GPU`);
   }
