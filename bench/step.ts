@@ -111,7 +111,7 @@ const nMatmul = store.numel - V * cfg.dModel;
 const flopsPerToken = 6 * nMatmul + 12 * cfg.nLayers * cfg.dModel * T;
 const mfu = be.name === "cuda" ? (flopsPerToken * tokensPerS) / (n("peak-tflops") * 1e12) : null;
 console.log(`olmo-bun: ${ms.toFixed(1)} ms/step, ${tokensPerS.toFixed(0)} tokens/s${mfu !== null ? `, MFU ${(mfu * 100).toFixed(1)}%` : ""}` +
-  `${recompute.data !== "none" ? ` (recompute ${recompute.data})` : ""}`);
+  `${recompute.data !== "none" ? ` (recompute ${recompute.data})` : ""}; activations ${(model.activationBytes / 2 ** 30).toFixed(2)} GiB`);
 
 let profile: ReturnType<typeof profileTable> | null = null;
 if (prof) {
@@ -137,6 +137,7 @@ if (prof) {
   prof.profiler.free();
 }
 
+const activationBytes = model.activationBytes;
 // Give the device memory back before the anchor runs in its own process.
 opt.free();
 model.free();
@@ -162,6 +163,6 @@ const ratio = torch ? tokensPerS / torch.tokens_per_s : null;
 if (ratio !== null) console.log(`ratio olmo-bun / pytorch: ${ratio.toFixed(2)}×`);
 console.log(JSON.stringify({
   backend: be.name, device: be.deviceName, tokens_per_s: tokensPerS, ms_per_step: ms, torch_tokens_per_s: torch?.tokens_per_s ?? null,
-  torch_impl: torch?.impl ?? null, ratio, mfu, flops_per_token: flopsPerToken, recompute: recompute.data,
+  torch_impl: torch?.impl ?? null, ratio, mfu, flops_per_token: flopsPerToken, recompute: recompute.data, activation_bytes: activationBytes,
   profile: profile?.rows ?? null, shape: { ...cfg, batch: B, seqLen: T, threads },
 }));

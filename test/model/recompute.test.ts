@@ -1,10 +1,10 @@
-// Activation recompute (train.recompute) on the CPU library: every mode, alone and mixed per
-// layer, gives the loss sums and every gradient of the no-recompute model bit for bit (one
-// micro-batch, gradient accumulation over two, several AdamW steps, and the split TP kernels at
-// tp = 1), while the arenas shrink by exactly the buffers the mode drops.
+// Activation recompute (train.recompute): every mode, alone and mixed per layer, gives the loss
+// sums and every gradient of the no-recompute model bit for bit (one micro-batch, gradient
+// accumulation over two, several AdamW steps, and the split TP kernels at tp = 1), while the arenas
+// shrink by exactly the buffers the mode drops. On the CPU library always; on the CUDA library too
+// where a GPU is usable (head dim 4 takes the reference attention, whose backward has no atomics).
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Backend } from "../../src/backend/backend.ts";
-import { createBackend } from "../../src/backend/native-backend.ts";
 import type { RecomputeMode } from "../../src/config/schema.ts";
 import { ATTENTION_BUFFERS, LAYER_BUFFERS, layerBufferBytes } from "../../src/model/activations.ts";
 import { type ModelConfig, ModelConfigSchema } from "../../src/model/config.ts";
@@ -13,6 +13,7 @@ import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { AdamW } from "../../src/optim/adamw.ts";
 import { singlePtrComm } from "../../src/parallel/comm.ts";
+import { cudaStatus, openBackend } from "../helpers/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 // the tiny model of test/model/model.test.ts, with a third layer so that per-layer lists mix modes
@@ -23,10 +24,7 @@ const B = 2, T = 6, Z = 1e-4;
 const MODES: (RecomputeMode | RecomputeMode[])[] = ["attention", "block", ["block", "none", "attention"], ["none", "attention", "block"]];
 
 let be: Backend;
-beforeAll(() => {
-  ensureNativeBuilt("cpu");
-  be = createBackend("cpu");
-});
+beforeAll(() => ensureNativeBuilt("cpu"));
 
 function tokens(seed: number, n: number): Int32Array {
   let s = seed >>> 0;
@@ -83,40 +81,50 @@ function expectSameBits(got: Run, want: Run): void {
   expect(diff).toBe(0);
 }
 
-describe("activation recompute (cpu)", () => {
-  for (const mode of MODES) {
-    test(`${JSON.stringify(mode)}: loss sums and every gradient bitwise equal to no recompute`, () => {
-      expectSameBits(run(mode), run("none"));
-    });
+const cuda = cudaStatus();
+for (const name of ["cpu", "cuda"] as const) {
+  if (name === "cuda" && cuda !== true) {
+    test.skip(`activation recompute (cuda): ${cuda}`, () => {});
+    continue;
   }
+  describe(`activation recompute (${name})`, () => {
+    beforeAll(() => {
+      be = openBackend(name);
+    });
+    for (const mode of MODES) {
+      test(`${JSON.stringify(mode)}: loss sums and every gradient bitwise equal to no recompute`, () => {
+        expectSameBits(run(mode), run("none"));
+      });
+    }
 
-  test("bitwise over gradient accumulation (2 micro-batches) and 4 AdamW steps, every mode", () => {
-    const ref = run(undefined, { micro: 2, steps: 4 });
-    expect(ref.losses[3]).not.toBe(ref.losses[0]); // the weights moved
-    for (const mode of MODES) expectSameBits(run(mode, { micro: 2, steps: 4 }), ref);
-  });
+    test("bitwise over gradient accumulation (2 micro-batches) and 4 AdamW steps, every mode", () => {
+      const ref = run(undefined, { micro: 2, steps: 4 });
+      expect(ref.losses[3]).not.toBe(ref.losses[0]); // the weights moved
+      for (const mode of MODES) expectSameBits(run(mode, { micro: 2, steps: 4 }), ref);
+    });
 
-  test("with a TP communicator (split QK-norm and vocab-parallel CE inside the recompute) bitwise equal too", () => {
-    const ref = run("none", { tp: true });
-    for (const mode of MODES) expectSameBits(run(mode, { tp: true }), ref);
-  });
+    test("with a TP communicator (split QK-norm and vocab-parallel CE inside the recompute) bitwise equal too", () => {
+      const ref = run("none", { tp: true });
+      for (const mode of MODES) expectSameBits(run(mode, { tp: true }), ref);
+    });
 
-  test("memory: each recomputing layer drops exactly its mode's buffers; one shared scratch set holds them", () => {
-    const none = run("none").bytes;
-    const sizes = layerBufferBytes({ B, T, C: 16, D: 4, h: 4, k: 2, F: 24, vloc: 256, ceChunkRows: 5, actBytes: be.actBytes, tp: false });
-    const aligned = (n: number) => Math.ceil(n / 256) * 256; // the arena aligns every buffer
-    const sum = (names: readonly string[]) => names.reduce((a, n) => a + aligned(sizes[n as keyof typeof sizes]), 0);
-    const attn = sum(ATTENTION_BUFFERS), block = sum(LAYER_BUFFERS.filter((b) => b !== "x"));
-    // 3 layers drop their buffers, one scratch copy comes back
-    expect(run("attention").bytes).toBe(none - 3 * attn + attn);
-    expect(run("block").bytes).toBe(none - 3 * block + block);
-    expect(run(["block", "none", "attention"]).bytes).toBe(none - block - attn + block);
-    expect(run("block").bytes).toBeLessThan(run("attention").bytes);
-  });
+    test("memory: each recomputing layer drops exactly its mode's buffers; one shared scratch set holds them", () => {
+      const none = run("none").bytes;
+      const sizes = layerBufferBytes({ B, T, C: 16, D: 4, h: 4, k: 2, F: 24, vloc: 256, ceChunkRows: 5, actBytes: be.actBytes, tp: false });
+      const aligned = (n: number) => Math.ceil(n / 256) * 256; // the arena aligns every buffer
+      const sum = (names: readonly string[]) => names.reduce((a, n) => a + aligned(sizes[n as keyof typeof sizes]), 0);
+      const attn = sum(ATTENTION_BUFFERS), block = sum(LAYER_BUFFERS.filter((b) => b !== "x"));
+      // 3 layers drop their buffers, one scratch copy comes back
+      expect(run("attention").bytes).toBe(none - 3 * attn + attn);
+      expect(run("block").bytes).toBe(none - 3 * block + block);
+      expect(run(["block", "none", "attention"]).bytes).toBe(none - block - attn + block);
+      expect(run("block").bytes).toBeLessThan(run("attention").bytes);
+    });
 
-  test("a per-layer list must name every layer", () => {
-    const store = new ParamStore(be, cfg);
-    expect(() => new Olmo2(store, cfg, B, T, { training: true, recompute: ["block"] })).toThrow("recompute lists 1 modes for 3 layers");
-    store.free();
+    test("a per-layer list must name every layer", () => {
+      const store = new ParamStore(be, cfg);
+      expect(() => new Olmo2(store, cfg, B, T, { training: true, recompute: ["block"] })).toThrow("recompute lists 1 modes for 3 layers");
+      store.free();
+    });
   });
-});
+}
