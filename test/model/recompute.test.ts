@@ -4,6 +4,7 @@
 // shrink by exactly the buffers the mode drops. On the CPU library always; on the CUDA library too
 // where a GPU is usable (head dim 4 takes the reference attention, whose backward has no atomics).
 import { beforeAll, describe, expect, test } from "bun:test";
+import { join, resolve } from "node:path";
 import type { Backend } from "../../src/backend/backend.ts";
 import type { RecomputeMode } from "../../src/config/schema.ts";
 import { ATTENTION_BUFFERS, LAYER_BUFFERS, layerBufferBytes } from "../../src/model/activations.ts";
@@ -80,6 +81,15 @@ function expectSameBits(got: Run, want: Run): void {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
   expect(diff).toBe(0);
 }
+
+test("TP=2 over two processes (shared-memory collectives inside the recompute): every mode bitwise equal on each rank", async () => {
+  const root = resolve(import.meta.dir, "../..");
+  const p = Bun.spawn([process.execPath, join(root, "src/cli/main.ts"), "launch", "--nproc-per-node", "2", "--exec", "--",
+    process.execPath, join(import.meta.dir, "fixtures/tp-recompute-rank.ts")], { cwd: root, env: { ...process.env, OLMO_THREADS: "1" }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  expect({ code, err }).toEqual({ code: 0, err: "" });
+  expect(out.trim().split("\n").sort()).toEqual([0, 1].map((r) => expect.stringMatching(new RegExp(`^\\[rank ${r}\\] ok 3 modes, \\d+ gradient elements$`))));
+}, 60_000);
 
 const cuda = cudaStatus();
 for (const name of ["cpu", "cuda"] as const) {
