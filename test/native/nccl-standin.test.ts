@@ -41,6 +41,15 @@ describe("NCCL stand-in (host copies, forked ranks)", () => {
     }, 60_000);
   }
 
+  test("its enum values are vendor.h's (which bench/gpu/vendor_check.cpp checks against the real nccl.h)", () => {
+    const vendor = readFileSync(join(root, "cuda/gpu/vendor.h"), "utf8"), standin = readFileSync(join(root, "cuda/nccl-standin/nccl_standin.c"), "utf8");
+    const def = (name: string) => Number(new RegExp(`#define OLMO_NCCL_${name} (\\d+)`).exec(vendor)![1]);
+    const en = (name: string) => Number(new RegExp(`\\b${name} = (\\d+)`).exec(standin)![1]);
+    const pairs: [string, string][] = [["SUCCESS", "ncclSuccess"], ["FLOAT32", "ncclFloat32"], ["BFLOAT16", "ncclBfloat16"], ["SUM", "ncclSum"], ["MAX", "ncclMax"], ["AVG", "ncclAvg"]];
+    for (const [v, n] of pairs) expect({ n, value: en(n) }).toEqual({ n, value: def(v) });
+    expect(Number(/#define ID_BYTES (\d+)/.exec(standin)![1])).toBe(def("UNIQUE_ID_BYTES"));
+  });
+
   const nvcc = Bun.which("nvcc") ?? (existsSync("/usr/local/cuda/bin/nvcc") ? "/usr/local/cuda/bin/nvcc" : null);
   (nvcc ? test : test.skip)("bun cuda/build.ts nccl-standin builds libnccl.so.2 exporting every symbol vendor.cu resolves", () => {
     const b = Bun.spawnSync([process.execPath, "cuda/build.ts", "nccl-standin"], { cwd: root, stderr: "pipe" });
