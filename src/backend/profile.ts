@@ -23,7 +23,7 @@ type Args = number[];
 /** args → work, per Backend method (sizes as in cuda/include/olmo.h; a = act bytes) */
 type Classifier = (args: Args, a: number, p: Profiler) => Work;
 
-const n = (x: unknown) => Number(x);
+const toNumber = (x: unknown) => Number(x);
 const NORMS = "norms";
 
 /** causal attention FLOPs of the forward: QK^T and PV over the T(T+1)/2 visible pairs */
@@ -164,7 +164,7 @@ export function profiledBackend(be: Backend): { backend: Backend; profiler: Prof
       if (w) return w;
       const name = String(prop), cls = CLASSIFIERS[name];
       const fn = value as (...x: unknown[]) => unknown;
-      if (cls) w = (...args: unknown[]) => profiler.time(profiler.recording ? cls(args.map(n), a, profiler) : { cls: "" }, () => fn.apply(target, args));
+      if (cls) w = (...args: unknown[]) => profiler.time(profiler.recording ? cls(args.map(toNumber), a, profiler) : { cls: "" }, () => fn.apply(target, args));
       else if (TRANSFERS.has(name)) {
         w = (...args: unknown[]) => profiler.time({ cls: "host transfers", bytes: (args[name === "upload" ? 1 : 0] as ArrayBufferView).byteLength }, () => fn.apply(target, args));
       } else w = fn.bind(target);
