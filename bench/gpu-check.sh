@@ -1,39 +1,55 @@
 #!/usr/bin/env bash
-# bench/gpu-check.sh — one-shot check of the CUDA library on the GPU machine (run from the repo root,
-# no arguments). Keeps going when a step fails; each step's log goes to $OUT; a summary table last.
-#   1 setup+build : nvidia-smi -L, locate the nvidia wheels (cuBLASLt, NCCL), build libolmo_cuda.so
-#                   (sm_90a) and libolmo_cpu.so (system OpenBLAS, else numpy's bundled OpenBLAS via
-#                   bench/gpu/blas_shim)
-#   2 vendor      : bench/gpu/vendor_check.cpp static_asserts cuda/gpu/vendor.h against the real headers
-#   3 tests       : OLMO_BACKEND=cuda bun test test/native test/model (CUDA vs CPU op suite)
-#   3b parallel   : the TP model path on CUDA at tp = 1 (split QK-norm, vocab-parallel CE, embedding
-#                   ranges vs the fused kernels) and NcclComm's binding at world 1 (one GPU: NCCL
-#                   cannot put two ranks on one device, so multi-rank NCCL needs a multi-GPU machine),
-#                   bench:comm --nccl (every GPU of the machine; at world 1 it shows the path works)
-#   3c binary     : bun run compile, then the compiled dist/olmo trains 50 steps of the default run on
-#                   its embedded CUDA library from an empty folder
-#   4 hf_parity   : bench/hf_parity.py (loss + grad norm vs transformers, cuda and cpu backends)
-#   4b olmo-core  : bench/gpu/olmo_core_dcp.py: dcp.save (the real torch.distributed.checkpoint) ->
-#                   olmo import-olmo-core -> olmo export-olmo-core -> dcp.load, tensors compared
-#   5 matmul      : bun run bench:matmul (ours vs torch.matmul)
-#   6 step        : bun run bench:step, ~1B OLMo-2 at 4x4096 tokens (tokens/s, MFU, vs PyTorch)
-# The whole script stops starting work after OLMO_CHECK_BUDGET seconds (default 500);
+# bench/gpu-check.sh — one-shot check of the CUDA library on a GPU machine (run from the repo root,
+# no arguments). Keeps going when a step fails; each step logs to its own file; a summary table last.
+# Output: $OUT when set (the device runner's folder), else bench/results/<date>-<device>/.
+# Each step is one function step_<name> below, run by run_step with a timeout; to add a step, write
+# its function and add one run_step line to the list at the end (the order is the priority: the
+# budget skips what comes last).
+#   build        : nvidia-smi, the nvidia wheels (cuBLASLt, NCCL), libolmo_cuda.so (sm_90a),
+#                  libolmo_cpu.so (system OpenBLAS, else numpy's via bench/gpu/blas_shim), and the
+#                  one-GPU NCCL stand-in (build/nccl-standin/libnccl.so.2, a test tool)
+#   vendor       : bench/gpu/vendor_check.cpp static_asserts cuda/gpu/vendor.h against the real headers
+#   profile      : bench:step --profile on the ~1.5B model: device time per kernel class (CUDA events)
+#                  with its share of the step and TFLOP/s or GB/s against the peaks — first, so that
+#                  even a short lease brings it back
+#   tests        : OLMO_BACKEND=cuda bun test test/native test/model (CUDA vs CPU op suite, recompute
+#                  bitwise on CUDA, two identical runs bitwise with OLMO_DETERMINISTIC=1)
+#   determinism  : the attention op tests with OLMO_DETERMINISTIC=1 (atomic-free dQ) and the cost of the
+#                  deterministic path: bench:step of the ~1.5B with OLMO_DETERMINISTIC=0 and =1
+#   standin      : multi-rank CUDA training (DP=2, TP=2, TP=2 x DP=2) on this one GPU through the NCCL
+#                  stand-in, against CUDA one process and the CPU library's runs (test/parallel/standin.test.ts)
+#   parallel     : the TP model path on CUDA at tp = 1 and NcclComm's binding at world 1 on the real
+#                  NCCL, bench:comm --nccl
+#   binary       : bun run compile; the compiled dist/olmo trains 50 steps on its embedded CUDA library
+#   hf-parity    : bench/hf_parity.py (loss + grad norm vs transformers, cuda and cpu backends)
+#   olmo-core    : bench/gpu/olmo_core_dcp.py: dcp.save (the real torch.distributed.checkpoint) ->
+#                  olmo import-olmo-core -> olmo export-olmo-core -> dcp.load, tensors compared
+#   matmul       : bun run bench:matmul (ours vs torch.matmul)
+#   step         : bun run bench:step, ~1.5B OLMo-2 at 4x4096 tokens (tokens/s, MFU, vs PyTorch)
+#   recompute    : bench:step with train.recompute = attention and block (time and activation memory)
+# The whole script stops starting steps after OLMO_CHECK_BUDGET seconds (default 540);
 # OLMO_CHECK_SKIP="hf-parity step" skips the named steps.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-OUT=${OUT:-/tmp/olmo-gpu-check}
+DEVICE_SLUG=$( (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo unknown) | head -1 | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/^-//; s/-$//')
+OUT=${OUT:-$ROOT/bench/results/$(date -u +%F)-${DEVICE_SLUG:-gpu}}
 mkdir -p "$OUT"
-BUDGET=${OLMO_CHECK_BUDGET:-500}
+export OUT
+BUDGET=${OLMO_CHECK_BUDGET:-540}
 T0=$(date +%s)
 declare -a S_NAME S_STATUS S_SECS S_NOTE
+N_STEP=0
 
 remaining() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 
-# run_step NAME LOGFILE TIMEOUT NOTE_CMD -- command...
-#   NOTE_CMD: a shell snippet run on the log to produce the one-line note for the summary
+# run_step NAME TIMEOUT NOTE_CMD
+#   runs step_NAME (an exported function) in a child bash under a timeout, logging to
+#   $OUT/<n>-NAME.log; NOTE_CMD: a shell snippet run on the log for the summary's one-line note
 run_step() {
-  local name=$1 log=$2 tmo=$3 note_cmd=$4; shift 5
+  local name=$1 tmo=$2 note_cmd=$3
+  N_STEP=$((N_STEP + 1))
+  local log=$OUT/$N_STEP-$name.log
   local left; left=$(remaining)
   if [[ " ${OLMO_CHECK_SKIP:-} " == *" $name "* ]]; then
     S_NAME+=("$name"); S_STATUS+=("SKIP"); S_SECS+=("0"); S_NOTE+=("skipped by OLMO_CHECK_SKIP")
@@ -44,21 +60,22 @@ run_step() {
     return
   fi
   (( tmo > left )) && tmo=$left
-  echo "=== [$name] $* (timeout ${tmo}s)" | tee -a "$log"
+  : >"$log"
+  echo "=== [$name] step_$name (timeout ${tmo}s)" | tee -a "$log"
   local t=$(date +%s)
-  timeout --kill-after=10 "$tmo" "$@" >>"$log" 2>&1
+  timeout --kill-after=10 "$tmo" bash -c "step_${name//-/_}" >>"$log" 2>&1
   local rc=$?
   local dt=$(( $(date +%s) - t ))
   local st=PASS
   if (( rc == 124 || rc == 137 )); then st=TIMEOUT; elif (( rc != 0 )); then st="FAIL($rc)"; fi
-  local note; note=$(bash -c "$note_cmd" <"$log" 2>/dev/null | tail -c 160 | tr '\n' ' ')
+  local note; note=$(bash -c "$note_cmd" <"$log" 2>/dev/null | tail -c 200 | tr '\n' ' ')
   echo "=== [$name] $st in ${dt}s" | tee -a "$log"
   tail -n 5 "$log"
   S_NAME+=("$name"); S_STATUS+=("$st"); S_SECS+=("$dt"); S_NOTE+=("$note")
 }
 
-# ---------------------------------------------------------------- 1. setup + build
-LOG1=$OUT/1-build.log
+# ---------------------------------------------------------------- setup (environment for every step)
+LOG1=$OUT/0-setup.log
 : >"$LOG1"
 {
   echo "date: $(date -u +%FT%TZ)  host: $(hostname)"
@@ -112,8 +129,11 @@ export LD_LIBRARY_PATH="${NV_LIBS:-}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   for d in ${NV_LIBS//:/ }; do ls "$d" | grep -E 'cublasLt|nccl' | sed "s|^|  $d/|"; done
 } >>"$LOG1" 2>&1
 
-rm -f build/libolmo_cuda.so build/libolmo_cpu.so
-run_step build-cuda "$LOG1" 300 'grep -E "error|warning" | head -3' -- bun cuda/build.ts cuda --arch=sm_90a
+
+# ---------------------------------------------------------------- the steps
+# The ~1.5B OLMo-2 of bench/results/2026-11-26-h100.md (d 2048, 16 layers, ffn 8192, seq 4096)
+STEP_MODEL="--d-model 2048 --layers 16 --heads 16 --kv-heads 16 --ffn 8192 --vocab 100352 --seq-len 4096"
+export STEP_MODEL NV_INCS PY
 
 build_cpu() {
   local hdr=0
@@ -148,20 +168,16 @@ PYEOF
   cc -std=c11 -O3 -march=x86-64-v3 -fopenmp -fPIC -shared -Wall -Wextra -Wno-unused-parameter \
     -Icuda/include -Ibench/gpu/blas_shim -o build/libolmo_cpu.so cuda/cpu/*.c bench/gpu/blas_shim/blas_shim.c -ldl -lm
 }
-export -f build_cpu
-export PY
-run_step build-cpu "$LOG1" 120 'grep -E "OpenBLAS|blas_shim|error" | tail -2' -- bash -c build_cpu
-# build_cpu ran in a child shell: recompute OLMO_BLAS_LIB here for the later steps
-if [[ -z "${OLMO_BLAS_LIB:-}" ]]; then
-  OLMO_BLAS_LIB=$(grep -o 'OLMO_BLAS_LIB=[^ ]*' "$LOG1" | tail -1 | cut -d= -f2)
-  export OLMO_BLAS_LIB
-fi
-ls -la build/ >>"$LOG1" 2>&1
 
-# ---------------------------------------------------------------- 2. vendor.h vs the real headers
-LOG2=$OUT/2-vendor-check.log
-: >"$LOG2"
-vendor_check() {
+step_build() {
+  rm -f build/libolmo_cuda.so build/libolmo_cpu.so
+  bun cuda/build.ts cuda --arch=sm_90a || return 1
+  build_cpu || return 2
+  bun cuda/build.ts nccl-standin || return 3
+  ls -la build/ build/nccl-standin/
+}
+
+step_vendor() {
   local cu_inc lt_inc nc_inc
   cu_inc=$(dirname "$(command -v nvcc)")/../include
   lt_inc=""; nc_inc=""
@@ -173,46 +189,88 @@ vendor_check() {
   [[ -n $lt_inc && -n $nc_inc ]] || return 3
   g++ -std=c++17 -Wall -Icuda/gpu -I"$cu_inc" -I"$lt_inc" -I"$nc_inc" bench/gpu/vendor_check.cpp -o /tmp/olmo_vendor_check && /tmp/olmo_vendor_check
 }
-export -f vendor_check
-export NV_INCS
-run_step vendor-check "$LOG2" 60 'grep -E "OK|error" | head -3' -- bash -c vendor_check
 
-# ---------------------------------------------------------------- 3. op suite (CUDA vs CPU)
-LOG3=$OUT/3-tests.log
-: >"$LOG3"
-run_step tests "$LOG3" 180 'grep -E "^ *[0-9]+ (pass|fail)|error:" | tail -3' -- env OLMO_BACKEND=cuda bun test --timeout=120000 test/native test/model
+step_profile() {
+  OLMO_BACKEND=cuda bun run bench:step $STEP_MODEL --batch 4 --steps 3 --warmup 2 --profile 3 --no-torch
+}
 
-# ---------------------------------------------------------------- 3b. TP model path + NCCL binding
-LOG3B=$OUT/3b-parallel.log
-: >"$LOG3B"
-run_step parallel "$LOG3B" 120 'grep -E "^ *[0-9]+ (pass|fail)|\"ok\"" | tail -2' -- bash -c \
-  'bun test --timeout=120000 test/parallel/tp.test.ts -t "TP communicator" && bun test/parallel/fixtures/nccl-check.ts && bun run bench:comm --nccl'
+step_tests() {
+  OLMO_BACKEND=cuda bun test --timeout=120000 test/native test/model
+}
 
-# ---------------------------------------------------------------- 3c. compiled binary on CUDA
-LOG3C=$OUT/3c-binary.log
-: >"$LOG3C"
-run_step binary "$LOG3C" 150 'grep -E "backend|loss:|error" | cut -c1-120 | tail -2' -- bash -c \
-  'bun run compile && rm -rf /tmp/olmo-bin && mkdir -p /tmp/olmo-bin && cp dist/olmo /tmp/olmo-bin/ && cd /tmp/olmo-bin && env -u OLMO_CUDA_LIB_PATH PATH=/usr/bin:/bin LD_LIBRARY_PATH="$LD_LIBRARY_PATH" OLMO_BACKEND=cuda ./olmo train --run-dir run --train.steps=50 --quiet'
+step_determinism() {
+  OLMO_DETERMINISTIC=1 OLMO_BACKEND=cuda bun test --timeout=120000 test/native/ops.test.ts -t attention || return 1
+  local det
+  for det in 0 1; do
+    echo "--- OLMO_DETERMINISTIC=$det"
+    OLMO_DETERMINISTIC=$det OLMO_BACKEND=cuda bun run bench:step $STEP_MODEL --batch 4 --steps 5 --warmup 2 --no-torch | tee "$OUT/det-$det.txt"
+  done
+  "$PY" - "$OUT/det-0.txt" "$OUT/det-1.txt" <<'PYEOF'
+import json, sys
+ms = [json.loads(open(f).read().strip().splitlines()[-1])["ms_per_step"] for f in sys.argv[1:]]
+print(json.dumps({"determinism_cost": ms[1] / ms[0] - 1, "ms_atomics": ms[0], "ms_deterministic": ms[1],
+                  "rule": "OLMO_DETERMINISTIC on by default if the cost is < 2%"}))
+PYEOF
+}
 
-# ---------------------------------------------------------------- 4. HF parity
-LOG4=$OUT/4-hf-parity.log
-: >"$LOG4"
-run_step hf-parity "$LOG4" 150 'grep -E "^(cuda|cpu) " | cut -c1-75' -- "$PY" bench/hf_parity.py --timeout 100
+step_standin() {
+  bun test --timeout=180000 test/parallel/standin.test.ts
+}
 
-# ---------------------------------------------------------------- 4b. OLMo-core checkpoints vs real DCP
-LOG4B=$OUT/4b-olmo-core.log
-: >"$LOG4B"
-run_step olmo-core "$LOG4B" 120 'grep -E "dcp.load|dcp_to_torch_save|rank0|FAILED" | cut -c1-60 | tail -3' -- "$PY" bench/gpu/olmo_core_dcp.py
+step_parallel() {
+  bun test --timeout=120000 test/parallel/tp.test.ts -t "TP communicator" && bun test/parallel/fixtures/nccl-check.ts && bun run bench:comm --nccl
+}
 
-# ---------------------------------------------------------------- 5. GEMM vs torch
-LOG5=$OUT/5-matmul.log
-: >"$LOG5"
-run_step matmul "$LOG5" 120 'grep -o "\"geomean_ratio\":[^,]*"' -- env OLMO_BACKEND=cuda OLMO_MATMUL_ROUNDS=2 OLMO_MATMUL_REPS=5 bun run bench:matmul
+step_binary() {
+  bun run compile && rm -rf /tmp/olmo-bin && mkdir -p /tmp/olmo-bin && cp dist/olmo /tmp/olmo-bin/ && cd /tmp/olmo-bin &&
+    env -u OLMO_CUDA_LIB_PATH PATH=/usr/bin:/bin LD_LIBRARY_PATH="$LD_LIBRARY_PATH" OLMO_BACKEND=cuda ./olmo train --run-dir run --train.steps=50 --quiet
+}
 
-# ---------------------------------------------------------------- 6. training step vs PyTorch
-LOG6=$OUT/6-step.log
-: >"$LOG6"
-run_step step "$LOG6" 200 'tail -1 | grep -oE "\"(tokens_per_s|mfu|ratio)\":[^,}]*" | tr "\n" " "' -- env OLMO_BACKEND=cuda bun run bench:step --d-model 2048 --layers 16 --heads 16 --kv-heads 16 --ffn 8192 --vocab 100352 --seq-len 4096 --batch 4 --steps 10
+step_hf_parity() {
+  "$PY" bench/hf_parity.py --timeout 100
+}
+
+step_olmo_core() {
+  "$PY" bench/gpu/olmo_core_dcp.py
+}
+
+step_matmul() {
+  OLMO_BACKEND=cuda OLMO_MATMUL_ROUNDS=2 OLMO_MATMUL_REPS=5 bun run bench:matmul
+}
+
+step_step() {
+  OLMO_BACKEND=cuda bun run bench:step $STEP_MODEL --batch 4 --steps 10
+}
+
+step_recompute() {
+  local mode
+  for mode in attention block; do
+    OLMO_BACKEND=cuda bun run bench:step $STEP_MODEL --batch 4 --steps 3 --warmup 1 --no-torch --recompute $mode
+  done
+}
+
+export -f build_cpu step_build step_vendor step_profile step_tests step_determinism step_standin step_parallel step_binary \
+  step_hf_parity step_olmo_core step_matmul step_step step_recompute
+
+# ---------------------------------------------------------------- the list (order = priority)
+run_step build 420 'grep -E "error|OpenBLAS|blas_shim|stand-in" | tail -3'
+# build_cpu may pick numpy's OpenBLAS: the later steps need the same OLMO_BLAS_LIB
+if [[ -z "${OLMO_BLAS_LIB:-}" ]]; then
+  OLMO_BLAS_LIB=$(grep -o 'OLMO_BLAS_LIB=[^ ]*' "$OUT"/*-build.log | tail -1 | cut -d= -f2)
+  export OLMO_BLAS_LIB
+fi
+run_step vendor 60 'grep -E "OK|error" | head -3'
+run_step profile 150 'grep -E "^profile:|^gemm|^attention" | head -4 | cut -c1-60'
+run_step tests 240 'grep -E "^ *[0-9]+ (pass|fail)|error:|deterministic_identical" | tail -4 | cut -c1-90'
+run_step determinism 180 'grep -oE "\"determinism_cost\":[^,]*"'
+run_step standin 240 'grep -E "^ *[0-9]+ (pass|fail|skip)" | tr "\n" " "'
+run_step parallel 120 'grep -E "^ *[0-9]+ (pass|fail)|\"ok\"" | tail -2'
+run_step binary 150 'grep -E "backend|loss:|error" | cut -c1-120 | tail -2'
+run_step hf-parity 150 'grep -E "^(cuda|cpu) " | cut -c1-75'
+run_step olmo-core 120 'grep -E "dcp.load|dcp_to_torch_save|rank0|FAILED" | cut -c1-60 | tail -3'
+run_step matmul 120 'grep -o "\"geomean_ratio\":[^,]*"'
+run_step step 200 'tail -1 | grep -oE "\"(tokens_per_s|mfu|ratio)\":[^,}]*" | tr "\n" " "'
+run_step recompute 150 'grep -E "^olmo-bun" | cut -c1-110'
 
 # ---------------------------------------------------------------- summary
 {

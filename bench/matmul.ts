@@ -3,13 +3,37 @@
 // configs at 4 x 2048 = 8192 tokens per micro-batch (forward, dgrad, wgrad of q/k/v/o, the fused
 // gate+up [2F, C], down, and lm_head). Fresh random inputs (never zeros), warmup, then alternating
 // rounds A B A B (ours, torch) of N timed reps each, device-synchronized around the reps; the median
-// per side. Prints a table, then one JSON line. Exit 2 with a one-line message when no GPU is usable.
-// Env: OLMO_MATMUL_REPS (default 10), OLMO_MATMUL_ROUNDS (default 3), OLMO_MATMUL_QUICK=1 (fewer shapes).
-import { createBackend } from "../src/backend/native-backend.ts";
+// per side. Prints a table, then one JSON line.
+// Without a usable GPU (or with OLMO_BACKEND=cpu) it measures the CPU library's fp32 GEMM (OpenBLAS
+// through bun:ffi) on the same shapes, each scaled down in all three dimensions by one factor until it
+// is at most CPU_MAX_FLOP (so the whole run takes about a minute on 2 cores), against torch.matmul /
+// addmm_ of the same shapes on the CPU (fp32, the same thread count) and the machine's fp32 FMA peak
+// (bench/cpu/fma_peak.c), both measured in the same run.
+// Env: OLMO_MATMUL_REPS (default 10; CPU 5), OLMO_MATMUL_ROUNDS (default 3), OLMO_MATMUL_QUICK=1
+// (fewer shapes), OLMO_THREADS (CPU threads, default all cores).
+import type { Backend } from "../src/backend/backend.ts";
+import { createBackend, cudaUsable } from "../src/backend/native-backend.ts";
+import { measureFmaPeak } from "./cpu-peak.ts";
 import { findPython } from "./python.ts";
 
-/** f32: fp32 output (weight gradients); acc: accumulated into that output (beta = 1), as training does */
-interface Shape { name: string; M: number; N: number; K: number; tA: boolean; tB: boolean; f32?: boolean; acc?: boolean }
+/** f32: fp32 output (weight gradients); acc: accumulated into that output (beta = 1), as training does;
+ *  scale: the shape's FLOPs over the full shape's (1 unless scaled down for the CPU) */
+interface Shape { name: string; M: number; N: number; K: number; tA: boolean; tB: boolean; f32?: boolean; acc?: boolean; scale?: number }
+
+/** the CPU's largest GEMM: 2 GFLOP (~10 ms at 200 GFLOP/s) */
+const CPU_MAX_FLOP = 2e9;
+
+/** all three dimensions times the same factor (multiples of 64, at least 64) so that 2·M·N·K ≤ maxFlop:
+ *  the shape keeps its proportions */
+function scaleDown(s: Shape, maxFlop: number): Shape {
+  const full = 2 * s.M * s.N * s.K;
+  if (full <= maxFlop) return { ...s, scale: 1 };
+  let f = Math.cbrt(maxFlop / full);
+  const dim = (x: number) => Math.max(64, Math.floor((x * f) / 64) * 64);
+  while (2 * dim(s.M) * dim(s.N) * dim(s.K) > maxFlop) f *= 0.97;
+  const d = { M: dim(s.M), N: dim(s.N), K: dim(s.K) };
+  return { ...s, ...d, scale: (2 * d.M * d.N * d.K) / full };
+}
 
 const TOK = 8192;
 const configs = [
@@ -49,18 +73,26 @@ function shapes(): Shape[] {
 const TORCH_SCRIPT = String.raw`
 import json, sys, time, torch
 shapes = json.loads(sys.stdin.read())
-reps, rounds = int(sys.argv[1]), int(sys.argv[2])
-torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
-dev = "cuda"
+reps, rounds, dev, threads = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+if dev == "cuda":
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+    sync, dt = torch.cuda.synchronize, torch.bfloat16
+else:
+    torch.set_num_threads(threads)
+    sync, dt = (lambda: None), torch.float32
 out = []
 for s in shapes:
     M, N, K = s["M"], s["N"], s["K"]
-    a = torch.randn(K, M, device=dev, dtype=torch.bfloat16) if s["tA"] else torch.randn(M, K, device=dev, dtype=torch.bfloat16)
-    b = torch.randn(N, K, device=dev, dtype=torch.bfloat16) if s["tB"] else torch.randn(K, N, device=dev, dtype=torch.bfloat16)
+    a = torch.randn(K, M, device=dev, dtype=dt) if s["tA"] else torch.randn(M, K, device=dev, dtype=dt)
+    b = torch.randn(N, K, device=dev, dtype=dt) if s["tB"] else torch.randn(K, N, device=dev, dtype=dt)
     A = a.t() if s["tA"] else a
     B = b.t() if s["tB"] else b
     anchor = "matmul"
-    if s.get("f32"):
+    if s.get("f32") and dev == "cpu":
+        # fp32 throughout on the CPU: the output is already fp32; accumulate in place like beta = 1
+        c = torch.full((M, N), 0.5, device=dev, dtype=torch.float32)
+        anchor, f = ("addmm_", lambda: c.addmm_(A, B)) if s.get("acc") else ("matmul(out=)", lambda: torch.matmul(A, B, out=c))
+    elif s.get("f32"):
         c = torch.full((M, N), 0.5, device=dev, dtype=torch.float32)
         # the closest torch op: fp32 output from bf16 inputs (torch.mm out_dtype); accumulated in
         # place with addmm out_dtype when this torch has it, else mm + add_ (two kernels)
@@ -72,20 +104,20 @@ for s in shapes:
                  ("bf16 matmul", lambda: torch.matmul(A, B))]
         for anchor, f in cands:
             try:
-                f(); torch.cuda.synchronize()
+                f(); sync()
                 break
             except Exception:
                 continue
     else:
-        c = torch.empty(M, N, device=dev, dtype=torch.bfloat16)
+        c = torch.empty(M, N, device=dev, dtype=dt)
         f = lambda: torch.matmul(A, B, out=c)
     for _ in range(3): f()
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(rounds):
-        torch.cuda.synchronize(); t0 = time.perf_counter()
+        sync(); t0 = time.perf_counter()
         for _ in range(reps): f()
-        torch.cuda.synchronize(); times.append((time.perf_counter() - t0) / reps)
+        sync(); times.append((time.perf_counter() - t0) / reps)
     out.append({"times": times, "anchor": anchor})
     del a, b, c
 print(json.dumps(out))
@@ -96,12 +128,12 @@ function median(x: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-// Random bf16 fill without generating gigabytes on the host: one 4M-float random block is uploaded
+// Random fill in the act dtype without generating gigabytes on the host: one 4M-float random block is uploaded
 // once (twice its length, so any window of CH floats is valid) and each CH-sized piece of the
 // target is cast from a different window of it.
 const CH = 1 << 22;
 let stage = 0;
-function fillRandomBf16(be: ReturnType<typeof createBackend>, ptr: number, n: number, seed: number): void {
+function fillRandom(be: Backend, ptr: number, n: number, seed: number): void {
   if (!stage) {
     stage = be.alloc(2 * CH * 4);
     const host = new Float32Array(2 * CH);
@@ -115,36 +147,33 @@ function fillRandomBf16(be: ReturnType<typeof createBackend>, ptr: number, n: nu
   for (let off = 0, k = 0; off < n; off += CH, k++) {
     const m = Math.min(CH, n - off);
     const win = ((seed * 7919 + k * 104729) % CH) * 4;
-    be.castF32ToAct(ptr + off * 2, stage + win, m);
+    be.castF32ToAct(ptr + off * be.actBytes, stage + win, m);
   }
 }
 
 function main(): void {
-  let be: ReturnType<typeof createBackend>;
-  try {
-    be = createBackend("cuda");
-  } catch (e) {
-    console.error(`bench:matmul: no usable GPU (${(e as Error).message.split("\n")[0]})`);
-    process.exit(2);
-  }
-  if (be.name !== "cuda") {
-    console.error("bench:matmul: the CUDA backend is not active");
-    process.exit(2);
-  }
-  const reps = Number(process.env.OLMO_MATMUL_REPS ?? 10);
+  const usable = process.env.OLMO_BACKEND === "cpu" ? "OLMO_BACKEND=cpu" : cudaUsable();
+  const cpu = typeof usable !== "number";
+  const threads = Number(process.env.OLMO_THREADS ?? navigator.hardwareConcurrency);
+  const be: Backend = cpu ? createBackend("cpu", { threads }) : createBackend("cuda");
+  if (cpu) console.log(`bench:matmul: no usable GPU (${String(usable).split("\n")[0]}); the CPU library (fp32, ${threads} threads) vs torch on the CPU`);
+  const reps = Number(process.env.OLMO_MATMUL_REPS ?? (cpu ? 5 : 10));
   const rounds = Number(process.env.OLMO_MATMUL_ROUNDS ?? 3);
-  const list = shapes();
+  const list = cpu ? shapes().map((s) => scaleDown(s, CPU_MAX_FLOP)) : shapes();
   const ours: number[][] = list.map(() => []);
   const torchT: number[][] = list.map(() => []);
   const anchors: string[] = list.map(() => "");
   const py = findPython("torch");
+  const ab = be.actBytes;
+  /** the CPU's fp32 FMA peak in GFLOP/s, measured before and after the GEMMs */
+  const fmaPeaks: number[] = cpu ? [measureFmaPeak(threads).gflops] : [];
 
   const runOurs = () => {
     list.forEach((s, i) => {
       const aN = s.M * s.K, bN = s.K * s.N, cN = s.M * s.N;
-      const A = be.alloc(aN * 2), B = be.alloc(bN * 2), C = be.alloc(cN * (s.f32 ? 4 : 2));
-      fillRandomBf16(be, A, aN, 17 + i);
-      fillRandomBf16(be, B, bN, 91 + i);
+      const A = be.alloc(aN * ab), B = be.alloc(bN * ab), C = be.alloc(cN * (s.f32 ? 4 : ab));
+      fillRandom(be, A, aN, 17 + i);
+      fillRandom(be, B, bN, 91 + i);
       if (s.f32) be.fillF32(C, 0.5, cN);
       const f = () => s.f32 ? be.matmulF32(C, A, B, s.M, s.N, s.K, s.tA, s.tB, s.acc ? 1 : 0) : be.matmul(C, A, B, s.M, s.N, s.K, s.tA, s.tB, 0);
       for (let w = 0; w < 3; w++) f();
@@ -159,7 +188,7 @@ function main(): void {
   let torchError = "";
   const runTorch = () => {
     if (!py || torchError) return;
-    const p = Bun.spawnSync([py, "-c", TORCH_SCRIPT, String(reps), "1"], {
+    const p = Bun.spawnSync([py, "-c", TORCH_SCRIPT, String(reps), "1", cpu ? "cpu" : "cuda", String(threads)], {
       stdin: Buffer.from(JSON.stringify(list)), stdout: "pipe", stderr: "pipe",
     });
     if (p.exitCode !== 0) {
@@ -173,26 +202,35 @@ function main(): void {
     });
   };
   for (let r = 0; r < rounds; r++) { runOurs(); runTorch(); } // A B A B ...
+  if (cpu) fmaPeaks.push(measureFmaPeak(threads).gflops);
+  const peak = fmaPeaks.length ? Math.max(...fmaPeaks) * 1e9 : NaN;
 
   const rows = list.map((s, i) => {
     const flop = 2 * s.M * s.N * s.K;
     const o = median(ours[i]), t = torchT[i].length ? median(torchT[i]) : NaN;
-    return { shape: s.name, M: s.M, N: s.N, K: s.K, tA: s.tA, tB: s.tB, c: s.f32 ? (s.acc ? "f32+=" : "f32") : "bf16",
-      ours_tflops: flop / o / 1e12, torch_tflops: flop / t / 1e12, ratio: t / o, torch_op: anchors[i] };
+    return { shape: s.name, M: s.M, N: s.N, K: s.K, tA: s.tA, tB: s.tB, c: s.f32 ? (s.acc ? "f32+=" : "f32") : cpu ? "f32" : "bf16",
+      ours_tflops: flop / o / 1e12, torch_tflops: flop / t / 1e12, ratio: t / o, torch_op: anchors[i],
+      ...(cpu ? { scale: s.scale ?? 1, ours_of_peak: flop / o / peak, torch_of_peak: flop / t / peak } : {}) };
   });
   const fmt = (x: number, d = 1) => Number.isFinite(x) ? x.toFixed(d) : "-";
+  const pct = (x: number | undefined) => x !== undefined && Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : "-";
+  // TFLOP/s on a GPU, GFLOP/s on the CPU
+  const unit = cpu ? 1e3 : 1, u = cpu ? "GF/s" : "TF/s";
   console.log(`device: ${be.deviceName}; reps ${reps} x rounds ${rounds}${py ? "" : " (no torch)"}${torchError ? ` (torch failed: ${torchError})` : ""}`);
-  console.log(["shape".padEnd(20), "M".padStart(6), "N".padStart(6), "K".padStart(6), "tA tB C   ", "ours TF/s".padStart(10), "torch TF/s".padStart(11), "ratio".padStart(6), " torch op"].join(" "));
+  if (cpu) console.log(`fp32 FMA peak (bench/cpu/fma_peak.c, ${threads} threads, before / after): ${fmaPeaks.map((g) => g.toFixed(1)).join(" / ")} GFLOP/s; shapes scaled to <= ${CPU_MAX_FLOP / 1e9} GFLOP (M, N, K times one factor)`);
+  console.log(["shape".padEnd(20), "M".padStart(6), "N".padStart(6), "K".padStart(6), "tA tB C   ", `ours ${u}`.padStart(10), `torch ${u}`.padStart(11), "ratio".padStart(6),
+    ...(cpu ? ["ours/peak".padStart(9), "torch/peak".padStart(10)] : []), " torch op"].join(" "));
   for (const r of rows) {
     console.log([r.shape.padEnd(20), String(r.M).padStart(6), String(r.N).padStart(6), String(r.K).padStart(6),
-      `${r.tA ? "T" : "N"}  ${r.tB ? "T" : "N"}  ${r.c.padEnd(5)}`, fmt(r.ours_tflops).padStart(10), fmt(r.torch_tflops).padStart(11), fmt(r.ratio, 2).padStart(6), ` ${r.torch_op}`].join(" "));
+      `${r.tA ? "T" : "N"}  ${r.tB ? "T" : "N"}  ${r.c.padEnd(5)}`, fmt(r.ours_tflops * unit).padStart(10), fmt(r.torch_tflops * unit).padStart(11), fmt(r.ratio, 2).padStart(6),
+      ...(cpu ? [pct(r.ours_of_peak).padStart(9), pct(r.torch_of_peak).padStart(10)] : []), ` ${r.torch_op}`].join(" "));
   }
   const below = rows.filter((r) => Number.isFinite(r.ratio) && r.ratio < 0.97);
   console.log(below.length ? `below 0.97x: ${below.map((r) => `${r.shape} ${r.ratio.toFixed(2)}`).join(", ")}` : "every shape at >= 0.97x");
   const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
   const ratios = rows.map((r) => r.ratio).filter(Number.isFinite);
-  console.log(JSON.stringify({ bench: "matmul", device: be.deviceName, reps, rounds,
-    geomean_ratio: ratios.length ? geo(ratios) : null, rows }));
+  console.log(JSON.stringify({ bench: "matmul", device: be.deviceName, reps, rounds, threads: cpu ? threads : null,
+    fma_peak_gflops: cpu ? fmaPeaks : null, geomean_ratio: ratios.length ? geo(ratios) : null, rows }));
 }
 
 main();

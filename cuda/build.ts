@@ -2,8 +2,11 @@
 //   build/libolmo_cpu.so   — C11 + OpenMP + OpenBLAS (cblas_sgemm); the fp32 oracle
 //   build/libolmo_cuda.so  — nvcc, static cudart; cuBLASLt/NCCL are dlopen'ed at run time, so this
 //                            compiles on machines without a GPU (compile-only there).
-// Usage: bun cuda/build.ts [cpu|cuda|all] [--arch=sm_90a]   (default: all; cuda skipped with a
-// notice when nvcc is missing unless "cuda" is asked for explicitly)
+//   build/nccl-standin/libnccl.so.2 — only when asked for ("nccl-standin"): the one-GPU NCCL stand-in,
+//                            a TEST TOOL (cuda/nccl-standin/nccl_standin.c), found through
+//                            OLMO_CUDA_LIB_PATH=build/nccl-standin; nvcc + static cudart only
+// Usage: bun cuda/build.ts [cpu|cuda|all|nccl-standin] [--arch=sm_90a]   (default: all; cuda skipped
+// with a notice when nvcc is missing unless "cuda" is asked for explicitly)
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -82,6 +85,19 @@ function buildCuda(required: boolean): void {
   console.error(`build: ${out}`);
 }
 
+function buildNcclStandin(): void {
+  const nvcc = which("nvcc") ?? which("/usr/local/cuda/bin/nvcc");
+  if (!nvcc) fail("nvcc not found: the NCCL stand-in links the CUDA runtime (install the CUDA toolkit)");
+  const src = "cuda/nccl-standin/nccl_standin.c";
+  const dir = join(outDir, "nccl-standin"), out = join(dir, "libnccl.so.2");
+  mkdirSync(dir, { recursive: true });
+  if (upToDate(out, [src])) return;
+  run([nvcc, "-O2", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden,-Wall", "-cudart", "static", "-o", out, src, "-lpthread"]);
+  console.error(`build: ${out} (test tool: one-GPU NCCL stand-in)`);
+}
+
 mkdirSync(outDir, { recursive: true });
+if (!["cpu", "cuda", "all", "nccl-standin"].includes(what)) fail(`unknown target ${what}: cpu, cuda, all or nccl-standin`);
+if (what === "nccl-standin") buildNcclStandin();
 if (what === "cpu" || what === "all") buildCpu();
 if (what === "cuda" || what === "all") buildCuda(what === "cuda");

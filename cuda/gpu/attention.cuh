@@ -60,11 +60,15 @@ __device__ __forceinline__ void load_tile(bf16* sm, const bf16* base, int64_t ro
   }
 }
 
-/* launchers (attention_fwd.cu / attention_bwd.cu / attention_ref.cu) */
+/* launchers (attention_fwd.cu / attention_bwd.cu / attention_dq.cu / attention_ref.cu) */
 OLMO_INTERNAL int flash_attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T, int H,
                             int KH, int D);
+/* deterministic: dQ without atomics (flash_attention_backward_dq), run-to-run identical bits */
 OLMO_INTERNAL int flash_attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                             const bf16* v, const bf16* out, const float* lse, int B, int T, int H, int KH, int D);
+                             const bf16* v, const bf16* out, const float* lse, int B, int T, int H, int KH, int D,
+                             bool deterministic);
+OLMO_INTERNAL int flash_attention_backward_dq(bf16* dq, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+                                const float* lse, const float* Dl, int B, int T, int H, int KH, int D);
 OLMO_INTERNAL int ref_attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T, int H,
                           int KH, int D);
 OLMO_INTERNAL int ref_attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,

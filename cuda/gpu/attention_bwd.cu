@@ -13,6 +13,8 @@
  *     dV += P^T dO, dP^T = V dO^T, dS^T = P^T (dP^T - Dl), dK += dS^T Q; dS goes to shared memory
  *     (bf16) and the block computes dQ_tile += dS K, added with fp32 atomics into an fp32 scratch;
  * (3) dq = bf16(scratch). dK, dV are written once per key (no atomics), scaled, as bf16.
+ * deterministic (OLMO_DETERMINISTIC=1, attention.cu): (2) without its dQ part, then
+ * flash_bwd_dq_kernel (attention_dq.cu) computes dQ per query tile with no atomics.
  * BQ = 64 for D = 64 and 32 for D = 128 (keeps the register tile under 255 without spills).
  */
 #include "attention.cuh"
@@ -42,7 +44,9 @@ __global__ void attn_cast_dq_kernel(bf16* dq, const float* acc, int64_t n) {
     dq[i] = f2bf(acc[i]);
 }
 
-template <int D, int BQ>
+/* DQ: also accumulate dQ here (fp32 atomics). Without it, dq comes from flash_bwd_dq_kernel
+ * (attention_dq.cu): one block per query tile, no atomics, run-to-run deterministic. */
+template <int D, int BQ, bool DQ>
 __global__ void __launch_bounds__(BWD_THREADS) flash_bwd_kernel(
     float* __restrict__ dq_acc, bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ dout,
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v, const float* __restrict__ lse,
@@ -172,7 +176,7 @@ __global__ void __launch_bounds__(BWD_THREADS) flash_bwd_kernel(
           int ql = nt * 8 + 2 * tig + (e & 1);
           float ds = s[nt][e] * (dp[nt][e] - Dl_s[ql]);
           s[nt][e] = ds;
-          dSs[ql * LDS_ + wk + g + (e < 2 ? 0 : 8)] = f2bf(ds);
+          if constexpr (DQ) dSs[ql * LDS_ + wk + g + (e < 2 ? 0 : 8)] = f2bf(ds);
         }
       /* dK += dS^T Q */
 #pragma unroll
@@ -191,9 +195,9 @@ __global__ void __launch_bounds__(BWD_THREADS) flash_bwd_kernel(
           mma_bf16_16816(dkacc[2 * dt + 1], a, b2, b3);
         }
       }
-      __syncthreads(); /* dSs complete */
       /* dQ[q0 + rg*16 .., dpart] += scale * dS K */
-      {
+      if constexpr (DQ) {
+        __syncthreads(); /* dSs complete */
         const int rg = warp % RG, dpart = warp / RG;
         float acc[DQW / 8][4];
 #pragma unroll
@@ -247,7 +251,7 @@ __global__ void __launch_bounds__(BWD_THREADS) flash_bwd_kernel(
   }
 }
 
-template <int D, int BQ>
+template <int D, int BQ, bool DQ>
 static int launch_bwd(float* dq_acc, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
                       const float* lse, const float* Dl, int B, int T, int H, int KH) {
   constexpr int LD = D + 8;
@@ -255,31 +259,35 @@ static int launch_bwd(float* dq_acc, bf16* dk, bf16* dv, const bf16* dout, const
                 2 * BQ * sizeof(float);
   static bool attr_set = false;
   if (!attr_set) {
-    OLMO_CUDA(cudaFuncSetAttribute(flash_bwd_kernel<D, BQ>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    OLMO_CUDA(cudaFuncSetAttribute(flash_bwd_kernel<D, BQ, DQ>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     attr_set = true;
   }
   dim3 grid((T + BWD_BK - 1) / BWD_BK, B * KH);
   const float scale = 1.f / sqrtf((float)D);
-  flash_bwd_kernel<D, BQ><<<grid, BWD_THREADS, smem, g_state.stream>>>(dq_acc, dk, dv, dout, q, k, v, lse, Dl, T, H, KH,
-                                                                      scale, scale * 1.4426950408889634f);
+  flash_bwd_kernel<D, BQ, DQ><<<grid, BWD_THREADS, smem, g_state.stream>>>(dq_acc, dk, dv, dout, q, k, v, lse, Dl, T, H, KH,
+                                                                          scale, scale * 1.4426950408889634f);
   OLMO_LAUNCH_CHECK("flash_bwd_kernel");
   return 0;
 }
 
 int flash_attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                             const bf16* v, const bf16* out, const float* lse, int B, int T, int H, int KH, int D) {
+                             const bf16* v, const bf16* out, const float* lse, int B, int T, int H, int KH, int D,
+                             bool deterministic) {
   const int64_t nq = (int64_t)B * T * H * D, rows = (int64_t)B * T * H;
   float *dq_acc = nullptr, *Dl = nullptr;
-  if (olmo_scratch(OLMO_SCRATCH_ATTN, (size_t)nq * sizeof(float), (void**)&dq_acc)) return 1;
+  if (!deterministic && olmo_scratch(OLMO_SCRATCH_ATTN, (size_t)nq * sizeof(float), (void**)&dq_acc)) return 1;
   if (olmo_scratch(OLMO_SCRATCH_ATTN2, (size_t)rows * sizeof(float), (void**)&Dl)) return 1;
-  OLMO_CUDA(cudaMemsetAsync(dq_acc, 0, (size_t)nq * sizeof(float), g_state.stream));
+  if (!deterministic) OLMO_CUDA(cudaMemsetAsync(dq_acc, 0, (size_t)nq * sizeof(float), g_state.stream));
   attn_bwd_dot_kernel<<<olmo_grid(rows * 32, 256), 256, 0, g_state.stream>>>(Dl, dout, out, rows, T, H, D);
   OLMO_LAUNCH_CHECK("attn_bwd_dot_kernel");
   int st;
-  if (D == 64) st = launch_bwd<64, 64>(dq_acc, dk, dv, dout, q, k, v, lse, Dl, B, T, H, KH);
-  else if (D == 128) st = launch_bwd<128, 32>(dq_acc, dk, dv, dout, q, k, v, lse, Dl, B, T, H, KH);
+  if (D == 64) st = deterministic ? launch_bwd<64, 64, false>(nullptr, dk, dv, dout, q, k, v, lse, Dl, B, T, H, KH)
+                                  : launch_bwd<64, 64, true>(dq_acc, dk, dv, dout, q, k, v, lse, Dl, B, T, H, KH);
+  else if (D == 128) st = deterministic ? launch_bwd<128, 32, false>(nullptr, dk, dv, dout, q, k, v, lse, Dl, B, T, H, KH)
+                                        : launch_bwd<128, 32, true>(dq_acc, dk, dv, dout, q, k, v, lse, Dl, B, T, H, KH);
   else return olmo_set_error("flash_attention_backward: unsupported D=%d", D);
   if (st) return st;
+  if (deterministic) return flash_attention_backward_dq(dq, dout, q, k, v, lse, Dl, B, T, H, KH, D);
   attn_cast_dq_kernel<<<olmo_grid(nq, 256), 256, 0, g_state.stream>>>(dq, dq_acc, nq);
   OLMO_LAUNCH_CHECK("attn_cast_dq_kernel");
   return 0;

@@ -5,10 +5,11 @@
  * forward, one warp per query row (b, t, h); lane owns columns d = lane + 32 i:
  *   streaming over s = 0..t:  x = scale q_t.k_s (warp sum);  m' = max(m, x);
  *   l = l e^{m-m'} + e^{x-m'};  acc = acc e^{m-m'} + e^{x-m'} v_s;   out = acc / l,  lse = m + log l
- * backward, one warp per query row, Dl_t = dO_t.O_t:
- *   P_ts = exp(scale q_t.k_s - lse_t),  dS_ts = P_ts (dO_t.v_s - Dl_t)
- *   dQ_t = scale sum_s dS_ts k_s  (registers);  dK_s += scale dS_ts q_t,  dV_s += P_ts dO_t
- *   (fp32 atomics into scratch, then cast; GQA sums over the group through the same atomics).
+ * backward, with Dl_t = dO_t.O_t,  P_ts = exp(scale q_t.k_s - lse_t),  dS_ts = P_ts (dO_t.v_s - Dl_t):
+ *   pass 1, one warp per query row:  Dl_t, and dQ_t = scale sum_{s<=t} dS_ts k_s  (registers)
+ *   pass 2, one warp per key row (b, s, kv head): over the group's query heads and t >= s in order,
+ *           dK_s = scale sum dS_ts q_t,  dV_s = sum P_ts dO_t  (registers)
+ *   No atomics: every sum has one owner and a fixed order, so the bits are the same on every run.
  */
 #include "attention.cuh"
 
@@ -59,9 +60,8 @@ __global__ void ref_fwd_kernel(bf16* out, float* lse, const bf16* q, const bf16*
   if (lane == 0) lse[((int64_t)b * H + h) * T + t] = m + logf(l);
 }
 
-__global__ void ref_bwd_kernel(float* dq_acc, float* dk_acc, float* dv_acc, const bf16* dout, const bf16* q,
-                               const bf16* k, const bf16* v, const bf16* out, const float* lse, int B, int T, int H,
-                               int KH, int D, float scale) {
+__global__ void ref_bwd_dq_kernel(float* dq_acc, float* Dl, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+                                  const bf16* out, const float* lse, int B, int T, int H, int KH, int D, float scale) {
   const int64_t rows = (int64_t)B * T * H;
   const int64_t r = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
   if (r >= rows) return;
@@ -79,7 +79,8 @@ __global__ void ref_bwd_kernel(float* dq_acc, float* dk_acc, float* dv_acc, cons
     dqv[i] = 0.f;
   }
   dl = warp_sum(dl);
-  const float L = lse[((int64_t)b * H + h) * T + t];
+  const int64_t bht = ((int64_t)b * H + h) * T + t;
+  const float L = lse[bht];
   for (int s = 0; s <= t; ++s) {
     const int64_t kr = (((int64_t)b * T + s) * KH + kh) * D;
     float dot = 0.f, dpv = 0.f;
@@ -96,17 +97,65 @@ __global__ void ref_bwd_kernel(float* dq_acc, float* dk_acc, float* dv_acc, cons
 #pragma unroll
     for (int i = 0; i < REF_PER; ++i) {
       int d = lane + 32 * i;
-      if (d < D) {
-        dqv[i] += ds * bf2f(k[kr + d]);
-        atomicAdd(dk_acc + kr + d, scale * ds * qv[i]);
-        atomicAdd(dv_acc + kr + d, p * dov[i]);
-      }
+      if (d < D) dqv[i] += ds * bf2f(k[kr + d]);
     }
   }
 #pragma unroll
   for (int i = 0; i < REF_PER; ++i) {
     int d = lane + 32 * i;
     if (d < D) dq_acc[r * D + d] = scale * dqv[i];
+  }
+  if (lane == 0) Dl[bht] = dl;
+}
+
+__global__ void ref_bwd_dkdv_kernel(bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+                                    const float* lse, const float* Dl, int B, int T, int H, int KH, int D, float scale) {
+  const int64_t rows = (int64_t)B * T * KH;
+  const int64_t r = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  const int lane = threadIdx.x & 31;
+  const int kh = (int)(r % KH), s = (int)((r / KH) % T), b = (int)(r / ((int64_t)KH * T));
+  const int group = H / KH;
+  float kv[REF_PER], vv[REF_PER], dkv[REF_PER], dvv[REF_PER];
+#pragma unroll
+  for (int i = 0; i < REF_PER; ++i) {
+    int d = lane + 32 * i;
+    kv[i] = d < D ? bf2f(k[r * D + d]) : 0.f;
+    vv[i] = d < D ? bf2f(v[r * D + d]) : 0.f;
+    dkv[i] = dvv[i] = 0.f;
+  }
+  for (int hh = 0; hh < group; ++hh) {
+    const int h = kh * group + hh;
+    for (int t = s; t < T; ++t) {
+      const int64_t qr = (((int64_t)b * T + t) * H + h) * D, bht = ((int64_t)b * H + h) * T + t;
+      float dot = 0.f, dpv = 0.f;
+#pragma unroll
+      for (int i = 0; i < REF_PER; ++i) {
+        int d = lane + 32 * i;
+        if (d < D) {
+          dot += bf2f(q[qr + d]) * kv[i];
+          dpv += bf2f(dout[qr + d]) * vv[i];
+        }
+      }
+      float p = __expf(warp_sum(dot) * scale - lse[bht]);
+      float ds = p * (warp_sum(dpv) - Dl[bht]);
+#pragma unroll
+      for (int i = 0; i < REF_PER; ++i) {
+        int d = lane + 32 * i;
+        if (d < D) {
+          dkv[i] += scale * ds * bf2f(q[qr + d]);
+          dvv[i] += p * bf2f(dout[qr + d]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < REF_PER; ++i) {
+    int d = lane + 32 * i;
+    if (d < D) {
+      dk[r * D + d] = f2bf(dkv[i]);
+      dv[r * D + d] = f2bf(dvv[i]);
+    }
   }
 }
 
@@ -128,17 +177,18 @@ int ref_attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, c
 int ref_attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                            const bf16* v, const bf16* out, const float* lse, int B, int T, int H, int KH, int D) {
   OLMO_REQUIRE(D <= REF_MAXD, "olmo_attention_backward: head dim %d > %d is not supported", D, REF_MAXD);
-  const int64_t nq = (int64_t)B * T * H * D, nk = (int64_t)B * T * KH * D, rows = (int64_t)B * T * H;
+  const int64_t nq = (int64_t)B * T * H * D, rows = (int64_t)B * T * H, krows = (int64_t)B * T * KH;
   float* buf = nullptr;
-  if (olmo_scratch(OLMO_SCRATCH_ATTN, (size_t)(nq + 2 * nk) * sizeof(float), (void**)&buf)) return 1;
-  float *dq_acc = buf, *dk_acc = buf + nq, *dv_acc = buf + nq + nk;
-  OLMO_CUDA(cudaMemsetAsync(dk_acc, 0, (size_t)2 * nk * sizeof(float), g_state.stream));
-  ref_bwd_kernel<<<(unsigned)((rows + 3) / 4), 128, 0, g_state.stream>>>(dq_acc, dk_acc, dv_acc, dout, q, k, v, out,
-                                                                         lse, B, T, H, KH, D, 1.f / sqrtf((float)D));
-  OLMO_LAUNCH_CHECK("ref_bwd_kernel");
+  if (olmo_scratch(OLMO_SCRATCH_ATTN, (size_t)(nq + rows) * sizeof(float), (void**)&buf)) return 1;
+  float *dq_acc = buf, *Dl = buf + nq;
+  const float scale = 1.f / sqrtf((float)D);
+  ref_bwd_dq_kernel<<<(unsigned)((rows + 3) / 4), 128, 0, g_state.stream>>>(dq_acc, Dl, dout, q, k, v, out, lse, B, T, H,
+                                                                            KH, D, scale);
+  OLMO_LAUNCH_CHECK("ref_bwd_dq_kernel");
+  ref_bwd_dkdv_kernel<<<(unsigned)((krows + 3) / 4), 128, 0, g_state.stream>>>(dk, dv, dout, q, k, v, lse, Dl, B, T, H,
+                                                                               KH, D, scale);
+  OLMO_LAUNCH_CHECK("ref_bwd_dkdv_kernel");
   ref_cast_kernel<<<olmo_grid(nq, 256), 256, 0, g_state.stream>>>(dq, dq_acc, nq);
-  ref_cast_kernel<<<olmo_grid(nk, 256), 256, 0, g_state.stream>>>(dk, dk_acc, nk);
-  ref_cast_kernel<<<olmo_grid(nk, 256), 256, 0, g_state.stream>>>(dv, dv_acc, nk);
   OLMO_LAUNCH_CHECK("ref_cast_kernel");
   return 0;
 }

@@ -29,6 +29,7 @@
  *   elementwise: olmo_add olmo_scale_f32
  *   kernels:     embedding, rmsnorm, rope, attention (+ KV-cache decode), swiglu, matmul, cross-entropy (fwd/bwd)
  *   optimizer:   olmo_norm_squared olmo_adamw
+ *   timing:      olmo_event_create olmo_event_destroy olmo_event_record olmo_event_elapsed_ms
  *   collectives: olmo_comm_* (NCCL in the CUDA library; the CPU library reports "unsupported"
  *                because CPU collectives live in TypeScript over shared memory)
  */
@@ -41,7 +42,7 @@
 extern "C" {
 #endif
 
-#define OLMO_ABI_VERSION 1
+#define OLMO_ABI_VERSION 2
 
 #define OLMO_DTYPE_F32 0
 #define OLMO_DTYPE_BF16 1
@@ -207,6 +208,17 @@ int olmo_norm_squared(float* out, const float* x, int64_t n, int accumulate);
 int olmo_adamw(float* param, void* param_act, const float* grad, float* m, float* v, int64_t n,
                float lr, float beta1, float beta2, float eps, float weight_decay, float bc1,
                float bc2, float grad_scale);
+
+/* ---------------------------------------------------------------- timing events */
+/* An event marks a point in the library's work (the per-phase profile of bench:step).
+ * CUDA: a cudaEvent recorded on the library stream, so two events bracket the device time of the
+ * work enqueued between them. CPU: every call is synchronous, so recording reads the monotonic
+ * clock and two events bracket wall time. elapsed waits for `end` to complete (CUDA:
+ * cudaEventSynchronize) and writes end - start in milliseconds; both must have been recorded. */
+int olmo_event_create(void** out_event);
+int olmo_event_destroy(void* event);
+int olmo_event_record(void* event);
+int olmo_event_elapsed_ms(float* out_ms, void* start, void* end);
 
 /* ---------------------------------------------------------------- collectives (NCCL) */
 /* The unique id is 128 bytes, exchanged by the caller (TCP store). comm handles are opaque. */

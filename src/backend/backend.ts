@@ -5,6 +5,8 @@
 export type DevPtr = number;
 export type Dtype = "f32" | "bf16";
 export type BackendName = "cpu" | "cuda";
+/** an opaque timing event of the native library */
+export type EventHandle = number;
 
 export interface Backend {
   readonly name: BackendName;
@@ -29,6 +31,13 @@ export interface Backend {
   /** CPU library only (pointers are host memory): a zero-copy view of `bytes` bytes at p, valid
    *  while p is allocated. Absent on CUDA (collectives there go through NCCL on device pointers). */
   hostView?(p: DevPtr, bytes: number): ArrayBuffer;
+
+  // timing (olmo.h "timing events"): CUDA events on the library stream, wall clock on the CPU library
+  createEvent(): EventHandle;
+  destroyEvent(e: EventHandle): void;
+  recordEvent(e: EventHandle): void;
+  /** ms from start to end (waits for end) */
+  eventElapsedMs(start: EventHandle, end: EventHandle): number;
 
   // elementwise
   add(out: DevPtr, a: DevPtr, b: DevPtr, n: number): void;

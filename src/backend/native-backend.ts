@@ -1,7 +1,7 @@
 // The one Backend implementation over the native ABI: CPU and CUDA libraries export the same
 // symbols, so they differ only in which library is loaded and in the activation dtype.
 import { DTYPE_BF16, type NativeLibrary, hostPtr, hostView, loadNative, readCString } from "../native/lib.ts";
-import type { Backend, BackendName, DevPtr, Dtype } from "./backend.ts";
+import type { Backend, BackendName, DevPtr, Dtype, EventHandle } from "./backend.ts";
 
 export class NativeBackend implements Backend {
   readonly name: BackendName;
@@ -15,6 +15,7 @@ export class NativeBackend implements Backend {
   }
   // A ≥1 KiB scratch for small out-parameters (small typed arrays can move under the JIT).
   private readonly scratch = new BigUint64Array(128);
+  private readonly scratchF32 = new Float32Array(256);
   /** only on the CPU library, whose pointers are host memory (Backend.hostView) */
   readonly hostView?: (p: DevPtr, bytes: number) => ArrayBuffer;
 
@@ -54,6 +55,17 @@ export class NativeBackend implements Backend {
   castF32ToAct(d: DevPtr, s: DevPtr, n: number): void { this.c("olmo_cast_f32_to_act", this.lib.sym.olmo_cast_f32_to_act(d as never, s as never, n)); }
   castActToF32(d: DevPtr, s: DevPtr, n: number): void { this.c("olmo_cast_act_to_f32", this.lib.sym.olmo_cast_act_to_f32(d as never, s as never, n)); }
   synchronize(): void { this.c("olmo_synchronize", this.lib.sym.olmo_synchronize()); }
+
+  createEvent(): EventHandle {
+    this.c("olmo_event_create", this.lib.sym.olmo_event_create(this.scratch));
+    return Number(this.scratch[0]);
+  }
+  destroyEvent(e: EventHandle): void { this.c("olmo_event_destroy", this.lib.sym.olmo_event_destroy(e as never)); }
+  recordEvent(e: EventHandle): void { this.c("olmo_event_record", this.lib.sym.olmo_event_record(e as never)); }
+  eventElapsedMs(start: EventHandle, end: EventHandle): number {
+    this.c("olmo_event_elapsed_ms", this.lib.sym.olmo_event_elapsed_ms(this.scratchF32, start as never, end as never));
+    return this.scratchF32[0];
+  }
 
   add(out: DevPtr, a: DevPtr, b: DevPtr, n: number): void { this.c("olmo_add", this.lib.sym.olmo_add(out as never, a as never, b as never, n)); }
   scaleF32(x: DevPtr, s: number, n: number): void { this.c("olmo_scale_f32", this.lib.sym.olmo_scale_f32(x as never, s, n)); }
@@ -154,7 +166,9 @@ export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "a
   }
   if (requested === "cuda" || requested === "auto") {
     const usable = cudaUsable();
-    if (typeof usable === "number") return new NativeBackend(loadNative("cuda"), gpuForLocalRank(opts.localRank ?? 0, usable));
+    if (typeof usable === "number") {
+      return new NativeBackend(loadNative("cuda"), gpuForLocalRank(opts.localRank ?? 0, usable, process.env.OLMO_TEST_SHARE_GPU === "1"));
+    }
     if (requested === "cuda") throw new BackendChoiceError(`CUDA backend requested but no GPU is usable: ${usable}`);
   }
   if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1)) {
@@ -165,8 +179,13 @@ export function createBackend(requested: string = process.env.OLMO_BACKEND ?? "a
   return new NativeBackend(lib);
 }
 
-/** One process per GPU: local rank r trains on GPU r; more ranks than GPUs on a node is an error. */
-export function gpuForLocalRank(localRank: number, gpus: number): number {
+/**
+ * One process per GPU: local rank r trains on GPU r; more ranks than GPUs on a node is an error.
+ * share (OLMO_TEST_SHARE_GPU=1, a test tool for the one-GPU NCCL stand-in of cuda/nccl-standin,
+ * which real NCCL would refuse): local rank r uses GPU r mod gpus.
+ */
+export function gpuForLocalRank(localRank: number, gpus: number, share = false): number {
+  if (share) return localRank % gpus;
   if (localRank >= gpus) {
     throw new BackendChoiceError(`local rank ${localRank} needs GPU ${localRank}, but this node has ${gpus} usable GPU${gpus === 1 ? "" : "s"}: start at most one rank per GPU`);
   }

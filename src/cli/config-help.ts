@@ -17,6 +17,7 @@ function typeName(s: unknown): string {
   if (d.type === "enum") return Object.keys(d.entries ?? {}).join("|");
   if (d.type === "literal") return (d.values ?? []).map(String).join("|");
   if (d.type === "array") return "JSON array";
+  if (d.type === "union") return (d.options ?? []).map(typeName).join(" or "); // e.g. train.recompute
   return d.type ?? "?";
 }
 
@@ -36,7 +37,7 @@ export function configFieldLines(defaults: unknown): string[] {
       for (const [k, v] of Object.entries(d.shape)) walk(v, [...path, k]);
       return;
     }
-    if (d.type === "union" && d.options) {
+    if (d.type === "union" && d.options?.every((o) => def(unwrap(o)).type === "object")) {
       // a discriminated union (optim.schedule): the fields of every variant, once each
       const seen = new Map<string, unknown>();
       for (const o of d.options) for (const [k, v] of Object.entries(def(unwrap(o)).shape ?? {})) if (!seen.has(k)) seen.set(k, v);

@@ -32,6 +32,10 @@ export const DataSchema = z
     if (n !== 1) ctx.addIssue({ code: "custom", path: ["paths"], message: "set exactly one of data.embedded, data.paths, data.mixFile" });
   });
 
+/** what a layer recomputes in the backward instead of keeping it (src/model/activations.ts) */
+export const RecomputeModeSchema = z.enum(["none", "attention", "block"]);
+export type RecomputeMode = z.output<typeof RecomputeModeSchema>;
+
 export const TrainSchema = z
   .object({
     seqLen: z.number().int().min(2),
@@ -49,6 +53,10 @@ export const TrainSchema = z
     /** greedy sample printed at the end ("" disables) */
     samplePrompt: z.string().default(""),
     sampleTokens: z.number().int().nonnegative().default(24),
+    /** activation recompute: one mode for every layer, or one per layer (a list of model.nLayers) */
+    recompute: z.union([RecomputeModeSchema, z.array(RecomputeModeSchema)], {
+      error: `expected one of ${RecomputeModeSchema.options.map((m) => `"${m}"`).join(", ")}, or a list of those (one per layer)`,
+    }).default("none"),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -121,6 +129,9 @@ export const RunConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.train.seqLen > c.model.maxSeqLen) {
       ctx.addIssue({ code: "custom", path: ["train", "seqLen"], message: `seqLen ${c.train.seqLen} exceeds model.maxSeqLen ${c.model.maxSeqLen} (the RoPE range)` });
+    }
+    if (Array.isArray(c.train.recompute) && c.train.recompute.length !== c.model.nLayers) {
+      ctx.addIssue({ code: "custom", path: ["train", "recompute"], message: `lists ${c.train.recompute.length} modes for ${c.model.nLayers} layers (give one mode, or one per layer)` });
     }
   });
 

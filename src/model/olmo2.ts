@@ -5,16 +5,12 @@
 // untied nn/lm_head.py) and as transformers' models/olmo2/modeling_olmo2.py computes it; labels
 // shifted by one, loss = (ΣCE + z·Σlse²)/N (OLMo-core nn/functional/cross_entropy_loss.py).
 //
-// Per layer l (N = B*T tokens), saved for the backward:
-//   x      [N,C]   residual stream entering the layer
-//   qRaw   [N,Cq]  x Wq^T (before q_norm)     kRaw [N,Ck]   v [N,Ck]
-//   q, k           after QK-norm and RoPE      qRstd, kRstd [N]
-//   att    [N,Cq]  attention output, lse [B,H,T]
-//   a      [N,C]   att Wo^T (before post_attention_layernorm), aRstd [N]
-//   h      [N,C]   x + norm(a)
-//   gu     [N,2F]  h [Wgate;Wup]^T             sw [N,F] silu(gate)*up
-//   f      [N,C]   sw Wdown^T (before post_feedforward_layernorm), fRstd [N]
-// and the next layer's x = h + norm(f). The head: xn = norm(x_L); logits by row chunks.
+// Per layer l the forward saves the buffers of src/model/activations.ts for the backward (x, the
+// q/k/v projections and their norms, attention output and lse, o_proj output, h, gate|up, SwiGLU,
+// down_proj output, the RMSNorm rstd rows), and the next layer's x = h + norm(f). The head:
+// xn = norm(x_L); logits by row chunks. With opts.recompute a layer keeps only part of them
+// ("attention": x and a onward; "block": x) and recomputes the rest from x right before its
+// backward, with the same kernels on the same inputs, so gradients are bitwise the same.
 //
 // Tensor parallelism (Megatron; opts.tp = the TP group's communicator): the rank holds the shards of
 // src/model/sharding.ts: heads H/tp and kv heads K/tp (q/k/v rows, o_proj columns), F/tp of the
@@ -31,6 +27,7 @@
 // kernels run (rmsnorm, cross-entropy, embedding); with it the split ones, even at tp = 1.
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { PtrComm } from "../parallel/comm.ts";
+import { type LayerBuffer, type RecomputeMode, activationLayout, ceChunkRowsFor, isRecomputed, reserveAll, resolveRecompute } from "./activations.ts";
 import { type ModelConfig, headDim, paddedVocab } from "./config.ts";
 import { Arena } from "./layout.ts";
 import type { ParamStore } from "./param-store.ts";
@@ -58,8 +55,6 @@ export function shiftLabels(tokens_BT: Int32Array, B: number, T: number): Int32A
   return targets;
 }
 
-const LAYER_BUFFERS = ["x", "qRaw", "kRaw", "v", "q", "k", "att", "lse", "a", "h", "gu", "sw", "f", "qRstd", "kRstd", "aRstd", "fRstd"] as const;
-
 export class Olmo2 {
   readonly N: number;
   readonly C: number;
@@ -80,6 +75,8 @@ export class Olmo2 {
   readonly ceChunkRows: number;
   /** the TP group (null: no tensor parallelism, fused kernels) */
   readonly tp: PtrComm | null;
+  /** what each layer recomputes in the backward */
+  readonly recompute: readonly RecomputeMode[];
   private readonly acts = new Arena();
   private readonly bwd = new Arena();
   private readonly be: Backend;
@@ -87,7 +84,7 @@ export class Olmo2 {
   private readonly hostStat: Float32Array[] = [];
 
   constructor(readonly params: ParamStore, readonly cfg: ModelConfig, readonly B: number, readonly T: number,
-    opts: { training: boolean; ceChunkRows?: number; tp?: PtrComm }) {
+    opts: { training: boolean; ceChunkRows?: number; tp?: PtrComm; recompute?: RecomputeMode | readonly RecomputeMode[] }) {
     if (T > cfg.maxSeqLen) throw new Error(`sequence length ${T} exceeds model.maxSeqLen ${cfg.maxSeqLen}`);
     const be = (this.be = params.backend);
     this.tp = opts.tp ?? null;
@@ -106,42 +103,17 @@ export class Olmo2 {
     this.F = cfg.ffnHidden / tp;
     this.vloc = this.V / tp;
     this.v0 = rank * this.vloc;
-    this.ceChunkRows = Math.min(this.N, opts.ceChunkRows ?? defaultCeChunkRows(be, this.vloc));
-    const a = be.actBytes, N = this.N;
-    const sizes: Record<(typeof LAYER_BUFFERS)[number], number> = {
-      x: N * this.C * a, qRaw: N * this.cq * a, kRaw: N * this.ck * a, v: N * this.ck * a,
-      q: N * this.cq * a, k: N * this.ck * a, att: N * this.cq * a, lse: B * this.h * T * 4,
-      a: N * this.C * a, h: N * this.C * a, gu: N * 2 * this.F * a, sw: N * this.F * a, f: N * this.C * a,
-      qRstd: N * 4, kRstd: N * 4, aRstd: N * 4, fRstd: N * 4,
-    };
-    for (let l = 0; l < cfg.nLayers; l++) for (const name of LAYER_BUFFERS) this.acts.reserve(`${l}.${name}`, sizes[name]);
-    this.acts.reserve("xL", N * this.C * a);
-    this.acts.reserve("xn", N * this.C * a);
-    this.acts.reserve("xnRstd", N * 4);
-    this.acts.reserve("tmpC", N * this.C * a);
-    this.acts.reserve("tokens", N * 4);
-    this.acts.reserve("targets", N * 4);
-    this.acts.reserve("ce", N * 4);
-    this.acts.reserve("lseRows", N * 4);
-    this.acts.reserve("logits", this.ceChunkRows * this.vloc * a);
-    if (this.tp) {
-      // per-row statistics of the split norms (stat) and of the vocab-parallel CE (max in stat,
-      // local max in stat2, then [Σ-exp | target logit] side by side in stat3 for one all-reduce)
-      this.acts.reserve("stat", N * 4);
-      this.acts.reserve("stat2", N * 4);
-      this.acts.reserve("stat3", 2 * this.ceChunkRows * 4);
-      for (let i = 0; i < 4; i++) this.hostStat.push(new Float32Array(Math.max(256, 2 * this.ceChunkRows)));
-    }
+    this.ceChunkRows = Math.min(this.N, opts.ceChunkRows ?? defaultCeChunkRows(be, this.vloc, this.N));
+    this.recompute = resolveRecompute(opts.recompute, cfg.nLayers);
+    const layout = activationLayout({ B, T, C: this.C, D: this.D, h: this.h, k: this.k, F: this.F, vloc: this.vloc,
+      ceChunkRows: this.ceChunkRows, actBytes: be.actBytes, tp: !!this.tp }, this.recompute, opts.training);
+    reserveAll(this.acts, layout.acts).alloc(be);
+    if (this.tp) for (let i = 0; i < 4; i++) this.hostStat.push(new Float32Array(Math.max(256, 2 * this.ceChunkRows)));
     const { cos_TD2, sin_TD2 } = ropeTables(cfg.ropeTheta, this.D, T);
-    this.acts.reserve("cos", cos_TD2.byteLength);
-    this.acts.reserve("sin", sin_TD2.byteLength);
-    this.acts.alloc(be);
     be.upload(this.acts.ptr("cos"), cos_TD2);
     be.upload(this.acts.ptr("sin"), sin_TD2);
     if (opts.training) {
-      for (const [name, bytes] of [["dx", N * this.C * a], ["dC", N * this.C * a], ["dq", N * this.cq * a], ["dk", N * this.ck * a],
-        ["dv", N * this.ck * a], ["dgu", N * 2 * this.F * a], ["dsw", N * Math.max(this.F, this.cq) * a]] as const) this.bwd.reserve(name, bytes);
-      this.bwd.alloc(be);
+      reserveAll(this.bwd, layout.bwd).alloc(be);
       params.allocGrads();
     }
   }
@@ -151,8 +123,9 @@ export class Olmo2 {
     return this.acts.bytes + this.bwd.bytes;
   }
 
-  private L(l: number, name: (typeof LAYER_BUFFERS)[number]): DevPtr {
-    return this.acts.ptr(`${l}.${name}`);
+  /** layer l's buffer: its own, or the shared scratch when layer l recomputes it */
+  private L(l: number, name: LayerBuffer): DevPtr {
+    return this.acts.ptr(isRecomputed(this.recompute[l], name) ? `r.${name}` : `${l}.${name}`);
   }
 
   private lin(out: DevPtr, x: DevPtr, w: DevPtr, outF: number, inF: number, beta = 0): void {
@@ -226,42 +199,59 @@ export class Olmo2 {
   }
 
   private forwardTrunk(): void {
-    const be = this.be, p = this.params, cfg = this.cfg;
-    const { N, C, cq, ck, F, B, T, D, h, k } = this;
-    const eps = cfg.normEps;
-    const cos = this.acts.ptr("cos"), sin = this.acts.ptr("sin");
+    const be = this.be, p = this.params, { N, C } = this;
     if (this.tp) {
       be.embeddingForwardRange(this.L(0, "x"), this.acts.ptr("tokens"), p.w("model.embed_tokens.weight"), N, C, this.vloc, this.v0, this.V);
       this.allReduceAct(this.L(0, "x"), N * C);
     } else {
       be.embeddingForward(this.L(0, "x"), this.acts.ptr("tokens"), p.w("model.embed_tokens.weight"), N, C, this.V);
     }
-    for (let l = 0; l < cfg.nLayers; l++) {
-      const pre = `model.layers.${l}`;
-      const x = this.L(l, "x");
-      const xNext = l + 1 < cfg.nLayers ? this.L(l + 1, "x") : this.acts.ptr("xL");
-      this.lin(this.L(l, "qRaw"), x, p.w(`${pre}.self_attn.q_proj.weight`), cq, C);
-      this.lin(this.L(l, "kRaw"), x, p.w(`${pre}.self_attn.k_proj.weight`), ck, C);
-      this.lin(this.L(l, "v"), x, p.w(`${pre}.self_attn.v_proj.weight`), ck, C);
-      this.rowNorm(this.L(l, "q"), this.L(l, "qRstd"), this.L(l, "qRaw"), p.w(`${pre}.self_attn.q_norm.weight`), cq, this.Cq);
-      this.rowNorm(this.L(l, "k"), this.L(l, "kRstd"), this.L(l, "kRaw"), p.w(`${pre}.self_attn.k_norm.weight`), ck, this.Ck);
-      be.ropeForward(this.L(l, "q"), this.L(l, "q"), cos, sin, B, T, h, D);
-      be.ropeForward(this.L(l, "k"), this.L(l, "k"), cos, sin, B, T, k, D);
-      be.attentionForward(this.L(l, "att"), this.L(l, "lse"), this.L(l, "q"), this.L(l, "k"), this.L(l, "v"), B, T, h, k, D);
-      this.lin(this.L(l, "a"), this.L(l, "att"), p.w(`${pre}.self_attn.o_proj.weight`), C, cq);
-      this.allReduceAct(this.L(l, "a"), N * C); // row-parallel o_proj: partial sums
-      const tmp = this.acts.ptr("tmpC");
-      be.rmsnormForward(tmp, this.L(l, "aRstd"), this.L(l, "a"), p.w(`${pre}.post_attention_layernorm.weight`), N, C, eps);
-      be.add(this.L(l, "h"), x, tmp, N * C);
-      // gate_proj and up_proj are adjacent in the arena: one [2F, C] GEMM
-      this.lin(this.L(l, "gu"), this.L(l, "h"), p.w(`${pre}.mlp.gate_proj.weight`), 2 * F, C);
-      be.swigluForward(this.L(l, "sw"), this.L(l, "gu"), N, F);
-      this.lin(this.L(l, "f"), this.L(l, "sw"), p.w(`${pre}.mlp.down_proj.weight`), C, F);
-      this.allReduceAct(this.L(l, "f"), N * C); // row-parallel down_proj
-      be.rmsnormForward(tmp, this.L(l, "fRstd"), this.L(l, "f"), p.w(`${pre}.post_feedforward_layernorm.weight`), N, C, eps);
-      be.add(xNext, this.L(l, "h"), tmp, N * C);
-    }
-    be.rmsnormForward(this.acts.ptr("xn"), this.acts.ptr("xnRstd"), this.acts.ptr("xL"), p.w("model.norm.weight"), N, C, eps);
+    for (let l = 0; l < this.cfg.nLayers; l++) this.forwardLayer(l, true);
+    be.rmsnormForward(this.acts.ptr("xn"), this.acts.ptr("xnRstd"), this.acts.ptr("xL"), p.w("model.norm.weight"), N, C, this.cfg.normEps);
+  }
+
+  /** q/k/v projections, QK-norm, RoPE and attention of layer l: x → qRaw, kRaw, v, q, k, att, lse */
+  private attentionInputs(l: number): void {
+    const be = this.be, p = this.params, pre = `model.layers.${l}`;
+    const { C, cq, ck, B, T, D, h, k } = this;
+    const cos = this.acts.ptr("cos"), sin = this.acts.ptr("sin");
+    const x = this.L(l, "x");
+    this.lin(this.L(l, "qRaw"), x, p.w(`${pre}.self_attn.q_proj.weight`), cq, C);
+    this.lin(this.L(l, "kRaw"), x, p.w(`${pre}.self_attn.k_proj.weight`), ck, C);
+    this.lin(this.L(l, "v"), x, p.w(`${pre}.self_attn.v_proj.weight`), ck, C);
+    this.rowNorm(this.L(l, "q"), this.L(l, "qRstd"), this.L(l, "qRaw"), p.w(`${pre}.self_attn.q_norm.weight`), cq, this.Cq);
+    this.rowNorm(this.L(l, "k"), this.L(l, "kRstd"), this.L(l, "kRaw"), p.w(`${pre}.self_attn.k_norm.weight`), ck, this.Ck);
+    be.ropeForward(this.L(l, "q"), this.L(l, "q"), cos, sin, B, T, h, D);
+    be.ropeForward(this.L(l, "k"), this.L(l, "k"), cos, sin, B, T, k, D);
+    be.attentionForward(this.L(l, "att"), this.L(l, "lse"), this.L(l, "q"), this.L(l, "k"), this.L(l, "v"), B, T, h, k, D);
+  }
+
+  /** layer l from its input x; writeNext: also the next layer's input (false when recomputing) */
+  private forwardLayer(l: number, writeNext: boolean): void {
+    const be = this.be, p = this.params, pre = `model.layers.${l}`;
+    const { N, C, cq, F } = this;
+    const eps = this.cfg.normEps;
+    this.attentionInputs(l);
+    this.lin(this.L(l, "a"), this.L(l, "att"), p.w(`${pre}.self_attn.o_proj.weight`), C, cq);
+    this.allReduceAct(this.L(l, "a"), N * C); // row-parallel o_proj: partial sums
+    const tmp = this.acts.ptr("tmpC");
+    be.rmsnormForward(tmp, this.L(l, "aRstd"), this.L(l, "a"), p.w(`${pre}.post_attention_layernorm.weight`), N, C, eps);
+    be.add(this.L(l, "h"), this.L(l, "x"), tmp, N * C);
+    // gate_proj and up_proj are adjacent in the arena: one [2F, C] GEMM
+    this.lin(this.L(l, "gu"), this.L(l, "h"), p.w(`${pre}.mlp.gate_proj.weight`), 2 * F, C);
+    be.swigluForward(this.L(l, "sw"), this.L(l, "gu"), N, F);
+    this.lin(this.L(l, "f"), this.L(l, "sw"), p.w(`${pre}.mlp.down_proj.weight`), C, F);
+    this.allReduceAct(this.L(l, "f"), N * C); // row-parallel down_proj
+    be.rmsnormForward(tmp, this.L(l, "fRstd"), this.L(l, "f"), p.w(`${pre}.post_feedforward_layernorm.weight`), N, C, eps);
+    if (!writeNext) return;
+    be.add(l + 1 < this.cfg.nLayers ? this.L(l + 1, "x") : this.acts.ptr("xL"), this.L(l, "h"), tmp, N * C);
+  }
+
+  /** before layer l's backward: refill the buffers its recompute mode dropped (from the saved x) */
+  private recomputeLayer(l: number): void {
+    const mode = this.recompute[l];
+    if (mode === "attention") this.attentionInputs(l);
+    else if (mode === "block") this.forwardLayer(l, false);
   }
 
   /** lm_head + cross-entropy + z-loss by row chunks; with gradScale != 0 also d(xn) and d(lm_head). */
@@ -323,6 +313,7 @@ export class Olmo2 {
     be.rmsnormBackward(dx, p.g("model.norm.weight"), dC, this.acts.ptr("xL"), p.w("model.norm.weight"), this.acts.ptr("xnRstd"), N, C);
     for (let l = cfg.nLayers - 1; l >= 0; l--) {
       const pre = `model.layers.${l}`;
+      this.recomputeLayer(l);
       // x_{l+1} = h + norm_ff(f): dh = dx (kept in dx), df = norm_ff backward
       be.rmsnormBackward(dC, p.g(`${pre}.post_feedforward_layernorm.weight`), dx, this.L(l, "f"),
         p.w(`${pre}.post_feedforward_layernorm.weight`), this.L(l, "fRstd"), N, C);
@@ -387,7 +378,10 @@ export class Olmo2 {
 
 /** Chunk rows: ~256 MiB of logits on CPU (>= ~512 rows keeps the lm_head GEMM efficient), 1 GiB on GPU.
  *  V: the vocabulary rows this rank holds. */
-function defaultCeChunkRows(be: Backend, V: number): number {
-  const budgetBytes = be.name === "cuda" ? 1 << 30 : 256 << 20;
-  return Math.max(1, Math.floor(budgetBytes / (V * be.actBytes)));
+export function ceBudgetBytes(be: Backend): number {
+  return be.name === "cuda" ? 1 << 30 : 256 << 20;
+}
+
+function defaultCeChunkRows(be: Backend, V: number, N: number): number {
+  return ceChunkRowsFor(ceBudgetBytes(be), V, be.actBytes, N);
 }

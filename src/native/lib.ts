@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 
 const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 export const DTYPE_F32 = 0;
 export const DTYPE_BF16 = 1;
 
@@ -59,6 +59,10 @@ const symbols = {
   olmo_adamw: {
     args: [P, P, P, P, P, i64_fast, f32, f32, f32, f32, f32, f32, f32, f32], returns: i32,
   },
+  olmo_event_create: { args: [P], returns: i32 },
+  olmo_event_destroy: { args: [P], returns: i32 },
+  olmo_event_record: { args: [P], returns: i32 },
+  olmo_event_elapsed_ms: { args: [P, P, P], returns: i32 },
   olmo_comm_unique_id: { args: [P], returns: i32 },
   olmo_comm_init: { args: [P, P, i32, i32], returns: i32 },
   olmo_comm_destroy: { args: [P], returns: i32 },

@@ -2,8 +2,9 @@
 // the LR at every checkpoint, every checkpoint name, memory per GPU for a parallel layout and the
 // wall time at an assumed MFU. `olmo plan` prints it; users read it before spending GPU hours.
 import { checkpointName } from "../checkpoint/naming.ts";
-import { type RunConfig, globalBatchTokens, totalSteps } from "../config/schema.ts";
+import { type RecomputeMode, RecomputeModeSchema, type RunConfig, globalBatchTokens, totalSteps } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
+import { activationArenaBytes, ceChunkRowsFor, resolveRecompute } from "../model/activations.ts";
 import { headDim, paddedVocab } from "../model/config.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { lrAt } from "../optim/schedule.ts";
@@ -68,6 +69,10 @@ export interface Plan {
   checkpoints_kept: number;
   layout: Layout & { grad_accum: number; micro_batch_tokens: number };
   memory_per_gpu_bytes: MemoryPerGpu;
+  /** train.recompute as given (one mode, or one per layer) */
+  recompute: RecomputeMode | RecomputeMode[];
+  /** activations per GPU with every layer in each recompute mode (the choice the config makes is in memory_per_gpu_bytes) */
+  activations_by_recompute_bytes: Record<RecomputeMode, number>;
   fits_h100_80gb: boolean;
   mfu: number;
   peak_flops_per_gpu: number;
@@ -104,22 +109,24 @@ export function flopsPerToken(cfg: RunConfig): number {
 }
 
 /**
- * Bytes of activations and backward workspace one rank keeps for a micro-batch, mirroring the
- * arenas src/model/olmo2.ts plans (every layer's buffers stay alive for the backward; no
- * recompute): per layer x,qRaw,kRaw,v,q,k,att,a,h,gu(2F),sw(F),f at `actBytes` each, the
- * attention lse and four RMSNorm rstd rows in fp32; then the final norm, the loss rows, one chunk
- * of logits, the RoPE tables and the backward scratch. Under TP the head/FFN/vocab widths are
- * split; the residual-width buffers are replicated (no sequence parallelism).
- * Checked against Olmo2.activationBytes in test/recipe.
+ * Bytes of activations and backward workspace one rank keeps for a micro-batch: the arenas
+ * src/model/olmo2.ts allocates, summed from the same buffer list (src/model/activations.ts), for the
+ * recompute mode of each layer (default: the config's train.recompute). Under TP the head/FFN/vocab
+ * widths are split; the residual-width buffers are replicated (no sequence parallelism).
  */
-export function activationBytes(cfg: RunConfig, tp = 1, actBytes = 2, ceBudgetBytes = 1 << 30): number {
-  const m = cfg.model, B = cfg.train.microBatchInstances, T = cfg.train.seqLen, N = B * T, a = actBytes;
-  const C = m.dModel, D = headDim(m), Cq = (m.nHeads * D) / tp, Ck = (m.nKvHeads * D) / tp, F = m.ffnHidden / tp, V = paddedVocab(m) / tp;
-  const perLayer = a * N * (C + Cq + Ck + Ck + Cq + Ck + Cq + C + C + 2 * F + F + C) + 4 * B * (m.nHeads / tp) * T + 4 * 4 * N;
-  const ceRows = Math.min(N, Math.max(1, Math.floor(ceBudgetBytes / (V * a))));
-  const top = 3 * N * C * a + 5 * N * 4 + ceRows * V * a + 2 * T * (D / 2) * 4;
-  const bwd = a * N * (C + C + Cq + Ck + Ck + 2 * F + Math.max(F, Cq));
-  return m.nLayers * perLayer + top + bwd;
+export function activationBytes(cfg: RunConfig, tp = 1, actBytes = 2, ceBudgetBytes = 1 << 30,
+  recompute: RecomputeMode | readonly RecomputeMode[] = cfg.train.recompute): number {
+  const m = cfg.model, B = cfg.train.microBatchInstances, T = cfg.train.seqLen, vloc = paddedVocab(m) / tp;
+  const dims = { B, T, C: m.dModel, D: headDim(m), h: m.nHeads / tp, k: m.nKvHeads / tp, F: m.ffnHidden / tp, vloc,
+    ceChunkRows: ceChunkRowsFor(ceBudgetBytes, vloc, actBytes, B * T), actBytes, tp: tp > 1 };
+  return activationArenaBytes(dims, resolveRecompute(recompute, m.nLayers), true);
+}
+
+/** activationBytes for every recompute mode applied to all layers (what `olmo plan` lists) */
+export function activationBytesByRecompute(cfg: RunConfig, tp = 1): Record<RecomputeMode, number> {
+  const out = {} as Record<RecomputeMode, number>;
+  for (const mode of RecomputeModeSchema.options) out[mode] = activationBytes(cfg, tp, 2, 1 << 30, mode);
+  return out;
 }
 
 /**
@@ -189,6 +196,8 @@ export function planRun(cfg: RunConfig, opts: PlanOptions = {}): Plan {
       micro_batch_tokens: cfg.train.microBatchInstances * cfg.train.seqLen,
     },
     memory_per_gpu_bytes: memory,
+    recompute: cfg.train.recompute,
+    activations_by_recompute_bytes: activationBytesByRecompute(cfg, layout.tp),
     fits_h100_80gb: memory.total <= H100_MEMORY_BYTES,
     mfu,
     peak_flops_per_gpu: peak,

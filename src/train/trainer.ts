@@ -103,7 +103,7 @@ export class Trainer {
     };
     this.map = new ShardingMap(cfg.model, { tp: this.tpWorld, tpRank: this.tpRank, dp: this.dpWorld, dpRank: this.dpRank });
     this.params = new ParamStore(backend, cfg.model, this.map);
-    this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined });
+    this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined, recompute: t.recompute });
     this.optim = new AdamW(this.params, adam, { dp: this.dpComm, tp: this.tpComm });
     if (this.tpComm) this.tpSum = new RankSummer(backend, this.tpComm);
   }

@@ -143,6 +143,8 @@ export const rows: Row[] = [
   { mistake: "ckpt info of HF weights holding Inf", args: () => ["ckpt", "info", p("hf-inf")], message: /tensor lm_head\.weight holds Infinity at element 0/ },
   { mistake: "uint32 token file read as uint16", args: () => train("dtype16", "--data.dtype=uint16"), message: /read as uint16, every second token .* is 0 .*set data\.dtype to "uint32"/, absent: () => [join(runDir("dtype16"), "metrics.jsonl")] },
   { mistake: "uint16 token file read as uint32", args: () => train("dtype32", `--data.paths=["${p("tokens.u16")}"]`), message: /tokens\.u16: token id \d+ .* its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/, absent: () => [join(runDir("dtype32"), "metrics.jsonl")] },
+  { mistake: "unknown recompute mode (OLMo-core's name)", args: () => train("recompute", "--train.recompute=full"), message: /train\.recompute: expected one of "none", "attention", "block"/, absent: () => [runDir("recompute")] },
+  { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
 ];
 
 let fullFsMounted = false;

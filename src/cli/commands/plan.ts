@@ -26,6 +26,14 @@ function checkpointLines(p: Plan, show = 4): string[] {
   return [...cs.slice(0, show).map(row), `    … ${fmtInt(cs.length - 2 * show)} more …`, ...cs.slice(-show).map(row)];
 }
 
+/** train.recompute: one mode, or a per-layer list summarized as counts */
+function recomputeText(r: Plan["recompute"]): string {
+  if (typeof r === "string") return r;
+  const counts = new Map<string, number>();
+  for (const m of r) counts.set(m, (counts.get(m) ?? 0) + 1);
+  return `per layer (${[...counts].map(([m, n]) => `${n}× ${m}`).join(", ")})`;
+}
+
 export function formatPlan(p: Plan): string {
   const s = p.schedule, m = p.memory_per_gpu_bytes, l = p.layout;
   const sched = s.kind === "constant" ? `constant, warmup ${s.warmupSteps}` : `${s.kind}, warmup ${s.warmupSteps}, alpha ${s.alpha}, t_max ${fmtInt(s.t_max_steps)} steps`;
@@ -42,6 +50,8 @@ export function formatPlan(p: Plan): string {
     `  layout              ${l.gpus} GPU${l.gpus === 1 ? "" : "s"} = tp ${l.tp} × dp ${l.dp} (ZeRO-1); micro-batch ${fmtInt(l.micro_batch_tokens)} tokens, gradient accumulation ${l.grad_accum}`,
     `  memory per GPU      weights ${gib(m.weights)} + grads ${gib(m.grads)} + optimizer ${gib(m.optimizer)} + activations ${gib(m.activations)} = ${gib(m.total)}` +
       (p.fits_h100_80gb ? " (fits an 80 GB H100)" : " — does NOT fit an 80 GB H100: raise --tp / --dp or lower train.microBatchInstances"),
+    `  recompute           ${recomputeText(p.recompute)}; activations with every layer at ` +
+      Object.entries(p.activations_by_recompute_bytes).map(([mode, b]) => `${mode} ${gib(b)}`).join(" · "),
     `  time                ${p.est_hours.toFixed(1)} h (${(p.est_hours / 24).toFixed(1)} days) on ${l.gpus} GPU${l.gpus === 1 ? "" : "s"} at ${(p.mfu * 100).toFixed(0)}% MFU of ${(p.peak_flops_per_gpu / 1e12).toFixed(1)} TFLOP/s`,
   ].join("\n");
 }
