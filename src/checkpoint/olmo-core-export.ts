@@ -25,7 +25,8 @@ import { olmoCoreConfigJson } from "./olmo-core-config.ts";
 import type { OlmoCoreOrigin } from "./olmo-core-import.ts";
 import { dcpKey } from "./olmo-core-read.ts";
 import { olmoCoreName } from "./olmo-core-names.ts";
-import { type OlmoCoreTrainState, writeOlmoCoreTrainState } from "./olmo-core-train-state.ts";
+import { type OlmoCoreDataLoaderState, type OlmoCoreTrainState, writeOlmoCoreTrainState } from "./olmo-core-train-state.ts";
+import { type LoaderState, isOlmoCoreCursor } from "../data/loader.ts";
 import { PyFloat, PyTuple, type PyValue } from "./pickle-read.ts";
 import { pickle } from "./pickle-write.ts";
 import { writePickleArchive, writeTensorArchive } from "./torch-save.ts";
@@ -158,19 +159,37 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
   }
 }
 
-/** The trainer state to write: the imported one with our step and tokens, else ours (fingerprint version "olmo-bun"). */
+/**
+ * The trainer state to write: the imported one's fields with our step, tokens and data position.
+ * The position is OLMo-core's per-epoch count (its loader resets at each epoch): from an imported
+ * cursor as it was, or from ours (global batches) with the epoch length it records; the dataset
+ * fingerprint is OLMo-core's ("v1.1", which OLMo-core verifies) when our loader recorded it.
+ */
 function trainStateFor(ts: Record<string, unknown>, cursor: unknown, origin: OlmoCoreOrigin | undefined): OlmoCoreTrainState {
   const step = typeof ts.step === "number" ? ts.step : 0;
   const tokens = typeof ts.tokensProcessed === "number" ? ts.tokensProcessed : 0;
-  const c = (cursor ?? {}) as { tokensProcessed?: number; batchesProcessed?: number; epoch?: number; seed?: number; fingerprint?: string };
   const base = origin?.trainer;
-  const dl = base?.dataLoader;
-  return {
-    step, tokensSeen: tokens, maxSteps: base?.maxSteps ?? null, epoch: base?.epoch ?? c.epoch ?? 1, worldSize: base?.worldSize ?? 1,
-    dataLoader: dl
-      ? { ...dl, batchesProcessed: c.batchesProcessed ?? dl.batchesProcessed, tokensProcessed: c.tokensProcessed ?? dl.tokensProcessed }
-      : typeof c.seed === "number"
-        ? { seed: c.seed, epoch: c.epoch ?? 1, batchesProcessed: c.batchesProcessed ?? 0, tokensProcessed: c.tokensProcessed ?? tokens, fingerprint: c.fingerprint ?? "", fingerprintVersion: "olmo-bun", datasetType: "fsl", sequenceLength: null, maxTargetSequenceLength: null }
-        : null,
-  };
+  const dl = base?.dataLoader ?? null;
+  const pos = olmoCorePosition(cursor);
+  const dataLoader: OlmoCoreDataLoaderState | null = pos
+    ? { datasetType: "fsl", sequenceLength: null, maxTargetSequenceLength: null, ...(dl ?? {}), ...pos }
+    : dl;
+  return { step, tokensSeen: tokens, maxSteps: base?.maxSteps ?? null, epoch: pos?.epoch ?? base?.epoch ?? 1, worldSize: base?.worldSize ?? 1, dataLoader };
+}
+
+type Position = Pick<OlmoCoreDataLoaderState, "seed" | "epoch" | "batchesProcessed" | "tokensProcessed" | "fingerprint" | "fingerprintVersion">;
+
+function olmoCorePosition(cursor: unknown): Position | null {
+  if (isOlmoCoreCursor(cursor)) {
+    const c = cursor.olmoCore;
+    return { seed: c.seed, epoch: c.epoch, batchesProcessed: c.batchesProcessed, tokensProcessed: c.tokensProcessed, fingerprint: c.fingerprint, fingerprintVersion: c.fingerprintVersion };
+  }
+  const c = cursor as Partial<LoaderState> | null;
+  if (!c || typeof c.seed !== "number" || typeof c.batchesProcessed !== "number" || typeof c.tokensProcessed !== "number") return null;
+  const epoch = c.epoch ?? 1;
+  // batches into the current epoch; without the epoch length (older checkpoints) only epoch 1 is exact
+  const within = c.batchesPerEpoch ? c.batchesProcessed - (epoch - 1) * c.batchesPerEpoch : c.batchesProcessed;
+  const batchTokens = c.batchesProcessed > 0 ? c.tokensProcessed / c.batchesProcessed : 0;
+  return { seed: c.seed, epoch, batchesProcessed: within, tokensProcessed: within * batchTokens,
+    fingerprint: c.olmoCoreFingerprint ?? c.fingerprint ?? "", fingerprintVersion: c.olmoCoreFingerprint ? "v1.1" : "olmo-bun" };
 }

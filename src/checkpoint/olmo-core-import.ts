@@ -13,6 +13,7 @@ import type { ParamSpec } from "../model/params.ts";
 import { Scratch } from "./io.ts";
 import { NativeWriter, type OptimMeta } from "./native.ts";
 import { type OlmoCoreOpenOptions, OlmoCoreReader } from "./olmo-core-read.ts";
+import { olmoCoreCursor } from "./olmo-core-train-state.ts";
 import type { OnProgress, TensorSource } from "./source.ts";
 
 /** An OLMo-core checkpoint's model weights as a streaming TensorSource (export-hf, soup, info). */
@@ -89,7 +90,7 @@ export function importOlmoCore(dir: string, out: string, opts: OlmoCoreOpenOptio
           adamStep: counters.length ? Math.max(...counters) : 0,
           importedFrom: resolve(dir), olmoCore: origin,
         },
-        dataCursor: dl ? { tokensProcessed: dl.tokensProcessed, batchesProcessed: dl.batchesProcessed, epoch: dl.epoch ?? 1, seed: dl.seed, fingerprint: `olmo-core:${dl.fingerprintVersion}:${dl.fingerprint}` } : null,
+        dataCursor: dl ? olmoCoreCursor(dl) : null,
         ...(optim ? { optim } : {}),
       },
     });

@@ -16,6 +16,7 @@ import { UserError } from "../errors.ts";
 import { fileSize, fsyncPath } from "./io.ts";
 import { PyDict, PyTuple, type PyValue, typeName } from "./pickle-read.ts";
 import { pyDict, readTorchArchive, writeObjectArchive } from "./torch-save.ts";
+import type { OlmoCoreCursor } from "../data/loader.ts";
 
 export interface OlmoCoreDataLoaderState {
   seed: number;
@@ -95,4 +96,10 @@ export function writeOlmoCoreTrainState(path: string, s: OlmoCoreTrainState): vo
     closeSync(fd);
   }
   fsyncPath(path);
+}
+
+/** The data position of an OLMo-core trainer state, in the form our data loader restores (per epoch). */
+export function olmoCoreCursor(dl: OlmoCoreDataLoaderState): OlmoCoreCursor {
+  return { olmoCore: { epoch: dl.epoch ?? 1, batchesProcessed: dl.batchesProcessed, tokensProcessed: dl.tokensProcessed, seed: dl.seed,
+    fingerprint: dl.fingerprint, fingerprintVersion: dl.fingerprintVersion } };
 }

@@ -7,6 +7,7 @@
 // floor(tokensProcessed / globalBatchTokens) whole global batches, then rebuild the same permutation.
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.ts";
+import { DOLMA2_EOS, DOLMA2_PAD } from "../model/config.ts";
 import type { Dataset } from "./dataset.ts";
 import { readCachedOrder, writeCachedOrder } from "./order-cache.ts";
 import { globalOrder } from "./pcg64.ts";
@@ -37,6 +38,26 @@ export interface LoaderState {
   seed: number;
   /** dataset fingerprint combined with the seed */
   fingerprint: string;
+  /** global batches per epoch (so the position converts to OLMo-core's per-epoch count; absent in older checkpoints) */
+  batchesPerEpoch?: number;
+  /** OLMo-core's fingerprint of the same files (NumpyDatasetBase.fingerprint "v1.1"), for exports */
+  olmoCoreFingerprint?: string;
+}
+
+/**
+ * OLMo-core's data-loader position (its train/rank0.pt `data_loader`), as a checkpoint imported from
+ * OLMo-core carries it. Unlike ours it counts within the epoch: OLMo-core's loader resets
+ * batches_processed and tokens_processed at the end of every epoch and numbers epochs from 1
+ * (allenai/OLMo-core @ d7301e62, src/olmo_core/data/data_loader.py reset / reshuffle). The
+ * fingerprint is NumpyDatasetBase.fingerprint (version "v1.1", numpy_dataset.py), which
+ * Dataset.olmoCoreFingerprint computes for our files.
+ */
+export interface OlmoCoreCursor {
+  olmoCore: { epoch: number; batchesProcessed: number; tokensProcessed: number; seed: number; fingerprint: string; fingerprintVersion: string };
+}
+
+export function isOlmoCoreCursor(state: unknown): state is OlmoCoreCursor {
+  return typeof state === "object" && state !== null && "olmoCore" in state;
 }
 
 /** A saved cursor must be a LoaderState: one line naming the first field that is not. */
@@ -79,6 +100,8 @@ export class DataLoader {
   readonly rankInstances: number;
   readonly microBatchInstances: number;
   readonly batchesPerEpoch: number;
+  /** OLMo-core's fingerprint of the files, computed on first use */
+  private olmoCoreFp: string | undefined;
   readonly seed: number;
   readonly dpRank: number;
   readonly dpWorld: number;
@@ -167,6 +190,8 @@ export class DataLoader {
       epoch: 1 + Math.floor(this.batchesProcessed / this.batchesPerEpoch),
       seed: this.seed,
       fingerprint: this.fingerprint,
+      batchesPerEpoch: this.batchesPerEpoch,
+      olmoCoreFingerprint: (this.olmoCoreFp ??= this.dataset.olmoCoreFingerprint(DOLMA2_PAD, DOLMA2_EOS)),
     };
   }
 
@@ -176,13 +201,34 @@ export class DataLoader {
    * dataset or seed is an error unless ignoreFingerprintMismatch (then this loader's data and seed
    * are used from that token position on).
    */
-  restore(state: LoaderState, opts: { ignoreFingerprintMismatch?: boolean } = {}): void {
+  restore(state: LoaderState | OlmoCoreCursor, opts: { ignoreFingerprintMismatch?: boolean } = {}): void {
+    if (isOlmoCoreCursor(state)) return this.restoreOlmoCore(state.olmoCore, opts);
     checkLoaderState(state);
     if (state.fingerprint !== this.fingerprint && !opts.ignoreFingerprintMismatch) {
       const why = state.seed !== this.seed ? `the data seed differs (checkpoint ${state.seed}, now ${this.seed})` : "the dataset differs (files, sizes, dtype or sequence lengths)";
       throw new UserError(`resume: ${why}; the data order would not continue where the run stopped — restore the original data/seed or override with ignore-fingerprint-mismatch`);
     }
     this.batchesProcessed = Math.floor(state.tokensProcessed / this.globalBatchTokens);
+  }
+
+  /** Continue where an OLMo-core run's loader stopped (the same files, seed and global batch). */
+  private restoreOlmoCore(c: OlmoCoreCursor["olmoCore"], opts: { ignoreFingerprintMismatch?: boolean }): void {
+    for (const k of ["epoch", "tokensProcessed", "seed"] as const) {
+      if (!Number.isSafeInteger(c?.[k]) || c[k] < (k === "epoch" ? 1 : 0)) {
+        throw new UserError(`the OLMo-core data-loader state is malformed: ${k} is ${JSON.stringify(c?.[k])}`);
+      }
+    }
+    if (!opts.ignoreFingerprintMismatch) {
+      if (c.seed !== this.seed) throw new UserError(`resume from OLMo-core: the data seed differs (checkpoint ${c.seed}, now ${this.seed}); set data.seed ${c.seed} or override with ignore-fingerprint-mismatch`);
+      if (c.fingerprintVersion !== "v1.1") {
+        throw new UserError(`resume from OLMo-core: its dataset fingerprint is version ${JSON.stringify(c.fingerprintVersion)}, this olmo compares "v1.1" only; override with ignore-fingerprint-mismatch if the data is the same`);
+      }
+      if (c.fingerprint !== (this.olmoCoreFp ??= this.dataset.olmoCoreFingerprint(DOLMA2_PAD, DOLMA2_EOS))) {
+        throw new UserError("resume from OLMo-core: the dataset differs from the one the checkpoint was trained on (file names, sizes or dtype); " +
+          "the data order would not continue where the run stopped — use the same token files, or override with ignore-fingerprint-mismatch");
+      }
+    }
+    this.batchesProcessed = (c.epoch - 1) * this.batchesPerEpoch + Math.floor(c.tokensProcessed / this.globalBatchTokens);
   }
 
   /** The epoch's full order, computed once per epoch (or mapped from the order cache, order-cache.ts). */

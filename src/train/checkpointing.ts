@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HfSource } from "../checkpoint/hf.ts";
-import { NativeReader, stepCountersOf } from "../checkpoint/native-read.ts";
+import { isOlmoCoreCheckpoint } from "../checkpoint/olmo-core-read.ts";
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import { type CheckpointMeta, type Group, NativeWriter } from "../checkpoint/native.ts";
 import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
@@ -16,6 +16,7 @@ import { paddedVocab } from "../model/config.ts";
 import type { ParamSpec } from "../model/params.ts";
 import type { ShardRegion } from "../model/sharding.ts";
 import { AsyncSaver } from "./async-save.ts";
+import { type StateSource, openNativeState, openOlmoCoreState } from "./state-sources.ts";
 import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
@@ -74,7 +75,7 @@ export class RunCheckpointer {
     const store = this.trainer.params;
     const latest = findLatestCheckpoint(this.runDir);
     if (latest) {
-      this.loadNative(latest, { optimizer: true, trainer: true, data }, log);
+      this.loadState(openNativeState(latest), { optimizer: true, trainer: true, data }, log);
       this.latest = latest;
       return latest;
     }
@@ -91,9 +92,13 @@ export class RunCheckpointer {
       return null;
     }
     let what: string;
-    if (existsSync(join(from, "metadata.msgpack"))) {
-      this.loadNative(from, { optimizer: true, trainer: this.cfg.checkpoint.loadTrainerState, data }, log);
-      what = this.cfg.checkpoint.loadTrainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)";
+    const trainerState = this.cfg.checkpoint.loadTrainerState;
+    const native = existsSync(join(from, "metadata.msgpack"));
+    if (native || isOlmoCoreCheckpoint(from)) {
+      // an OLMo-core step folder (the release's "OLMo format") loads like ours: weights, moments, counters
+      const src = native ? openNativeState(from) : openOlmoCoreState(from);
+      this.loadState(src, { optimizer: true, trainer: trainerState, data }, log);
+      what = `${native ? "" : " (an OLMo-core checkpoint)"}${trainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)"}`;
     } else if (existsSync(join(from, "config.json"))) {
       what = " (weights only: an HF folder has no optimizer state)";
       const src = new HfSource(from);
@@ -105,7 +110,7 @@ export class RunCheckpointer {
         src.close();
       }
     } else {
-      throw new UserError(`checkpoint.loadPath ${from}: neither a native checkpoint (metadata.msgpack) nor an HF folder (config.json)`);
+      throw new UserError(`checkpoint.loadPath ${from}: neither a native checkpoint (metadata.msgpack), an OLMo-core step folder (model_and_optim/.metadata) nor an HF folder (config.json)`);
     }
     log(`initialized from ${from}${what}`);
     this.warnFrozenCounter(log);
@@ -126,36 +131,40 @@ export class RunCheckpointer {
   }
 
   /**
-   * Load a native checkpoint: the weights, and (what.optimizer) the optimizer state, all of it or
-   * none: both moments of every tensor with its step counter (OLMo-core restores the whole optimizer
-   * state also when the trainer state is not loaded, as the 32B's stage 2 did); (what.trainer) the
-   * step, tokens, data position and the skip rule's history.
+   * Load a checkpoint (native or OLMo-core): the weights, and (what.optimizer) the optimizer state,
+   * all of it or none: both moments of every tensor with its step counter (OLMo-core restores the
+   * whole optimizer state also when the trainer state is not loaded, as the 32B's stage 2 did);
+   * (what.trainer) the step, tokens, data position and the skip rule's history.
    */
-  private loadNative(path: string, what: { optimizer: boolean; trainer: boolean; data: DataStateful }, log: (l: string) => void): void {
-    const r = new NativeReader(path);
+  private loadState(src: StateSource, what: { optimizer: boolean; trainer: boolean; data: DataStateful }, log: (l: string) => void): void {
     try {
-      this.checkModel(r.meta.model, path);
-      r.checkFileSizes();
+      this.checkModel(src.model, src.path);
       const store = this.trainer.params, optim = this.trainer.optim;
       const names = store.specs.map((s) => s.name);
-      const missing = names.flatMap((n) => (["adam_m", "adam_v"] as const).filter((g) => !r.has(g, n)).map((g) => `${g} of ${n}`));
+      const missing = names.flatMap((n) => (["adam_m", "adam_v"] as const).filter((g) => !src.has(g, n)).map((g) => `${g} of ${n}`));
       const withOptim = what.optimizer && missing.length < 2 * names.length;
-      if (what.optimizer && missing.length > 0 && (withOptim || what.trainer)) {
-        throw new UserError(`${path}: incomplete optimizer state: ${missing.length} of ${2 * names.length} moment tensors missing (first: ${missing[0]}); ` +
+      if (what.optimizer && missing.length > 0 && withOptim) {
+        throw new UserError(`${src.path}: incomplete optimizer state: ${missing.length} of ${2 * names.length} moment tensors missing (first: ${missing[0]}); ` +
           "refusing to continue with part of the Adam state fresh");
       }
-      const counters = withOptim ? stepCountersOf(r.meta, path, names) : null;
+      if (what.trainer && !withOptim) {
+        throw new UserError(`${src.path}: holds no optimizer state, which continuing its run needs (it would go on with fresh Adam moments); ` +
+          "to start a run from its weights, set checkpoint.loadTrainerState false");
+      }
+      const counters = withOptim ? src.counters(names) : null;
+      // before reading gigabytes: the trainer state must be there to continue from
+      const ts = what.trainer ? src.trainState() : null;
       const bar = new Progress("load", store.specs.length * (withOptim ? 3 : 1));
       let done = 0;
       // ranged reads: a TP rank reads its shard, a ZeRO-1 rank its slice of the moments
-      const model = this.shardedRange((f, start, o) => r.readRange("model", f.name, start, o));
+      const model = this.shardedRange((f, start, o) => src.readRange("model", f.name, start, o));
       store.fillEach((s, out) => {
         model(s.name, 0, s.numel, out);
         bar.update(++done);
       });
       if (withOptim) {
-        const moments = { m: this.shardedRange((f, start, o) => r.readRange("adam_m", f.name, start, o)),
-          v: this.shardedRange((f, start, o) => r.readRange("adam_v", f.name, start, o)) };
+        const moments = { m: this.shardedRange((f, start, o) => src.readRange("adam_m", f.name, start, o)),
+          v: this.shardedRange((f, start, o) => src.readRange("adam_v", f.name, start, o)) };
         optim.fillMoments((name, group, lo, hi, out) => {
           moments[group](name, lo, hi, out);
           bar.update(++done);
@@ -163,16 +172,16 @@ export class RunCheckpointer {
         optim.setCounters(counters!);
       }
       bar.done();
-      if (what.optimizer && !withOptim) log(`${path} holds no optimizer state: the Adam moments and step counters start at zero`);
-      if (what.trainer) {
-        const ts = (r.meta.trainState ?? {}) as Partial<SavedTrainState>;
-        this.trainer.state = { step: ts.step ?? 0, tokensProcessed: ts.tokensProcessed ?? 0 };
-        if (r.meta.dataCursor != null) what.data.restore(r.meta.dataCursor);
-        const history = r.meta.optim?.skipHistory;
+      if (what.optimizer && !withOptim) log(`${src.path} holds no optimizer state: the Adam moments and step counters start at zero`);
+      if (ts) {
+        this.trainer.state = { step: ts.step, tokensProcessed: ts.tokensProcessed };
+        const cursor = src.dataCursor();
+        if (cursor != null) what.data.restore(cursor);
+        const history = src.skipHistory();
         if (history && optim.skipRule) optim.skipRule.restore(history);
       }
     } finally {
-      r.close();
+      src.close();
     }
   }
 

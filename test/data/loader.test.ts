@@ -137,3 +137,26 @@ test("order cache: written once under our own name (not OLMo-core's) and reused"
   expect(Array.from(l2.batchAt(2).instanceIds)).toEqual(Array.from(b1.instanceIds));
   expect(require("node:fs").readdirSync(cache)).toEqual(["olmo-bun-order_chunk1_epoch1_seed3_instances48.u32"]);
 });
+
+test("resume from OLMo-core's data-loader state: counted within the epoch (it resets each epoch), checked by OLMo-core's fingerprint", () => {
+  const opts = { globalBatchTokens: 16 * 8, seed: 34521, allowRepetition: true };
+  const full = new DataLoader(ds, opts);
+  const seq = Array.from({ length: 15 }, () => full.nextBatch());
+  const bpe = full.batchesPerEpoch; // 6 batches of 8 instances out of 48
+  expect(seq[bpe].epoch).toBe(2);
+  const fp = ds.olmoCoreFingerprint(100277, 100257);
+  // OLMo-core at epoch 2 after 3 batches of that epoch: global batch bpe + 3
+  const b = new DataLoader(ds, opts);
+  b.restore({ olmoCore: { epoch: 2, batchesProcessed: 3, tokensProcessed: 3 * 128, seed: 34521, fingerprint: fp, fingerprintVersion: "v1.1" } });
+  const x = b.nextBatch();
+  expect(x.index).toBe(bpe + 3);
+  expect(Array.from(x.instanceIds)).toEqual(Array.from(seq[bpe + 3].instanceIds));
+  // our saved state records what converts back: the epoch length and OLMo-core's fingerprint of the files
+  expect(b.state()).toMatchObject({ batchesProcessed: bpe + 4, epoch: 2, batchesPerEpoch: bpe, olmoCoreFingerprint: fp });
+  // other files, another seed, an unknown fingerprint version: refused in one line
+  const restore = (over: object) => () => new DataLoader(ds, opts).restore({ olmoCore: { epoch: 1, batchesProcessed: 0, tokensProcessed: 0, seed: 34521, fingerprint: fp, fingerprintVersion: "v1.1", ...over } });
+  expect(restore({ fingerprint: "f".repeat(64) })).toThrow("the dataset differs from the one the checkpoint was trained on");
+  expect(restore({ seed: 1 })).toThrow("the data seed differs (checkpoint 1, now 34521)");
+  expect(restore({ fingerprintVersion: "v2" })).toThrow('its dataset fingerprint is version "v2"');
+  expect(restore({ epoch: 0 })).toThrow("epoch is 0");
+});

@@ -86,7 +86,7 @@ export const rows: Row[] = [
     env: { OLMO_BACKEND: "" }, // the config's backend applies when OLMO_BACKEND is unset (environment > config)
   },
   { mistake: "checkpoint from another model", args: () => train("other", `--checkpoint.loadPath=${p("ckpt-other", "stage1-step3-tokens1B")}`), message: /checkpoint is of another model: ffnHidden/, absent: () => [join(runDir("other"), "metrics.jsonl")] },
-  { mistake: "loadPath neither native nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\) nor an HF folder/, absent: () => [join(runDir("neither"), "metrics.jsonl")] },
+  { mistake: "loadPath neither native, OLMo-core nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\), an OLMo-core step folder \(model_and_optim\/\.metadata\) nor an HF folder/, absent: () => [join(runDir("neither"), "metrics.jsonl")] },
   { mistake: "soup of one checkpoint", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), "--out", p("soup1")], message: /needs at least 2 checkpoints/, absent: () => [p("soup1")] },
   { mistake: "soup of different models", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("ckpt-other", "stage1-step3-tokens1B"), "--out", p("soup2")], message: /does not match.*ffnHidden/, absent: () => [p("soup2")] },
   { mistake: "soup weights not numbers", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("hf"), "--weights", "1,x", "--out", p("soup3")], message: /--weights must be numbers/, absent: () => [p("soup3")] },

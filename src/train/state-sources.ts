@@ -1,0 +1,71 @@
+// The checkpoints a run can start from with their optimizer state, behind one interface: our native
+// checkpoints and OLMo-core's (a step folder written by torch.distributed.checkpoint; the OLMo-2
+// release's "OLMo format"). The checkpointer reads weights, moments, step counters, the trainer
+// state and the data position through it, so both load the same way — ranged reads under TP and
+// ZeRO-1 included.
+import { type Group } from "../checkpoint/native.ts";
+import { NativeReader, stepCountersOf } from "../checkpoint/native-read.ts";
+import { OlmoCoreReader } from "../checkpoint/olmo-core-read.ts";
+import { olmoCoreCursor } from "../checkpoint/olmo-core-train-state.ts";
+import { UserError } from "../errors.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { SkipHistory } from "../optim/skip-step.ts";
+
+export interface StateSource {
+  readonly path: string;
+  /** "native" | "OLMo-core", for messages */
+  readonly kind: string;
+  readonly model: ModelConfig;
+  has(group: Group, name: string): boolean;
+  /** elements [start, start + out.length) of a whole tensor (HF name) */
+  readRange(group: Group, name: string, start: number, out: Float32Array): void;
+  /** the Adam step counter of each of `names` (a one-line error when one is missing) */
+  counters(names: string[]): Record<string, number>;
+  trainState(): { step: number; tokensProcessed: number };
+  /** the data loader's position, in a form DataStateful.restore accepts; null when not stored */
+  dataCursor(): unknown;
+  skipHistory(): SkipHistory | undefined;
+  close(): void;
+}
+
+/** A native checkpoint, its whole index validated first (src/checkpoint/validate.ts). */
+export function openNativeState(path: string): StateSource {
+  // validated against its own model config and for what it claims to hold; the checkpointer then names
+  // any difference from the run's model first, and what is missing for what it loads
+  const r = new NativeReader(path);
+  r.checkFileSizes();
+  const ts = (r.meta.trainState ?? {}) as { step?: number; tokensProcessed?: number };
+  return {
+    path, kind: "native", model: r.meta.model,
+    has: (g, n) => r.has(g, n),
+    readRange: (g, n, start, out) => r.readRange(g, n, start, out),
+    counters: (names) => stepCountersOf(r.meta, path, names),
+    trainState: () => ({ step: ts.step ?? 0, tokensProcessed: ts.tokensProcessed ?? 0 }),
+    dataCursor: () => r.meta.dataCursor ?? null,
+    skipHistory: () => r.meta.optim?.skipHistory,
+    close: () => r.close(),
+  };
+}
+
+/** OLMo-core's `train/rank0.pt` position: per epoch (its loader resets at each epoch), with its fingerprint. */
+export function openOlmoCoreState(path: string): StateSource {
+  const r = new OlmoCoreReader(path);
+  return {
+    path, kind: "OLMo-core", model: r.model,
+    has: (g, n) => r.has(g, n),
+    readRange: (g, n, start, out) => r.readRange(g, n, start, out),
+    counters: (names) => Object.fromEntries(names.map((n) => {
+      const c = r.stepCounter(n);
+      if (c === null || !Number.isInteger(c) || c < 0) throw new UserError(`${r.mcDir}: optim.state of ${n} has moments but ${c === null ? "no" : `an invalid (${c})`} step counter`);
+      return [n, c];
+    })),
+    trainState: () => {
+      if (!r.trainState) throw new UserError(`${path}: no trainer state (train/rank0.pt) to continue from; set checkpoint.loadTrainerState false to start fresh from its weights and optimizer state`);
+      return { step: r.trainState.step, tokensProcessed: r.trainState.tokensSeen };
+    },
+    dataCursor: () => (r.trainState?.dataLoader ? olmoCoreCursor(r.trainState.dataLoader) : null),
+    // OLMo-core kept the skip rule's history in memory only
+    skipHistory: () => undefined,
+    close: () => r.close(),
+  };
+}
