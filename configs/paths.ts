@@ -3,10 +3,15 @@
 //   OLMO_DATA_ROOT  the folder the mix files' relative paths are joined to (it holds preprocessed/...,
 //                   mirrored from http://olmo-data.org/preprocessed/...)
 //   OLMO_CKPT_ROOT  one run folder per stage/ingredient is created under it
+//   OLMO_STAGE1_CKPT the checkpoint stage 2 starts from: default our own final stage-1 checkpoint
+//                   under OLMO_CKPT_ROOT; or the released one in OLMo-core's format, e.g. a copy of
+//                   https://olmo-checkpoints.org/ai2-llm/peteish32/step721901/ (its weights, Adam
+//                   moments and step counters; allenai/OLMo-core src/scripts/official/OLMo-2-0325-32B.csv)
 import { join } from "node:path";
 
 export const DATA_ROOT = process.env.OLMO_DATA_ROOT ?? "/data/olmo";
 export const CKPT_ROOT = process.env.OLMO_CKPT_ROOT ?? "/checkpoints/olmo2-32b";
+export const STAGE1_CKPT_OVERRIDE: string | undefined = process.env.OLMO_STAGE1_CKPT || undefined;
 
 /** the OLMo-core mix lists shipped in configs/mixes/ (absolute, so any working directory works) */
 export function mixFile(name: "OLMoE-mix-0824" | "dolmino100" | "dolmino300"): string {

@@ -9,7 +9,7 @@
 import type { RunConfigInput } from "../src/config/schema.ts";
 import { checkpointName } from "../src/checkpoint/naming.ts";
 import { cosineWithWarmup } from "../src/optim/schedule.ts";
-import { DATA_ROOT, mixFile, runDirOf } from "./paths.ts";
+import { DATA_ROOT, STAGE1_CKPT_OVERRIDE, mixFile, runDirOf } from "./paths.ts";
 import stage1 from "./stage1.ts";
 
 const s1 = stage1.optim.schedule;
@@ -62,6 +62,7 @@ export function stage2Ingredient(k: IngredientSpec) {
       skipSteps: true,
     },
     // load_trainer_state=False: model + Adam moments; step, tokens, data cursor and LR start fresh
-    checkpoint: { saveInterval: 1000, keep: 3, loadPath: STAGE1_FINAL, loadTrainerState: false },
+    // OLMO_STAGE1_CKPT=/path/to/peteish32/step721901 starts from the released OLMo-core checkpoint
+    checkpoint: { saveInterval: 1000, keep: 3, loadPath: STAGE1_CKPT_OVERRIDE ?? STAGE1_FINAL, loadTrainerState: false },
   } satisfies RunConfigInput;
 }

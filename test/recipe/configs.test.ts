@@ -90,3 +90,9 @@ describe("configs/", () => {
     expect(soup.format).toBe("hf");
   });
 });
+
+test("OLMO_STAGE1_CKPT points stage 2 at another stage-1 checkpoint (the released OLMo-core step folder)", () => {
+  const script = `import c from "./configs/stage2-ingredient3.ts"; console.log(c.checkpoint.loadPath)`;
+  const p = Bun.spawnSync([process.execPath, "-e", script], { cwd: resolve(configs, ".."), env: { ...process.env, OLMO_STAGE1_CKPT: "/mnt/peteish32/step721901" } });
+  expect(p.stdout.toString().trim()).toBe("/mnt/peteish32/step721901");
+});
