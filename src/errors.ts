@@ -18,3 +18,12 @@ export class DivergedError extends UserError {
     this.name = "DivergedError";
   }
 }
+
+/**
+ * Exit code of a run that stopped on a preemption signal after saving its checkpoint (EX_TEMPFAIL:
+ * run it again to resume). Launchers neither count it as a failure nor restart on it.
+ */
+export const PREEMPTED_EXIT_CODE = 75;
+
+/** Exit code of a user error (UserError): the same input fails the same way, so nothing restarts on it. */
+export const USER_ERROR_EXIT_CODE = 2;

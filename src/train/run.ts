@@ -7,7 +7,7 @@
 // every rank writes its part of each checkpoint.
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
-import { DivergedError, UserError } from "../errors.ts";
+import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { type RankEnv, readRankEnv } from "../parallel/env.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
@@ -53,12 +53,19 @@ function optimizerLine(cfg: RunConfig, counters: Float64Array): string {
 
 /**
  * SIGTERM and SIGUSR1 (what SLURM sends before a time limit or a preemption, e.g. --signal=USR1@120)
- * ask the run to stop after the current step with a checkpoint; a second one exits at once.
+ * ask the run to stop after the current step with a checkpoint; another one, a few seconds later,
+ * exits at once. (The same event often arrives twice, e.g. from SLURM and from olmo launch
+ * forwarding it: a second signal within 3 s is that echo.)
  */
 function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | null; release(): void } {
   const state = { signal: null as NodeJS.Signals | null, release: () => {} };
+  let firstAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (state.signal) process.exit(128 + (sig === "SIGTERM" ? 15 : 10));
+    if (state.signal) {
+      if (performance.now() - firstAt > 3000) process.exit(128 + (sig === "SIGTERM" ? 15 : 10));
+      return;
+    }
+    firstAt = performance.now();
     state.signal = sig;
     log(`${sig}: stopping after this step, with a checkpoint (send it again to exit at once)`);
   };
@@ -71,8 +78,7 @@ function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | n
   return state;
 }
 
-/** Exit code of a run that stopped on a preemption signal with its checkpoint saved (EX_TEMPFAIL: run it again). */
-export const PREEMPTED_EXIT_CODE = 75;
+export { PREEMPTED_EXIT_CODE };
 
 /** How a run ended: at its end (or --stop-after), or stopped by a preemption signal with a checkpoint. */
 export interface RunOutcome {
@@ -151,7 +157,9 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}${opts.runtime ? `; ${opts.runtime}` : ""}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
       `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
       `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
-    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}`);
+    const restart = Number(process.env.OLMO_RESTART_COUNT || process.env.TORCHELASTIC_RESTART_COUNT || 0);
+    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}` +
+      `${restart > 0 ? ` (restart ${restart} of the job)` : ""}`);
     log(optimizerLine(cfg, trainer.optim.stepCounters));
     // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
