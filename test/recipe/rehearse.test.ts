@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("rehearse --small", () => {
-  test("runs every stage and evaluates every model on held-out tokens", () => {
+  test("runs every stage and evaluates every model on the held-out documents", () => {
     expect(r.rows.map((x) => [x.name, x.steps])).toEqual([
       ["stage1", 8], ["stage2-ingredient1", 2], ["stage2-ingredient2", 2], ["stage2-ingredient3", 6], ["soup", 2],
     ]);
@@ -39,6 +39,11 @@ describe("rehearse --small", () => {
     }
     // training moved the model: every trained model beats the uniform-distribution loss
     for (const x of r.rows.slice(0, 4)) expect(x.trainLoss!).toBeLessThan(Math.log(100352));
+  });
+
+  test("each run's in-loop held-out loss at its end equals its exported model's through olmo eval's path, bit for bit", () => {
+    for (const x of r.rows.slice(0, 4)) expect({ name: x.name, loss: x.inLoopEvalLoss }).toEqual({ name: x.name, loss: x.evalLoss });
+    expect(r.rows[4].inLoopEvalLoss).toBeNull(); // the soup is not trained: only the exported eval
   });
 
   test("the ingredients follow the recipe: stage-1 weights, own seeds, LR from the stage-1 schedule's end to 0", () => {
