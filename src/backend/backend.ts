@@ -29,6 +29,10 @@ export interface Backend {
   /** CPU library only (pointers are host memory): a zero-copy view of `bytes` bytes at p, valid
    *  while p is allocated. Absent on CUDA (collectives there go through NCCL on device pointers). */
   hostView?(p: DevPtr, bytes: number): ArrayBuffer;
+  /** bytes allocated through alloc and not yet freed, and the most at once since resetPeakMemory
+   *  (the library's own buffers — CUDA context, cuBLASLt workspace, NCCL — are not counted) */
+  memory(): { allocatedBytes: number; peakBytes: number };
+  resetPeakMemory(): void;
 
   // elementwise
   add(out: DevPtr, a: DevPtr, b: DevPtr, n: number): void;

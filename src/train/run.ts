@@ -18,6 +18,7 @@ import { formatRate } from "./progress.ts";
 import { greedySample } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
 import { RunCheckpointer } from "./checkpointing.ts";
+import { InLoopEval } from "./in-loop-eval.ts";
 import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
 
 export interface RunOptions {
@@ -47,6 +48,15 @@ function optimizerLine(cfg: RunConfig, counters: Float64Array): string {
     (o.skipSteps ? `skip rule: loss/grad-norm > ${o.skipStepSigmas}σ over the last ${o.skipStepWindow} steps` : "no skip rule");
 }
 
+/** What the run will evaluate, and when. */
+function evalPlan(cfg: RunConfig, ev: InLoopEval): string {
+  const e = cfg.eval;
+  const when = [e.atStart ? "at the start" : "", e.everySteps > 0 ? `every ${e.everySteps} steps` : "", e.atEnd ? "at the end" : ""].filter(Boolean);
+  const sets = ev.sets.map((s) => `${s.name} (${s.instances.count} × ${cfg.train.seqLen} tokens, ${s.instances.labelTokens} scored)`);
+  const tasks = ev.tasks.map((t) => `${t.name} (${t.questions.length} questions)`);
+  return `${[...sets, ...tasks].join(", ")} | ${when.join(", ") || "never (eval.atEnd false, everySteps 0)"}`;
+}
+
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<void> {
   const tp = tensorParallel(opts);
   // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
@@ -72,6 +82,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   const leaderPid = par.store ? Number(await par.store.fromRank0("olmo/leader-pid", rank, String(process.pid))) : process.pid;
   const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid);
   let ok = false;
+  let evals: InLoopEval | null = null;
   try {
     // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
@@ -92,10 +103,14 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
       `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}`);
     log(optimizerLine(cfg, trainer.optim.stepCounters));
-    // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
+    evals = await InLoopEval.open(trainer, log);
+    if (evals) log(`eval: ${evalPlan(cfg, evals)}`);
+    // only once the data, any checkpoint and the eval sets opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
+    const ev = evals;
     const records = trainer.run(data.source, {
       log: opts.quiet ? () => {} : log,
+      evaluate: ev ? (step, first) => (ev.due(step, first) ? ev.run(step) : null) : undefined,
       // an interrupted run (--stop-after) saves where it stops, so it can resume there
       afterStep: (step) => ckpt.maybeSave(step, data.state(), step === opts.stopAfterStep),
       stopAfterStep: opts.stopAfterStep,
@@ -106,8 +121,10 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
       // single-step losses are noisy at small batches: also show the mean of the first and last tenth
       const k = Math.max(1, Math.floor(records.length / 10));
       const mean = (rs: StepRecord[]) => rs.reduce((a, r) => a + r.loss, 0) / rs.length;
+      // the held-out loss beside it: the same definition (CE + z-loss), on data never trained on
+      const heldOut = [...(evals?.last ?? [])].map(([name, r]) => ` | ${name} ${r.loss.toFixed(4)} (step ${r.step})`).join("");
       log(`loss: first ${first.loss.toFixed(4)} (step ${first.step}) → last ${last.loss.toFixed(4)} (step ${last.step}); ` +
-        `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)} | ${formatRate(meanTps)} tok/s`);
+        `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)}${heldOut} | ${formatRate(meanTps)} tok/s`);
     }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
@@ -122,6 +139,7 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
     }
     ok = true;
   } finally {
+    evals?.free();
     trainer.free();
   }
   // collective: on failure a rank just exits, and the launcher (or the shm exit flag) stops the rest
