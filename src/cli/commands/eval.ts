@@ -20,13 +20,14 @@ function positiveInt(args: ParsedArgs, name: string, min: number): number | unde
 export const evalCommand: CommandSpec = {
   name: "eval",
   summary: "Evaluate a checkpoint or HF model: loss / perplexity on token files, or multiple-choice accuracy",
-  usage: "olmo eval --from CKPT|HF_DIR (--data FILE[,FILE...] --seq-len T [--documents] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl [--max-questions N])",
+  usage: "olmo eval --from CKPT|HF_DIR (--data FILE[,FILE...] --seq-len T [--documents [--eos ID]] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl [--max-questions N])",
   options: [
     { name: "from", type: "string", help: "native checkpoint or HF model folder (config.json + safetensors)", metavar: "DIR" },
     { name: "from-hf", type: "string", help: "the same as --from (kept for older scripts)", metavar: "DIR" },
     { name: "data", type: "list", help: "raw headerless little-endian uint32 token files, one set", metavar: "FILES" },
     { name: "seq-len", type: "number", help: "tokens per instance", metavar: "T" },
     { name: "documents", type: "boolean", help: "one instance per EOS-terminated document, cut to T and padded (OLMo-core's eval layout); default: consecutive windows" },
+    { name: "eos", type: "number", help: "the token that ends a document (--documents)", default: DOLMA2_EOS_ID, metavar: "ID" },
     { name: "max-tokens", type: "number", help: "evaluate at most this many tokens (instances in file order)", metavar: "N" },
     { name: "batch", type: "number", help: "instances per forward", default: 4, metavar: "B" },
     { name: "grad", type: "boolean", help: "also compute the global L2 norm of d loss / d params (all windows as one batch)" },
@@ -81,7 +82,7 @@ export const evalCommand: CommandSpec = {
         }
         const set = openEvalInstances({
           paths: dataPaths!, dtype: "uint32", seqLen: T, vocabSize: paddedVocab(config), layout: args.opts.documents ? "documents" : "windows",
-          eosId: DOLMA2_EOS_ID, maxTokens, source: "eval",
+          eosId: positiveInt(args, "eos", 0)!, maxTokens, source: "eval",
         });
         out = evaluateSet(be(), config, fill, set, { zLossMult, batch });
       }
