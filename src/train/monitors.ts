@@ -31,22 +31,21 @@ export function devicePeakFlops(deviceName: string): number | null {
 /** A value more than `sigmas` unbiased standard deviations above the mean of the previous `window`. */
 export class SpikeDetector {
   private readonly history: number[] = [];
+  /** how many previous values the last observation was compared with */
+  compared = 0;
 
   constructor(readonly window: number, readonly sigmas: number) {}
 
   /** Record x; returns how many σ above the window's mean it is when that exceeds the threshold, else null. */
   observe(x: number): number | null {
     const prev = this.history.slice();
+    this.compared = prev.length;
     this.history.push(x);
     if (this.history.length > this.window) this.history.shift();
     if (prev.length < Math.max(2, Math.floor(this.window / 2)) || !Number.isFinite(x)) return null;
     const { mean, std } = meanStd(prev);
     const z = std > 0 ? (x - mean) / std : x > mean ? Infinity : 0;
     return z > this.sigmas ? z : null;
-  }
-
-  get recorded(): number {
-    return this.history.length;
   }
 }
 
@@ -65,7 +64,10 @@ export class StepMonitors {
   readonly peakFlops: number | null;
   private readonly loss: SpikeDetector;
   private readonly gradNorm: SpikeDetector;
+  /** over the steps observed: spikes logged, the highest device peak and host RSS */
   spikes = 0;
+  maxMemPeakBytes = 0;
+  maxRssBytes = 0;
 
   /** devices: ranks of the run (tp × dp); flopsPerToken: the PaLM count (src/train/plan.ts) */
   constructor(readonly be: Backend, cfg: MonitorConfig, readonly flopsPerToken: number, readonly devices: number) {
@@ -82,7 +84,7 @@ export class StepMonitors {
       const z = d.observe(x);
       if (z === null) return 0;
       this.spikes++;
-      notes.push(`${what} spike: ${x.toPrecision(5)} is ${Number.isFinite(z) ? z.toFixed(1) : "∞"}σ above the mean of the previous ${Math.min(d.recorded - 1, d.window)} steps`);
+      notes.push(`${what} spike: ${x.toPrecision(5)} is ${Number.isFinite(z) ? z.toFixed(1) : "∞"}σ above the mean of the previous ${d.compared} steps`);
       return 1;
     };
     const fields: MonitorFields = {
@@ -92,6 +94,8 @@ export class StepMonitors {
       grad_norm_spike: spike(this.gradNorm, "grad-norm", r.grad_norm),
     };
     if (this.peakFlops) fields.mfu = (this.flopsPerToken * r.tokens_per_s) / (this.devices * this.peakFlops);
+    this.maxMemPeakBytes = Math.max(this.maxMemPeakBytes, fields.mem_peak_bytes);
+    this.maxRssBytes = Math.max(this.maxRssBytes, fields.rss_bytes);
     this.be.resetPeakMemory();
     return { fields, notes };
   }

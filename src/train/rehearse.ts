@@ -29,6 +29,7 @@ import { lrAt } from "../optim/schedule.ts";
 import { embeddedBrownSplit } from "./data-source.ts";
 import { evaluateSet } from "./evaluate.ts";
 import { runTraining } from "./run.ts";
+import { recordEval } from "./run-metrics.ts";
 
 /** The shipped recipe, validated: stage 1 and the stage-2 ingredients in order. */
 export interface Recipe {
@@ -212,6 +213,8 @@ export async function rehearse(be: Backend, recipe: Recipe, opts: { scale: Rehea
       hfSrc.close();
     }
     const own = m.cfg ? lastLosses(m.cfg.runDir!) : null;
+    // the soup has no run of its own: its evaluation goes into a folder `olmo report` draws beside the ingredients
+    if (!m.cfg) recordEval(join(workDir, "soup"), { step: totalSteps(cfgs.ingredients[0]), eval: h.name, kind: "lm", ...r, checkpoint: m.ckpt });
     rows.push({
       name: m.name, steps: m.cfg ? totalSteps(m.cfg) : totalSteps(cfgs.ingredients[0]), checkpoint: m.ckpt, hf,
       lrStart: m.cfg ? m.cfg.optim.lr : 0, trainLoss: own?.train ?? null, evalLoss: r.loss, inLoopEvalLoss: own?.eval ?? null,

@@ -1,7 +1,7 @@
 // Where a run's numbers go (rank 0 only): metrics.jsonl, one JSON object per line — a step record
 // per step, an eval record ({"eval": name, "kind": "lm" | "mc", ...}) per set and evaluation — and,
 // unless monitor.tensorboard is off, the same scalars as TensorBoard events in the run folder.
-import { appendFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { TensorBoardWriter } from "./tensorboard.ts";
 
@@ -46,4 +46,14 @@ export class RunMetrics {
   close(): void {
     this.tb?.close();
   }
+}
+
+/**
+ * Append one evaluation made outside a run (`olmo eval --record DIR`, the rehearsal's soup) to
+ * DIR/metrics.jsonl, creating DIR: `olmo report` then draws it beside the runs, e.g. a soup's
+ * held-out loss as one point next to its ingredients' curves.
+ */
+export function recordEval(dir: string, record: MetricsRecord & { eval: string; kind: "lm" | "mc" }): void {
+  mkdirSync(dir, { recursive: true });
+  appendFileSync(join(dir, "metrics.jsonl"), JSON.stringify(record) + "\n");
 }

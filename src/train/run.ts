@@ -126,6 +126,12 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
       log(`loss: first ${first.loss.toFixed(4)} (step ${first.step}) → last ${last.loss.toFixed(4)} (step ${last.step}); ` +
         `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)}${heldOut} | ${formatRate(meanTps)} tok/s`);
     }
+    if (records.length > 0) {
+      const m = trainer.monitors, skipped = records.filter((r) => r.step_skipped).length;
+      log(`monitor: ${m.spikes} loss/grad-norm spike${m.spikes === 1 ? "" : "s"} (> ${cfg.monitor.spikeSigmas}σ over the previous ${cfg.monitor.spikeWindow} steps)` +
+        `${cfg.optim.skipSteps ? `, ${skipped} step${skipped === 1 ? "" : "s"} skipped by the skip rule` : ""} | peak device memory ${(m.maxMemPeakBytes / 2 ** 20).toFixed(0)} MiB` +
+        ` | host RSS ${(m.maxRssBytes / 2 ** 20).toFixed(0)} MiB${m.peakFlops ? ` | MFU against ${(m.peakFlops / 1e12).toFixed(1)} TFLOP/s per device` : ""}`);
+    }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
     if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {

@@ -79,6 +79,8 @@ export class Trainer {
   readonly dpComm: PtrComm | null;
   /** what this rank holds of every tensor: its TP shard and ZeRO-1 range */
   readonly map: ShardingMap;
+  /** throughput/MFU, memory and spike monitors of every step */
+  readonly monitors: StepMonitors;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
 
   constructor(readonly backend: Backend, readonly cfg: RunConfig, readonly runDir: string, opts: TrainerOptions = {}) {
@@ -103,6 +105,7 @@ export class Trainer {
     this.params = new ParamStore(backend, cfg.model, this.map);
     this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined });
     this.optim = new AdamW(this.params, adam, { dp: this.dpComm, tp: this.tpComm });
+    this.monitors = new StepMonitors(backend, cfg.monitor, flopsPerToken(cfg), this.dpWorld * this.tpWorld);
   }
 
   /** Collective over every rank of the run: the TP group's barrier, then the DP group's (whose
@@ -155,7 +158,6 @@ export class Trainer {
     const log = !main ? () => {} : hooks.log ?? ((l: string) => console.log(l));
     if (main) mkdirSync(this.runDir, { recursive: true });
     const sink = main ? new RunMetrics(this.runDir, { tensorboard: this.cfg.monitor.tensorboard }) : null;
-    const monitors = new StepMonitors(this.backend, this.cfg.monitor, flopsPerToken(this.cfg), this.dpWorld * this.tpWorld);
     const records: StepRecord[] = [];
     const firstStep = this.state.step + 1;
     const bar = new Progress("train", this.totalSteps, "", main ? process.stderr : ({ isTTY: false } as NodeJS.WriteStream));
@@ -174,7 +176,7 @@ export class Trainer {
         const r = this.trainStep(step, micro);
         this.state = { step, tokensProcessed: this.state.tokensProcessed + r.tokens };
         records.push(r);
-        const mon = monitors.observe(r);
+        const mon = this.monitors.observe(r);
         const ev = hooks.evaluate?.(step, false) ?? null;
         sink?.write([stamp({ ...r, ...mon.fields }), ...(ev?.records ?? []).map(stamp)]);
         // a skipped step, a spike or an evaluation is always logged: it is an event, not a sample

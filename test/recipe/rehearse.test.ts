@@ -11,6 +11,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { totalSteps } from "../../src/config/schema.ts";
 import { lrAt } from "../../src/optim/schedule.ts";
 import { REHEARSAL_SCALES, type RehearsalResult, rehearse } from "../../src/train/rehearse.ts";
+import { chartsFor, readRun } from "../../src/train/report.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -44,6 +45,11 @@ describe("rehearse --small", () => {
   test("each run's in-loop held-out loss at its end equals its exported model's through olmo eval's path, bit for bit", () => {
     for (const x of r.rows.slice(0, 4)) expect({ name: x.name, loss: x.inLoopEvalLoss }).toEqual({ name: x.name, loss: x.evalLoss });
     expect(r.rows[4].inLoopEvalLoss).toBeNull(); // the soup is not trained: only the exported eval
+    // ...recorded in a folder of its own, which olmo report draws beside the ingredients
+    const soup = readRun(join(dir, "work", "soup"));
+    expect(soup.evals.map((e) => [e.eval, e.loss])).toEqual([["heldout", r.rows[4].evalLoss]]);
+    const charts = chartsFor([...r.rows.slice(1, 4).map((x) => readRun(join(x.checkpoint, ".."))), soup]);
+    expect(charts.filter((c) => c.eval).map((c) => c.title)).toEqual(["Eval: heldout"]);
   });
 
   test("the ingredients follow the recipe: stage-1 weights, own seeds, LR from the stage-1 schedule's end to 0", () => {

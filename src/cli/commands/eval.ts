@@ -1,6 +1,7 @@
 // olmo eval --from CKPT|HF_DIR (--data FILE... --seq-len T [--documents] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl)
 // The model outside a run, through the in-loop evaluators (src/train/evaluate.ts): one JSON line.
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
 import { openSource } from "../../checkpoint/soup.ts";
 import { openEvalInstances } from "../../data/eval-instances.ts";
@@ -9,6 +10,7 @@ import { readMcTask } from "../../data/mc-task.ts";
 import { UserError } from "../../errors.ts";
 import { paddedVocab } from "../../model/config.ts";
 import { cutInstances, evaluate, evaluateSet, evaluateTask } from "../../train/evaluate.ts";
+import { recordEval } from "../../train/run-metrics.ts";
 import { type CommandSpec, type ParsedArgs } from "../args.ts";
 
 function positiveInt(args: ParsedArgs, name: string, min: number): number | undefined {
@@ -20,7 +22,7 @@ function positiveInt(args: ParsedArgs, name: string, min: number): number | unde
 export const evalCommand: CommandSpec = {
   name: "eval",
   summary: "Evaluate a checkpoint or HF model: loss / perplexity on token files, or multiple-choice accuracy",
-  usage: "olmo eval --from CKPT|HF_DIR (--data FILE[,FILE...] --seq-len T [--documents [--eos ID]] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl [--max-questions N])",
+  usage: "olmo eval --from CKPT|HF_DIR (--data FILE[,FILE...] --seq-len T [--documents [--eos ID]] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl [--max-questions N]) [--record DIR [--name NAME]]",
   options: [
     { name: "from", type: "string", help: "native checkpoint or HF model folder (config.json + safetensors)", metavar: "DIR" },
     { name: "from-hf", type: "string", help: "the same as --from (kept for older scripts)", metavar: "DIR" },
@@ -34,6 +36,8 @@ export const evalCommand: CommandSpec = {
     { name: "z-loss", type: "number", help: "z-loss multiplier", default: 1e-5 },
     { name: "task", type: "string", help: "multiple-choice task: JSON lines {context, choices, gold[, uncond]}", metavar: "FILE" },
     { name: "max-questions", type: "number", help: "score at most the task's first N questions", metavar: "N" },
+    { name: "record", type: "string", help: "also append the result as an eval record to DIR/metrics.jsonl (olmo report draws it beside runs)", metavar: "DIR" },
+    { name: "name", type: "string", help: "the set's or task's name in that record (default: the file name)", metavar: "NAME" },
   ],
   async run(args) {
     if (args.positional.length) throw new UserError(`eval takes no positional arguments, got ${args.positional.join(" ")}`);
@@ -58,7 +62,7 @@ export const evalCommand: CommandSpec = {
     const maxTokens = positiveInt(args, "max-tokens", 1);
     const maxQuestions = positiveInt(args, "max-questions", 1);
     const src = openSource(from);
-    let out: object;
+    let out: Record<string, number>;
     try {
       const config = src.config;
       const fill = (s: { name: string }, o: Float32Array) => src.read(s.name, o);
@@ -66,14 +70,14 @@ export const evalCommand: CommandSpec = {
       const zLossMult = args.opts["z-loss"] as number;
       if (taskPath) {
         const questions = await readMcTask(taskPath, { vocabSize: paddedVocab(config), maxQuestions });
-        out = evaluateTask(be(), config, fill, questions);
+        out = { ...evaluateTask(be(), config, fill, questions) };
       } else if (args.opts.grad) {
         if (T > config.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
         if (dataPaths!.length !== 1 || args.opts.documents || maxTokens !== undefined) throw new UserError("eval: --grad takes one --data file in windows, without --documents / --max-tokens");
         const buf = readFileSync(dataPaths![0]);
         const tokens = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
         const { tokens_BT, B } = cutInstances(tokens, T, paddedVocab(config), dataPaths![0]);
-        out = evaluate(be(), config, fill, tokens_BT, B, T, { zLossMult, grad: true });
+        out = { ...evaluate(be(), config, fill, tokens_BT, B, T, { zLossMult, grad: true }) };
       } else {
         if (T > config.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
         const total = dataPaths!.reduce((a, p) => a + statSync(p).size / 4, 0);
@@ -84,7 +88,13 @@ export const evalCommand: CommandSpec = {
           paths: dataPaths!, dtype: "uint32", seqLen: T, vocabSize: paddedVocab(config), layout: args.opts.documents ? "documents" : "windows",
           eosId: positiveInt(args, "eos", 0)!, maxTokens, source: "eval",
         });
-        out = evaluateSet(be(), config, fill, set, { zLossMult, batch });
+        out = { ...evaluateSet(be(), config, fill, set, { zLossMult, batch }) };
+      }
+      const recordDir = args.opts.record as string | undefined;
+      if (recordDir) {
+        const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
+        const step = typeof src.trainState.step === "number" ? src.trainState.step : 0;
+        recordEval(recordDir, { step, eval: name, kind: taskPath ? "mc" : "lm", ...out, checkpoint: resolve(from) });
       }
     } finally {
       src.close();
