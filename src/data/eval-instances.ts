@@ -47,7 +47,14 @@ export interface EvalInstanceOptions {
 
 export function openEvalInstances(o: EvalInstanceOptions): EvalInstances {
   if (o.paths.length === 0) throw new UserError(`${o.source}: no token files`);
-  const inst = o.layout === "documents" ? new DocumentInstances(o) : new WindowInstances(o);
+  let inst: EvalInstances;
+  try {
+    inst = o.layout === "documents" ? new DocumentInstances(o) : new WindowInstances(o);
+  } catch (e) {
+    // every message names the set
+    if (e instanceof UserError && !e.message.startsWith(o.source)) throw new UserError(`${o.source}: ${e.message}`);
+    throw e;
+  }
   if (inst.count === 0) {
     throw new UserError(`${o.source}: no ${o.layout === "documents" ? "document (a run of tokens ending in EOS " + o.eosId + ")" : `window of ${o.seqLen} tokens`}` +
       ` fits${o.maxTokens !== undefined ? ` within maxTokens ${o.maxTokens}` : ""} in ${o.paths.join(", ")}`);
@@ -77,7 +84,7 @@ class DocumentInstances implements EvalInstances {
       for (let i = 0; i < tok.length; i++) {
         const t = tok[i];
         if (t >= o.vocabSize) {
-          throw new UserError(`${o.source}: ${tf.path}: token id ${t} at token offset ${i} is >= vocab size ${o.vocabSize}; wrong dtype or tokenizer?`);
+          throw new UserError(`${tf.path}: token id ${t} at token offset ${i} is >= vocab size ${o.vocabSize}; wrong dtype or tokenizer?`);
         }
         if (t !== o.eosId) continue;
         const n = Math.min(i + 1 - docStart, T);
@@ -119,27 +126,13 @@ class WindowInstances implements EvalInstances {
 
   constructor(o: EvalInstanceOptions) {
     this.seqLen = o.seqLen;
-    try {
-      this.dataset = new Dataset({ paths: o.paths, dtype: o.dtype, seqLen: o.seqLen, vocabSize: o.vocabSize });
-    } catch (e) {
-      if (e instanceof UserError) throw new UserError(`${o.source}: ${e.message}`);
-      throw e;
-    }
+    this.dataset = new Dataset({ paths: o.paths, dtype: o.dtype, seqLen: o.seqLen, vocabSize: o.vocabSize });
     const n = this.dataset.numInstances;
     this.count = o.maxTokens === undefined ? n : Math.min(n, Math.floor(o.maxTokens / o.seqLen));
     this.labelTokens = this.count * (o.seqLen - 1);
     // every token checked against the vocabulary now, not at the first evaluation hours in
     const row = new Int32Array(o.seqLen);
-    for (let i = 0; i < this.count; i++) this.readChecked(i, row, 0, o.source);
-  }
-
-  private readChecked(i: number, out: Int32Array, at: number, source: string): void {
-    try {
-      this.dataset.readInstance(i, out, at);
-    } catch (e) {
-      if (e instanceof UserError) throw new UserError(`${source}: ${e.message}`);
-      throw e;
-    }
+    for (let i = 0; i < this.count; i++) this.dataset.readInstance(i, row, 0);
   }
 
   fill(i: number, tokens: Int32Array, targets: Int32Array, at: number): void {

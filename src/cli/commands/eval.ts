@@ -58,6 +58,10 @@ export const evalCommand: CommandSpec = {
         if (bytes % 4 !== 0) throw new UserError(`eval: ${p} is ${bytes} bytes, not a multiple of 4 (expected raw uint32 tokens)`);
       }
     }
+    const recordDir = args.opts.record as string | undefined;
+    if (recordDir && existsSync(recordDir) && !statSync(recordDir).isDirectory()) {
+      throw new UserError(`eval: --record ${recordDir} is a file; give a folder (the record is appended to its metrics.jsonl)`);
+    }
     const batch = positiveInt(args, "batch", 1)!;
     const maxTokens = positiveInt(args, "max-tokens", 1);
     const maxQuestions = positiveInt(args, "max-questions", 1);
@@ -72,25 +76,24 @@ export const evalCommand: CommandSpec = {
         const questions = await readMcTask(taskPath, { vocabSize: paddedVocab(config), maxQuestions });
         out = { ...evaluateTask(be(), config, fill, questions) };
       } else if (args.opts.grad) {
-        if (T > config.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
         if (dataPaths!.length !== 1 || args.opts.documents || maxTokens !== undefined) throw new UserError("eval: --grad takes one --data file in windows, without --documents / --max-tokens");
         const buf = readFileSync(dataPaths![0]);
         const tokens = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
         const { tokens_BT, B } = cutInstances(tokens, T, paddedVocab(config), dataPaths![0]);
+        if (T > config.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
         out = { ...evaluate(be(), config, fill, tokens_BT, B, T, { zLossMult, grad: true }) };
       } else {
-        if (T > config.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
         const total = dataPaths!.reduce((a, p) => a + statSync(p).size / 4, 0);
         if (!args.opts.documents && dataPaths!.every((p) => statSync(p).size / 4 < T)) {
           throw new UserError(`${dataPaths!.join(", ")}: ${total} tokens is fewer than one instance of --seq-len ${T}`);
         }
+        if (T > config.maxSeqLen) throw new UserError(`--seq-len ${T} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);
         const set = openEvalInstances({
           paths: dataPaths!, dtype: "uint32", seqLen: T, vocabSize: paddedVocab(config), layout: args.opts.documents ? "documents" : "windows",
           eosId: positiveInt(args, "eos", 0)!, maxTokens, source: "eval",
         });
         out = { ...evaluateSet(be(), config, fill, set, { zLossMult, batch }) };
       }
-      const recordDir = args.opts.record as string | undefined;
       if (recordDir) {
         const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
         const step = typeof src.trainState.step === "number" ? src.trainState.step : 0;
