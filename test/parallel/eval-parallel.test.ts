@@ -36,6 +36,16 @@ beforeAll(async () => {
     if (r.code !== 0) throw new Error(`${name}: exit ${r.code}\n${r.err}`);
     runs[name] = metrics(runDir) as unknown as Row[];
   }
+  // multiple choice needs the real vocabulary (cl100k ids): the same job at vocab 100278, scored before its one step
+  writeFileSync(join(dir, "task.jsonl"), ["France Paris", "Italy Rome", "Spain Madrid", "Peru Lima", "Chile Santiago"].map((_, i, all) =>
+    JSON.stringify({ context: `The capital of ${all[i].split(" ")[0]} is`, choices: all.map((x) => ` ${x.split(" ")[1]}`), gold: i })).join("\n") + "\n");
+  const mcArgs = ["--model.vocabSize=100278", "--train.steps=1", `--eval.tasks=[{"name":"capitals","path":"${join(dir, "task.jsonl")}"}]`, "--eval.atStart=true"];
+  for (const [name, args, env] of [["mc-one", ["train", cfgPath], {}], ["mc-tp2dp2", ["launch", "--nproc-per-node", "4", "--", "train", cfgPath], { OLMO_TP: "2" }]] as const) {
+    const runDir = join(dir, name);
+    const r = await olmo([...args, "--run-dir", runDir, "--quiet", ...mcArgs], env);
+    if (r.code !== 0) throw new Error(`${name}: exit ${r.code}\n${r.err}`);
+    runs[name] = metrics(runDir) as unknown as Row[];
+  }
 }, 600_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,6 +69,12 @@ describe("in-loop eval under DP and TP", () => {
       for (const s of [2, 4]) for (const [i, r] of evals(layout, s).entries()) expect(rel(r.loss as number, evals("one", s)[i].loss as number)).toBeLessThan(1e-6);
     });
   }
+
+  test("multiple choice under TP=2 × DP=2 (questions dealt over DP, vocab-parallel scores): one process's accuracies", () => {
+    const acc = (name: string) => evals(name, 0).map((r) => [r.eval, r.n_questions, r.acc_raw, r.acc_per_token, r.acc_per_char, r.acc_uncond]);
+    expect(acc("mc-one")).toHaveLength(1);
+    expect(acc("mc-tp2dp2")).toEqual(acc("mc-one"));
+  });
 
   test("eval does not change a DP=2 run: its loss and grad-norm curves are bitwise the run without eval", () => {
     const steps = (name: string) => runs[name].filter((r) => r.eval === undefined).map((r) => [r.step, r.loss, r.grad_norm]);
