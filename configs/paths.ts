@@ -14,7 +14,7 @@ export const CKPT_ROOT = process.env.OLMO_CKPT_ROOT ?? "/checkpoints/olmo2-32b";
 export const STAGE1_CKPT_OVERRIDE: string | undefined = process.env.OLMO_STAGE1_CKPT || undefined;
 
 /** the OLMo-core mix lists shipped in configs/mixes/ (absolute, so any working directory works) */
-export function mixFile(name: "OLMoE-mix-0824" | "dolmino100" | "dolmino300"): string {
+export function mixFile(name: "OLMoE-mix-0824" | "dolmino100" | "dolmino300" | "v3-small-ppl-validation"): string {
   return join(import.meta.dir, "mixes", `${name}.txt`);
 }
 
@@ -22,3 +22,19 @@ export function mixFile(name: "OLMoE-mix-0824" | "dolmino100" | "dolmino300"): s
 export function runDirOf(name: string): string {
   return join(CKPT_ROOT, name);
 }
+
+/**
+ * OLMo-core's in-loop perplexity evaluation of the OLMo-2 runs: the 11 v3-small validation sets
+ * (allenai/OLMo-core @ d7301e62 src/olmo_core/internal/experiment.py build_common_components:
+ * LMEvaluatorCallbackConfig on DataMix.v3_small_ppl_validation, NumpyDatasetType.padded_fsl — one
+ * document per instance — at the training sequence length, eval_interval=1000, the whole set each
+ * time), under OLMO_DATA_ROOT/eval-data/perplexity/v3_small_dolma2-tokenizer/<set>/val/part-0-00000.npy.
+ * For OLMo-2's tokenizer DataMix.build substitutes {TOKENIZER} with "dolma2-tokenizer" in this list
+ * (not "allenai/dolma2-tokenizer" as in the training mixes).
+ */
+export const V3_SMALL_PPL_VALIDATION = {
+  mixFile: mixFile("v3-small-ppl-validation"),
+  baseDir: DATA_ROOT,
+  tokenizer: "dolma2-tokenizer",
+  instances: "documents",
+} as const;

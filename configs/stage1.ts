@@ -7,7 +7,7 @@
 //   OLMO_DATA_ROOT=/my/data OLMO_CKPT_ROOT=/my/ckpts bun run train configs/stage1.ts
 import type { RunConfigInput } from "../src/config/schema.ts";
 import { olmo2_32b } from "./models.ts";
-import { DATA_ROOT, mixFile, runDirOf } from "./paths.ts";
+import { DATA_ROOT, V3_SMALL_PPL_VALIDATION, mixFile, runDirOf } from "./paths.ts";
 
 const SEQ_LEN = 4096;
 const BATCH_INSTANCES = 2048; // 2048 × 4096 = 8,388,608 tokens per step
@@ -74,5 +74,10 @@ export default {
     skipSteps: true,
   },
   checkpoint: { saveInterval: 1000, keep: 3, loadTrainerState: true },
+  // the run's in-loop perplexity evaluation: OLMo-core's v3-small validation sets every 1000 steps
+  // (src/scripts/train/OLMo2-32B.py builds on internal/experiment.py's common callbacks). Its
+  // downstream tasks (MMLU, ARC, HellaSwag, … in OLMo2-32B.py) cannot be shipped: add task files
+  // to eval.tasks (see README, "Evaluation").
+  eval: { everySteps: 1000, atEnd: true, sets: [V3_SMALL_PPL_VALIDATION] },
   backend: "auto",
 } satisfies RunConfigInput;

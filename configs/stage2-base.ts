@@ -9,7 +9,7 @@
 import type { RunConfigInput } from "../src/config/schema.ts";
 import { checkpointName } from "../src/checkpoint/naming.ts";
 import { cosineWithWarmup } from "../src/optim/schedule.ts";
-import { DATA_ROOT, STAGE1_CKPT_OVERRIDE, mixFile, runDirOf } from "./paths.ts";
+import { DATA_ROOT, STAGE1_CKPT_OVERRIDE, V3_SMALL_PPL_VALIDATION, mixFile, runDirOf } from "./paths.ts";
 import stage1 from "./stage1.ts";
 
 const s1 = stage1.optim.schedule;
@@ -64,5 +64,10 @@ export function stage2Ingredient(k: IngredientSpec) {
     // load_trainer_state=False: model + Adam moments; step, tokens, data cursor and LR start fresh
     // OLMO_STAGE1_CKPT=/path/to/peteish32/step721901 starts from the released OLMo-core checkpoint
     checkpoint: { saveInterval: 1000, keep: 3, loadPath: STAGE1_CKPT_OVERRIDE ?? STAGE1_FINAL, loadTrainerState: false },
+    // stage 1's v3-small perplexity sets, every 1000 steps and at the end. OLMo-core's anneal script
+    // ran only its downstream evaluator (OLMo2-32B-anneal.py @ d7301e62 has no LM evaluator); an
+    // eval never changes training here (forward only), so the ingredients and the soup can be
+    // compared on the sets stage 1 was watched with.
+    eval: { everySteps: 1000, atEnd: true, sets: [V3_SMALL_PPL_VALIDATION] },
   } satisfies RunConfigInput;
 }

@@ -31,6 +31,10 @@ export interface Backend {
   /** CPU library only (pointers are host memory): a zero-copy view of `bytes` bytes at p, valid
    *  while p is allocated. Absent on CUDA (collectives there go through NCCL on device pointers). */
   hostView?(p: DevPtr, bytes: number): ArrayBuffer;
+  /** bytes allocated through alloc and not yet freed, and the most at once since resetPeakMemory
+   *  (the library's own buffers — CUDA context, cuBLASLt workspace, NCCL — are not counted) */
+  memory(): { allocatedBytes: number; peakBytes: number };
+  resetPeakMemory(): void;
 
   // timing (olmo.h "timing events"): CUDA events on the library stream, wall clock on the CPU library
   createEvent(): EventHandle;

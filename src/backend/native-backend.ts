@@ -35,12 +35,32 @@ export class NativeBackend implements Backend {
     if (status !== 0) this.lib.check(fn, status);
   }
 
+  /** bytes of every live allocation (Backend.memory): what olmo_alloc handed out, as torch's allocator stats count its own */
+  private readonly live = new Map<DevPtr, number>();
+  private allocated = 0;
+  private peak = 0;
+
   alloc(bytes: number): DevPtr {
     const s = this.lib.sym;
-    this.c("olmo_alloc", s.olmo_alloc(this.scratch, Math.max(1, bytes)));
-    return Number(this.scratch[0]);
+    const n = Math.max(1, bytes);
+    this.c("olmo_alloc", s.olmo_alloc(this.scratch, n));
+    const p = Number(this.scratch[0]);
+    this.live.set(p, n);
+    this.allocated += n;
+    if (this.allocated > this.peak) this.peak = this.allocated;
+    return p;
   }
-  free(p: DevPtr): void { this.c("olmo_free", this.lib.sym.olmo_free(p as never)); }
+  free(p: DevPtr): void {
+    this.c("olmo_free", this.lib.sym.olmo_free(p as never));
+    this.allocated -= this.live.get(p) ?? 0;
+    this.live.delete(p);
+  }
+  memory(): { allocatedBytes: number; peakBytes: number } {
+    return { allocatedBytes: this.allocated, peakBytes: this.peak };
+  }
+  resetPeakMemory(): void {
+    this.peak = this.allocated;
+  }
   upload(dst: DevPtr, src: ArrayBufferView): void {
     if (src.byteLength === 0) return;
     this.c("olmo_memcpy_h2d", this.lib.sym.olmo_memcpy_h2d(dst as never, hostPtr(src) as never, src.byteLength));

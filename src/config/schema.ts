@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { ModelConfigSchema } from "../model/config.ts";
 import { ScheduleSchema } from "../optim/schedule.ts";
+import { EvalSchema, MonitorSchema } from "./eval-schema.ts";
 
 export const DataSchema = z
   .object({
@@ -121,6 +122,8 @@ export const RunConfigSchema = z
     train: TrainSchema,
     optim: OptimSchema,
     checkpoint: CheckpointSchema.prefault({}),
+    eval: EvalSchema.prefault({}),
+    monitor: MonitorSchema.prefault({}),
     backend: z.enum(["auto", "cpu", "cuda"]).default("auto"),
     /** CPU threads (default: all cores) */
     threads: z.number().int().positive().optional(),

@@ -1,13 +1,15 @@
 // A run's data, from its config: token files / a mix file / the embedded Brown corpus (prepared
-// once into a cache through the same `olmo prepare` path), opened as fixed-length instances in
+// once into a cache through the same `olmo prepare` path; its training part, the held-out documents
+// split off by src/train/brown-split.ts), opened as fixed-length instances in
 // OLMo-core's global order (src/data), and handed to the trainer one global batch per step.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { RunConfig } from "../config/schema.ts";
 import { globalBatchTokens, totalSteps } from "../config/schema.ts";
-import { DataLoader, type LoaderState, openDataset, prepareDocuments } from "../data/index.ts";
+import { DataLoader, DOLMA2_EOS_ID, type LoaderState, openDataset, prepareDocuments } from "../data/index.ts";
 import { UserError } from "../errors.ts";
 import { brownDocuments, embeddedBrownTokens } from "./brown-corpus.ts";
+import { type CorpusSplit, splitByDocument } from "./brown-split.ts";
 import type { BatchSource } from "./trainer.ts";
 
 export interface RunData {
@@ -41,9 +43,16 @@ export async function brownTokenFiles(cacheDir: string, log: (l: string) => void
   return res.files.map((f) => f.path);
 }
 
+/** The embedded corpus split by document (src/train/brown-split.ts): `data.embedded` trains on
+ *  `train`, the eval set `embedded: "brown-heldout"` is `heldout`. */
+export async function embeddedBrownSplit(cacheDir: string | undefined, log: (l: string) => void): Promise<CorpusSplit> {
+  const dir = cacheDir ?? resolve(process.env.OLMO_CACHE ?? ".olmo-cache");
+  return splitByDocument(await brownTokenFiles(dir, log), join(dir, "brown-cl100k-split"), DOLMA2_EOS_ID);
+}
+
 export async function openRunData(cfg: RunConfig, opts: { log: (l: string) => void; cacheDir?: string; dpRank?: number; dpWorld?: number }): Promise<RunData> {
   const d = cfg.data, T = cfg.train.seqLen;
-  const paths = d.embedded ? await brownTokenFiles(opts.cacheDir ?? resolve(process.env.OLMO_CACHE ?? ".olmo-cache"), opts.log) : d.paths;
+  const paths = d.embedded ? [(await embeddedBrownSplit(opts.cacheDir, opts.log)).train] : d.paths;
   const dataset = openDataset({
     paths, mixFile: d.mixFile, baseDir: d.baseDir, tokenizer: d.tokenizer, dtype: d.dtype, seqLen: T,
     maxTargetSeqLen: d.maxTargetSeqLen, vocabSize: cfg.model.vocabSize,

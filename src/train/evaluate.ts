@@ -1,11 +1,18 @@
-// Evaluate a model on fixed-length instances as one batch: CE, z-loss, total loss (OLMo's
-// definition: (ΣCE + z·Σlse²)/N over shifted labels) and optionally the global gradient norm.
+// Evaluate a model read tensor by tensor (an HF folder, a native checkpoint, an arena in tests)
+// outside a training run: the perplexity of an eval set and the accuracy of a multiple-choice task
+// through the in-loop evaluators (lm-eval.ts, mc-eval.ts) on a model built for evaluation, and the
+// loss with the global gradient norm of fixed-length instances as one batch (`olmo eval --grad`).
+// The loss is OLMo's: (ΣCE + z·Σlse²)/N over shifted labels.
 import type { Backend } from "../backend/backend.ts";
+import type { EvalInstances } from "../data/eval-instances.ts";
+import type { McQuestion } from "../data/mc-task.ts";
 import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
 import { ParamStore } from "../model/param-store.ts";
 import type { ParamSpec } from "../model/params.ts";
+import { LmEvaluator, type LmEvalResult } from "./lm-eval.ts";
+import { type McEvalResult, McScorer, mcSeqLen } from "./mc-eval.ts";
 
 export interface EvalResult {
   ce_loss: number;
@@ -58,4 +65,36 @@ export function evaluate(be: Backend, cfg: ModelConfig, fill: ParamFill, tokens_
   model.free();
   store.free();
   return result;
+}
+
+/** The model's weights in a parameter store of their own (freed by the caller). */
+function loadStore(be: Backend, cfg: ModelConfig, fill: ParamFill): ParamStore {
+  const store = new ParamStore(be, cfg);
+  store.fillEach(fill);
+  return store;
+}
+
+/** Perplexity of an eval set, `batch` instances per forward: the in-loop evaluator's numbers, bit for bit at the same batch. */
+export function evaluateSet(be: Backend, cfg: ModelConfig, fill: ParamFill, set: EvalInstances, opts: { zLossMult: number; batch: number }): LmEvalResult {
+  if (set.seqLen > cfg.maxSeqLen) throw new UserError(`--seq-len ${set.seqLen} exceeds the model's max_position_embeddings ${cfg.maxSeqLen}`);
+  const store = loadStore(be, cfg, fill);
+  const model = new Olmo2(store, cfg, opts.batch, set.seqLen, { training: false });
+  try {
+    return new LmEvaluator(model, { zLossMult: opts.zLossMult }).evaluate(set);
+  } finally {
+    model.free();
+    store.free();
+  }
+}
+
+/** Accuracy of a multiple-choice task under the four normalizations. */
+export function evaluateTask(be: Backend, cfg: ModelConfig, fill: ParamFill, questions: McQuestion[]): McEvalResult {
+  const store = loadStore(be, cfg, fill);
+  const model = new Olmo2(store, cfg, 1, mcSeqLen(questions, cfg.maxSeqLen), { training: false });
+  try {
+    return new McScorer(model).evaluate(questions);
+  } finally {
+    model.free();
+    store.free();
+  }
 }

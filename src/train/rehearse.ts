@@ -3,13 +3,16 @@
 // final checkpoint (weights + Adam moments, fresh trainer state, their own data seeds, LR linear
 // from the stage-1 LR at its last step to 0) → uniform soup of the ingredients (streaming fp32,
 // src/checkpoint/soup.ts) → HF export of every final model → loss of each on held-out tokens.
+// The data is the embedded run's: the Brown corpus split by document (src/train/brown-split.ts);
+// each run evaluates the held-out documents in-loop at its end (the `eval` section, as any run),
+// and every exported model, the soup included, is evaluated on them again by `olmo eval`'s path.
 //
 // The rehearsal configs are DERIVED from the shipped recipe configs (configs/stage1.ts,
 // configs/stage2-ingredient*.ts): the optimizer (betas, WD, clip, z-loss, stepIncrementBug, the skip rule),
 // schedule shapes (the cosine truncated at the same fraction of t_max, linear to 0), data seeds,
 // chunking, stage/ingredient numbers, load-without-trainer-state and the 1:1:3 budget ratio come
 // from them; only sizes, the peak LR and warmup are scaled so a tiny model learns in seconds.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { HfSink, HfSource } from "../checkpoint/hf.ts";
@@ -20,10 +23,13 @@ import type { TensorSource } from "../checkpoint/source.ts";
 import { validateConfig } from "../config/load.ts";
 import { type RunConfig, type RunConfigInput, globalBatchTokens, totalSteps } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
+import { openEvalInstances } from "../data/eval-instances.ts";
+import { DOLMA2_EOS_ID } from "../data/index.ts";
 import { lrAt } from "../optim/schedule.ts";
-import { brownTokenFiles } from "./data-source.ts";
-import { cutInstances, evaluate } from "./evaluate.ts";
+import { embeddedBrownSplit } from "./data-source.ts";
+import { evaluateSet } from "./evaluate.ts";
 import { runTraining } from "./run.ts";
+import { recordEval } from "./run-metrics.ts";
 
 /** The shipped recipe, validated: stage 1 and the stage-2 ingredients in order. */
 export interface Recipe {
@@ -41,7 +47,7 @@ export interface RehearsalScale {
   stepsPer100B: number;
   /** peak LR: the recipe's 6e-4 is tuned for 32B on 8M-token batches, far too low for a toy */
   peakLr: number;
-  /** held-out instances of seqLen tokens, cut from the end of the corpus and never trained on */
+  /** held-out instances of seqLen tokens: windows of the held-out documents, never trained on */
   evalInstances: number;
 }
 
@@ -69,6 +75,8 @@ export function rehearsalConfigs(recipe: Recipe, scale: RehearsalScale, files: R
   const r1 = recipe.stage1, T = scale.seqLen;
   const model = { ...r1.model, ...scale.model, maxSeqLen: T };
   const train = { seqLen: T, globalBatchInstances: scale.globalBatchInstances, microBatchInstances: scale.microBatchInstances, logEvery: 1_000_000 };
+  // in-loop at each run's end: the held-out set as the final table evaluates it
+  const evalCfg = { everySteps: 0, atEnd: true, sets: [heldoutSet(files, scale)] };
   const data = (real: RunConfig) => ({
     paths: [files.trainFile], dtype: "uint32" as const, seed: real.data.seed, tokenizer: real.data.tokenizer,
     // keep OLMo-core's chunking ratio (stage 1: pairs of instances), none where the recipe has none
@@ -88,6 +96,7 @@ export function rehearsalConfigs(recipe: Recipe, scale: RehearsalScale, files: R
       schedule: { ...s1Real, warmupSteps: Math.max(1, Math.round(S1 / 10)), tMaxSteps: Math.ceil((S1 * (s1Real.tMaxSteps ?? realSteps1)) / realSteps1) },
     },
     checkpoint: { ...r1.checkpoint, saveInterval: Math.ceil(S1 / 2), keep: 2, loadPath: undefined },
+    eval: evalCfg,
     backend: "cpu",
   } satisfies RunConfigInput, "rehearsal stage 1");
   const stage1Final = join(stage1.runDir!, finalName(stage1));
@@ -102,6 +111,7 @@ export function rehearsalConfigs(recipe: Recipe, scale: RehearsalScale, files: R
       train: { ...train, budgetTokens: Math.round((real.train.budgetTokens * tokensPer100B) / 100e9), initSeed: real.train.initSeed },
       optim: { ...real.optim, lr: lr2 },
       checkpoint: { ...real.checkpoint, saveInterval: 0, keep: 1, loadPath: stage1Final },
+      eval: evalCfg,
       backend: "cpu",
     } satisfies RunConfigInput, `rehearsal ${real.name}`);
   });
@@ -112,29 +122,16 @@ export function finalName(cfg: RunConfig): string {
   return checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step: totalSteps(cfg), globalBatchTokens: globalBatchTokens(cfg) });
 }
 
-/** A raw uint32 token file, copied so its alignment never depends on Buffer pooling. */
-function readTokens(path: string): Uint32Array {
-  const b = readFileSync(path);
-  return new Uint32Array(new Uint8Array(b).buffer, 0, Math.floor(b.byteLength / 4));
+/** The held-out eval set: the first evalInstances windows of the held-out documents. */
+function heldoutSet(files: RehearsalFiles, scale: RehearsalScale) {
+  return { name: "heldout", paths: [files.heldoutFile], instances: "windows" as const, maxTokens: scale.evalInstances * scale.seqLen };
 }
 
-/** Cut the Brown corpus (prepared once, as the embedded run does) into a training file and a held-out tail. */
+/** The embedded run's split of the Brown corpus: train on its training documents, evaluate on the held-out ones. */
 export async function splitCorpus(workDir: string, heldoutTokens: number, log: (l: string) => void, cacheDir?: string): Promise<RehearsalFiles> {
-  const parts = await brownTokenFiles(cacheDir ?? process.env.OLMO_CACHE ?? ".olmo-cache", log);
-  const chunks = parts.map(readTokens);
-  const all = new Uint32Array(chunks.reduce((a, c) => a + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  if (heldoutTokens >= all.length / 2) throw new UserError(`rehearse: ${heldoutTokens} held-out tokens leave too little of the ${all.length}-token corpus to train on`);
-  const dir = join(workDir, "data");
-  mkdirSync(dir, { recursive: true });
-  const files = { workDir, trainFile: join(dir, "train.npy"), heldoutFile: join(dir, "heldout.npy") };
-  writeFileSync(files.trainFile, all.subarray(0, all.length - heldoutTokens));
-  writeFileSync(files.heldoutFile, all.subarray(all.length - heldoutTokens));
-  return files;
+  const split = await embeddedBrownSplit(cacheDir ?? process.env.OLMO_CACHE ?? ".olmo-cache", log);
+  if (heldoutTokens > split.heldoutTokens) throw new UserError(`rehearse: ${heldoutTokens} held-out tokens asked, the held-out documents have ${split.heldoutTokens}`);
+  return { workDir, trainFile: split.train, heldoutFile: split.heldout };
 }
 
 export interface RehearsalRow {
@@ -143,9 +140,12 @@ export interface RehearsalRow {
   checkpoint: string;
   hf: string;
   lrStart: number;
-  /** mean train loss of the last step (null for the soup, which is not trained) */
+  /** train loss of the last step (null for the soup, which is not trained) */
   trainLoss: number | null;
+  /** held-out loss of the exported model */
   evalLoss: number;
+  /** the run's own in-loop held-out loss at its last step (null for the soup) */
+  inLoopEvalLoss: number | null;
 }
 
 export interface RehearsalResult {
@@ -156,9 +156,11 @@ export interface RehearsalResult {
   seconds: number;
 }
 
-function lastLoss(runDir: string): number {
-  const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]).loss;
+/** The run's last step record and its last eval record of the held-out set. */
+function lastLosses(runDir: string): { train: number; eval: number | null } {
+  const rows = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const steps = rows.filter((r) => r.eval === undefined), evals = rows.filter((r) => r.eval === "heldout");
+  return { train: steps[steps.length - 1].loss, eval: evals.length ? evals[evals.length - 1].loss : null };
 }
 
 export async function rehearse(be: Backend, recipe: Recipe, opts: { scale: RehearsalScale; workDir: string; log: (l: string) => void; trainLog?: (l: string) => void; cacheDir?: string }): Promise<RehearsalResult> {
@@ -189,8 +191,9 @@ export async function rehearse(be: Backend, recipe: Recipe, opts: { scale: Rehea
   log(`[rehearse] souped ${sources.length} ingredients (weights ${weights.map((w) => +w.toFixed(4)).join(", ")}) → ${soupDir}`);
 
   // every final model through HF export and back, then the loss on the held-out tokens
-  const heldout = readTokens(files.heldoutFile);
-  const { tokens_BT, B } = cutInstances(heldout, T, cfgs.stage1.model.vocabSize, files.heldoutFile);
+  const h = heldoutSet(files, scale);
+  const set = openEvalInstances({ paths: h.paths, dtype: "uint32", seqLen: T, vocabSize: cfgs.stage1.model.vocabSize, layout: h.instances,
+    eosId: DOLMA2_EOS_ID, maxTokens: h.maxTokens, source: files.heldoutFile });
   const rows: RehearsalRow[] = [];
   const models = [...runs.map((c, i) => ({ name: c.name, cfg: c as RunConfig | null, ckpt: finals[i] })), { name: "soup", cfg: null, ckpt: soupDir }];
   for (const m of models) {
@@ -204,13 +207,17 @@ export async function rehearse(be: Backend, recipe: Recipe, opts: { scale: Rehea
     const hfSrc = new HfSource(hf);
     let r;
     try {
-      r = evaluate(be, hfSrc.config, (s, out) => hfSrc.read(s.name, out), tokens_BT, B, T, { zLossMult: cfgs.stage1.optim.zLossMult, grad: false });
+      // the runs' micro-batch: the same forwards as their in-loop evaluation
+      r = evaluateSet(be, hfSrc.config, (s, out) => hfSrc.read(s.name, out), set, { zLossMult: cfgs.stage1.optim.zLossMult, batch: scale.microBatchInstances });
     } finally {
       hfSrc.close();
     }
+    const own = m.cfg ? lastLosses(m.cfg.runDir!) : null;
+    // the soup has no run of its own: its evaluation goes into a folder `olmo report` draws beside the ingredients
+    if (!m.cfg) recordEval(join(workDir, "soup"), { step: totalSteps(cfgs.ingredients[0]), eval: h.name, kind: "lm", ...r, checkpoint: m.ckpt });
     rows.push({
       name: m.name, steps: m.cfg ? totalSteps(m.cfg) : totalSteps(cfgs.ingredients[0]), checkpoint: m.ckpt, hf,
-      lrStart: m.cfg ? m.cfg.optim.lr : 0, trainLoss: m.cfg ? lastLoss(m.cfg.runDir!) : null, evalLoss: r.loss,
+      lrStart: m.cfg ? m.cfg.optim.lr : 0, trainLoss: own?.train ?? null, evalLoss: r.loss, inLoopEvalLoss: own?.eval ?? null,
     });
   }
   return { configs: cfgs, rows, soupDir, soupWeights: weights, seconds: (performance.now() - t0) / 1000 };

@@ -1,12 +1,15 @@
 // `olmo report RUN_DIR...`: one self-contained HTML page per set of runs (no network: the data is
-// inlined as JSON and a small inline script draws SVG charts) with the loss, gradient-norm, LR and
-// throughput curves of every run overlaid, each run's resolved config and its checkpoints.
-// The script marks what it drew (data-drawn-points on each curve, data-rendered on <body>) so a
-// headless browser can check the page rather than just its source.
+// inlined as JSON and a small inline script, report-client.ts, draws SVG charts) with every run's
+// curves overlaid — the loss with its EMA over the per-step values and the skipped steps marked,
+// gradient norm, LR, throughput, MFU, device and host memory, and one chart per eval set and task —,
+// a table of the final eval numbers, each run's resolved config and its checkpoints with the
+// tokens each actually saw. The script marks what it drew (data-drawn-points on each curve,
+// data-rendered on <body>) so a headless browser can check the page rather than just its source.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { listCheckpoints, parseCheckpointName } from "../checkpoint/naming.ts";
 import { UserError } from "../errors.ts";
+import { CLIENT_SCRIPT } from "./report-client.ts";
 
 export interface MetricRow {
   step: number;
@@ -22,6 +25,29 @@ export interface MetricRow {
   time_s?: number;
   /** 1 when the skip rule rejected the step's update */
   step_skipped?: number;
+  mfu?: number;
+  mem_peak_bytes?: number;
+  rss_bytes?: number;
+  /** derived on reading: the two memory fields in MiB */
+  mem_peak_mib?: number;
+  rss_mib?: number;
+}
+
+/** An evaluation record: {"step", "eval": set or task, "kind": "lm" | "mc", ...}. */
+export interface EvalRow {
+  step: number;
+  eval: string;
+  kind: "lm" | "mc";
+  loss?: number;
+  ce_loss?: number;
+  z_loss?: number;
+  ppl?: number;
+  n_tokens?: number;
+  acc_raw?: number;
+  acc_per_token?: number;
+  acc_per_char?: number;
+  acc_uncond?: number;
+  n_questions?: number;
 }
 
 export interface RunReport {
@@ -29,23 +55,60 @@ export interface RunReport {
   dir: string;
   /** one row per step, ascending; a resumed run's re-done steps keep their last record */
   metrics: MetricRow[];
+  /** eval records, by step then file order; one per (set, step), the last kept */
+  evals: EvalRow[];
   config: Record<string, unknown> | null;
-  checkpoints: { name: string; step: number; tokensB: number | null; time: string }[];
+  /** tokens: what the run had trained on at that step (its step record), null where unknown */
+  checkpoints: { name: string; step: number; tokensB: number | null; tokens: number | null; time: string }[];
 }
 
-/** The charts: metric key, title, y-axis label, log scale. */
-export const CHARTS = [
-  { key: "loss", title: "Loss", unit: "loss (CE + z-loss)", log: false },
-  { key: "grad_norm", title: "Gradient norm", unit: "global L2 norm (before clipping)", log: true },
-  { key: "lr", title: "Learning rate", unit: "lr", log: false },
-  { key: "tokens_per_s", title: "Throughput", unit: "tokens / s", log: false },
-] as const;
+export interface Chart {
+  /** element id suffix */
+  id: string;
+  /** field of the step rows, or of the eval rows of `eval` */
+  key: string;
+  eval?: string;
+  title: string;
+  unit: string;
+  log: boolean;
+  /** the y axis starts at 0 when every value is ≥ 0 */
+  zeroBased: boolean;
+  /** EMA weight of the smoothed line over the per-step one */
+  smoothing?: number;
+  /** step-row flag whose steps are marked */
+  mark?: string;
+}
+
+/** TensorBoard's smoothing slider at 0.9: the loss of one small batch is mostly noise */
+export const LOSS_SMOOTHING = 0.9;
+const MC_CHART_METRIC = "acc_per_char";
+
+/** The charts of a set of runs: the loss, one per eval set and task, then the other training ones that have data. */
+export function chartsFor(runs: RunReport[]): Chart[] {
+  const base: Chart[] = [
+    { id: "loss", key: "loss", title: "Loss", unit: `loss (CE + z-loss); bold: EMA ${LOSS_SMOOTHING}; ✕ skipped step`, log: false, zeroBased: false, smoothing: LOSS_SMOOTHING, mark: "step_skipped" },
+    { id: "grad_norm", key: "grad_norm", title: "Gradient norm", unit: "global L2 norm (before clipping)", log: true, zeroBased: true },
+    { id: "lr", key: "lr", title: "Learning rate", unit: "lr", log: false, zeroBased: true },
+    { id: "tokens_per_s", key: "tokens_per_s", title: "Throughput", unit: "tokens / s", log: false, zeroBased: true },
+    { id: "mfu", key: "mfu", title: "MFU", unit: "model FLOPs / device peak (dense bf16)", log: false, zeroBased: true },
+    { id: "mem_peak_mib", key: "mem_peak_mib", title: "Device memory", unit: "MiB allocated, peak per step", log: false, zeroBased: true },
+    { id: "rss_mib", key: "rss_mib", title: "Host memory", unit: "MiB resident (RSS)", log: false, zeroBased: true },
+  ];
+  const kept = base.filter((c) => c.id === "loss" || runs.some((r) => drawablePoints(r, c) > 0));
+  const sets = new Map<string, "lm" | "mc">();
+  for (const r of runs) for (const e of r.evals) if (!sets.has(e.eval)) sets.set(e.eval, e.kind);
+  const evalCharts = [...sets].map(([name, kind], i): Chart => kind === "lm"
+    ? { id: `eval-${i}`, key: "loss", eval: name, title: `Eval: ${name}`, unit: "loss (CE + z-loss)", log: false, zeroBased: false }
+    : { id: `eval-${i}`, key: MC_CHART_METRIC, eval: name, title: `Eval: ${name}`, unit: "accuracy (per-character normalization)", log: false, zeroBased: true });
+  return [kept[0], ...evalCharts, ...kept.slice(1)];
+}
 
 export function readRun(dir: string): RunReport {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`report: run folder not found: ${dir}`);
   const metricsPath = join(dir, "metrics.jsonl");
   if (!existsSync(metricsPath)) throw new UserError(`report: ${dir} has no metrics.jsonl (not a run folder: olmo train writes one per step)`);
   const byStep = new Map<number, MetricRow>();
+  const evalsByKey = new Map<string, EvalRow>();
   const lines = readFileSync(metricsPath, "utf8").split("\n");
   for (const [i, line] of lines.entries()) {
     if (!line.trim()) continue;
@@ -58,9 +121,19 @@ export function readRun(dir: string): RunReport {
       throw new UserError(`report: ${metricsPath}:${i + 1}: not a JSON line`);
     }
     if (!row || typeof row !== "object" || !Number.isInteger(row.step)) throw new UserError(`report: ${metricsPath}:${i + 1}: no integer "step"`);
+    const e = row as unknown as EvalRow;
+    if (typeof e.eval === "string") {
+      // re-keyed so a resumed run's re-done evaluation replaces the earlier one in file order
+      evalsByKey.delete(`${e.eval}@${e.step}`);
+      evalsByKey.set(`${e.eval}@${e.step}`, e);
+      continue;
+    }
+    if (row.mem_peak_bytes !== undefined) row.mem_peak_mib = row.mem_peak_bytes / 2 ** 20;
+    if (row.rss_bytes !== undefined) row.rss_mib = row.rss_bytes / 2 ** 20;
     byStep.set(row.step, row);
   }
   const metrics = [...byStep.values()].sort((a, b) => a.step - b.step);
+  const evals = [...evalsByKey.values()].sort((a, b) => a.step - b.step);
   let config: Record<string, unknown> | null = null;
   const cfgPath = join(dir, "config.json");
   if (existsSync(cfgPath)) {
@@ -71,18 +144,20 @@ export function readRun(dir: string): RunReport {
     }
   }
   const checkpoints = listCheckpoints(dir).map((c) => ({
-    name: c.name, step: c.step, tokensB: parseCheckpointName(c.name)?.tokensB ?? null, time: new Date(c.mtimeMs).toISOString(),
+    name: c.name, step: c.step, tokensB: parseCheckpointName(c.name)?.tokensB ?? null,
+    tokens: byStep.get(c.step)?.tokens_processed ?? null, time: new Date(c.mtimeMs).toISOString(),
   }));
   const base = basename(resolve(dir));
   const name = config && typeof config.name === "string" && config.name !== base ? `${config.name} (${base})` : base;
-  return { name, dir: resolve(dir), metrics, config, checkpoints };
+  return { name, dir: resolve(dir), metrics, evals, config, checkpoints };
 }
 
-/** Number of points a chart draws for a run: the steps whose value is finite (and > 0 on a log scale). */
-export function drawablePoints(run: RunReport, key: string, log: boolean): number {
-  return run.metrics.filter((m) => {
-    const v = (m as unknown as Record<string, unknown>)[key];
-    return typeof v === "number" && Number.isFinite(v) && (!log || v > 0);
+/** Number of points a chart draws for a run: the rows whose value is finite (and > 0 on a log scale). */
+export function drawablePoints(run: RunReport, c: Pick<Chart, "key" | "eval" | "log">): number {
+  const rows: object[] = c.eval ? run.evals.filter((e) => e.eval === c.eval) : run.metrics;
+  return rows.filter((m) => {
+    const v = (m as Record<string, unknown>)[c.key];
+    return typeof v === "number" && Number.isFinite(v) && (!c.log || v > 0);
   }).length;
 }
 
@@ -106,24 +181,46 @@ function skippedSteps(r: RunReport): string {
   return steps.length === 0 ? "0" : `${steps.length} (${steps.slice(0, 5).join(", ")}${steps.length > 5 ? ", …" : ""})`;
 }
 
+/** The last evaluation of every set and task, per run: the page's table of final numbers. */
+function finalEvalTable(runs: RunReport[]): string {
+  const names: [string, "lm" | "mc"][] = [];
+  for (const r of runs) for (const e of r.evals) if (!names.some(([n]) => n === e.eval)) names.push([e.eval, e.kind]);
+  if (names.length === 0) return "";
+  const last = (r: RunReport, n: string) => r.evals.filter((e) => e.eval === n).at(-1);
+  const f = (x: number | undefined, d = 4) => (x === undefined || !Number.isFinite(x) ? "—" : x.toFixed(d));
+  const head = names.map(([n, k]) => k === "lm" ? `<th>${esc(n)}<br><span class="unit">loss · ppl · step</span></th>` :
+    `<th>${esc(n)}<br><span class="unit">acc raw · per token · per char · uncond · step</span></th>`).join("");
+  const body = runs.map((r) => `<tr><td>${esc(r.name)}</td>${names.map(([n, k]) => {
+    const e = last(r, n);
+    if (!e) return "<td>—</td>";
+    return k === "lm" ? `<td class="final-eval">${f(e.loss)} · ${f(e.ppl, 1)} · ${e.step}</td>` :
+      `<td class="final-eval">${f(e.acc_raw, 3)} · ${f(e.acc_per_token, 3)} · ${f(e.acc_per_char, 3)} · ${f(e.acc_uncond, 3)} · ${e.step}</td>`;
+  }).join("")}</tr>`).join("\n");
+  return `<h2>Final evaluation</h2>\n<table class="evals"><tr><th>run</th>${head}</tr>\n${body}</table>`;
+}
+
+const fmtInt = (n: number | null) => (n === null ? "?" : n.toLocaleString("en-US"));
+
 export function renderReport(runs: RunReport[], opts: { title?: string; generatedAt?: Date } = {}): string {
   const title = opts.title ?? `olmo report: ${runs.map((r) => r.name).join(", ")}`;
+  const chartList = chartsFor(runs);
   const data = {
-    runs: runs.map((r, i) => ({ name: r.name, color: COLORS[i % COLORS.length], metrics: r.metrics })),
-    charts: CHARTS,
+    runs: runs.map((r, i) => ({ name: r.name, color: COLORS[i % COLORS.length], metrics: r.metrics, evals: r.evals })),
+    charts: chartList,
   };
   const json = JSON.stringify(data).replace(/</g, "\\u003c").replace(/\u2028|\u2029/g, "");
-  const charts = CHARTS.map((c) => {
-    const expected = runs.map((r) => drawablePoints(r, c.key, c.log));
-    return `<figure class="chart" id="chart-${c.key}" data-metric="${c.key}" data-series="${runs.length}" data-points="${expected.join(",")}">` +
+  const charts = chartList.map((c) => {
+    const expected = runs.map((r) => drawablePoints(r, c));
+    return `<figure class="chart" id="chart-${c.id}" data-metric="${esc(c.eval ? `${c.eval}:${c.key}` : c.key)}" data-series="${runs.length}" data-points="${expected.join(",")}">` +
       `<figcaption>${esc(c.title)}<span class="unit">${esc(c.unit)}${c.log ? ", log scale" : ""}</span></figcaption><svg viewBox="0 0 560 300" role="img" aria-label="${esc(c.title)}"></svg></figure>`;
   }).join("\n");
   const runSections = runs.map((r, i) => `<section class="run" data-run="${i}">
 <h2><span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span>${esc(r.name)}</h2>
 <p class="path">${esc(r.dir)}</p>
 <h3>Checkpoints (${r.checkpoints.length})</h3>
-${r.checkpoints.length ? `<table class="ckpts"><tr><th>name</th><th>step</th><th>tokens</th><th>saved</th></tr>${r.checkpoints.map((c) =>
-    `<tr><td>${esc(c.name)}</td><td>${c.step}</td><td>${c.tokensB ?? "?"}B</td><td>${esc(c.time)}</td></tr>`).join("")}</table>` : "<p>none</p>"}
+${r.checkpoints.length ? `<table class="ckpts"><tr><th>name</th><th>step</th><th>tokens seen</th><th>name says</th><th>saved</th></tr>${r.checkpoints.map((c) =>
+    `<tr><td>${esc(c.name)}</td><td>${c.step}</td><td class="tokens-seen">${fmtInt(c.tokens)}</td><td>${c.tokensB ?? "?"}B</td><td>${esc(c.time)}</td></tr>`).join("")}</table>
+<p class="unit">the name rounds the tokens up to whole billions (OLMo's release names), so a small run's checkpoints all read 1B</p>` : "<p>none</p>"}
 <details${runs.length === 1 ? " open" : ""}><summary>Resolved config</summary><pre>${esc(r.config ? JSON.stringify(r.config, null, 2) : "(no config.json)")}</pre></details>
 </section>`).join("\n");
   return `<!doctype html>
@@ -146,6 +243,7 @@ pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:400px;font-size:12px
 <p class="meta">generated ${esc((opts.generatedAt ?? new Date()).toISOString())} by olmo report · x axis: optimizer step</p>
 <table class="summary"><tr><th>run</th><th>steps logged</th><th>last step</th><th>first loss</th><th>last loss</th><th>tokens</th><th>mean tok/s</th><th>time (s)</th><th>skipped steps</th><th>checkpoints</th></tr>
 ${runs.map((r) => `<tr>${summary(r)}</tr>`).join("\n")}</table>
+${finalEvalTable(runs)}
 <div class="legend">${runs.map((r, i) => `<span><span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span>${esc(r.name)}</span>`).join("")}</div>
 <div class="grid">
 ${charts}
@@ -158,89 +256,3 @@ ${CLIENT_SCRIPT}
 </body></html>
 `;
 }
-
-// Draws each chart into its <svg>: axes with ~5 ticks, one polyline per run. Plain DOM, no library.
-const CLIENT_SCRIPT = String.raw`(function () {
-  var data = JSON.parse(document.getElementById("olmo-data").textContent);
-  var NS = "http://www.w3.org/2000/svg", W = 560, H = 300, L = 62, R = 12, T = 10, B = 34;
-  function el(name, attrs, parent) {
-    var e = document.createElementNS(NS, name);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function fmt(v) {
-    var a = Math.abs(v);
-    if (a === 0) return "0";
-    if (a >= 1e5 || a < 1e-2) return v.toExponential(1);
-    return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(a >= 1 ? 2 : 3);
-  }
-  function ticks(lo, hi, n) {
-    if (hi === lo) return [lo];
-    var step = Math.pow(10, Math.floor(Math.log10((hi - lo) / n)));
-    var err = (hi - lo) / n / step;
-    step *= err >= 7.5 ? 10 : err >= 3.5 ? 5 : err >= 1.5 ? 2 : 1;
-    var out = [];
-    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toPrecision(12));
-    return out;
-  }
-  // log scale (y is log10 of the value): 1, 2, 5 × 10^k inside the range, thinned to at most 7
-  function logTicks(lo, hi) {
-    var out = [];
-    for (var k = Math.floor(lo) - 1; k <= Math.ceil(hi); k++) {
-      [1, 2, 5].forEach(function (m) {
-        var t = k + Math.log10(m);
-        if (t >= lo && t <= hi) out.push(t);
-      });
-    }
-    if (out.length < 2) return ticks(lo, hi, 4);
-    var every = Math.ceil(out.length / 7);
-    return out.filter(function (_, i) { return i % every === 0; });
-  }
-  data.charts.forEach(function (c) {
-    var fig = document.getElementById("chart-" + c.key), svg = fig.querySelector("svg");
-    var series = data.runs.map(function (r) {
-      return { run: r, pts: r.metrics.filter(function (m) {
-        var v = m[c.key];
-        return typeof v === "number" && isFinite(v) && (!c.log || v > 0);
-      }).map(function (m) { return [m.step, c.log ? Math.log10(m[c.key]) : m[c.key]]; }) };
-    });
-    var all = [].concat.apply([], series.map(function (s) { return s.pts; }));
-    if (!all.length) {
-      el("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, svg).textContent = "no data";
-    }
-    var xs = all.map(function (p) { return p[0]; }), ys = all.map(function (p) { return p[1]; });
-    var x0 = Math.min.apply(null, xs.concat([1])), x1 = Math.max.apply(null, xs.concat([x0 + 1]));
-    var y0 = Math.min.apply(null, ys.length ? ys : [0]), y1 = Math.max.apply(null, ys.length ? ys : [1]);
-    if (y1 === y0) { y0 -= Math.abs(y0) * 0.05 || 1; y1 += Math.abs(y1) * 0.05 || 1; }
-    var pad = (y1 - y0) * 0.04; y0 -= pad; y1 += pad;
-    if (!c.log && c.key !== "loss" && y0 < 0 && Math.min.apply(null, ys.length ? ys : [0]) >= 0) y0 = 0;
-    var sx = function (x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
-    var sy = function (y) { return T + (1 - (y - y0) / (y1 - y0)) * (H - T - B); };
-    var yt = c.log ? logTicks(y0, y1) : ticks(y0, y1, 5);
-    yt.forEach(function (t) {
-      if (t < y0 || t > y1) return;
-      el("line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), "class": "grid-line" }, svg);
-      el("text", { x: L - 6, y: sy(t) + 4, "text-anchor": "end" }, svg).textContent = fmt(c.log ? Math.pow(10, t) : t);
-    });
-    ticks(x0, x1, 6).forEach(function (t) {
-      if (t < x0 || t > x1) return;
-      el("text", { x: sx(t), y: H - B + 16, "text-anchor": "middle" }, svg).textContent = String(Math.round(t));
-    });
-    el("line", { x1: L, x2: L, y1: T, y2: H - B, "class": "axis" }, svg);
-    el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, "class": "axis" }, svg);
-    el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, svg).textContent = "step";
-    series.forEach(function (s, i) {
-      var pts = s.pts.map(function (p) { return sx(p[0]).toFixed(2) + "," + sy(p[1]).toFixed(2); });
-      var line = el(pts.length === 1 ? "circle" : "polyline", pts.length === 1
-        ? { cx: pts[0].split(",")[0], cy: pts[0].split(",")[1], r: 3, fill: s.run.color }
-        : { points: pts.join(" "), fill: "none", stroke: s.run.color, "stroke-width": 1.6, "stroke-linejoin": "round" }, svg);
-      line.setAttribute("class", "curve");
-      line.setAttribute("data-run", String(i));
-      line.setAttribute("data-drawn-points", String(pts.length));
-      el("title", {}, line).textContent = s.run.name + ": " + s.pts.length + " points";
-    });
-    fig.setAttribute("data-drawn", "true");
-  });
-  document.body.setAttribute("data-rendered", "true");
-})();`;

@@ -20,6 +20,7 @@ import { greedySample, samplePromptIds } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
 import { RunCheckpointer } from "./checkpointing.ts";
 import { acquireRunLock } from "./run-lock.ts";
+import { InLoopEval } from "./in-loop-eval.ts";
 import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
 
 export interface RunOptions {
@@ -97,6 +98,15 @@ function checkResumePoint(step: number, total: number, stopAfter: number | undef
   }
 }
 
+/** What the run will evaluate, and when. */
+function evalPlan(cfg: RunConfig, ev: InLoopEval): string {
+  const e = cfg.eval;
+  const when = [e.atStart ? "at the start" : "", e.everySteps > 0 ? `every ${e.everySteps} steps` : "", e.atEnd ? "at the end" : ""].filter(Boolean);
+  const sets = ev.sets.map((s) => `${s.name} (${s.instances.count} × ${cfg.train.seqLen} tokens, ${s.instances.labelTokens} scored)`);
+  const tasks = ev.tasks.map((t) => `${t.name} (${t.questions.length} questions)`);
+  return `${[...sets, ...tasks].join(", ")} | ${when.join(", ") || "never (eval.atEnd false, everySteps 0)"}`;
+}
+
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<RunOutcome> {
   const tp = tensorParallel(opts);
   const env = readRankEnv();
@@ -135,6 +145,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
   const preempt = catchPreemption(log);
   let ok = false;
   let stoppedBy: NodeJS.Signals | null = null;
+  let evals: InLoopEval | null = null;
   try {
     // the end-of-run sample's prompt is checked now, not after the training it follows
     const wantSample = main && tp === 1 && cfg.train.samplePrompt !== "" && cfg.train.sampleTokens > 0;
@@ -161,13 +172,17 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}` +
       `${restart > 0 ? ` (restart ${restart} of the job)` : ""}`);
     log(optimizerLine(cfg, trainer.optim.stepCounters));
-    // only once the data and any checkpoint opened: a run that fails on bad input leaves nothing behind
+    evals = await InLoopEval.open(trainer, log);
+    if (evals) log(`eval: ${evalPlan(cfg, evals)}`);
+    // only once the data, any checkpoint and the eval sets opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
+    const ev = evals;
     let records: StepRecord[];
     try {
       records = await trainer.run(data.source, {
         log: opts.quiet ? () => {} : log,
         // an interrupted run (--stop-after, a preemption signal) saves where it stops, so it can resume there
+        evaluate: ev ? (step, first) => (ev.due(step, first) ? ev.run(step) : null) : undefined,
         afterStep: (step, _r, stopping) => ckpt.maybeSave(step, data.state(), stopping || step === opts.stopAfterStep),
         stopAfterStep: opts.stopAfterStep,
         stopRequested: () => preempt.signal !== null,
@@ -187,8 +202,16 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
       // single-step losses are noisy at small batches: also show the mean of the first and last tenth
       const k = Math.max(1, Math.floor(records.length / 10));
       const mean = (rs: StepRecord[]) => rs.reduce((a, r) => a + r.loss, 0) / rs.length;
+      // the held-out loss beside it: the same definition (CE + z-loss), on data never trained on
+      const heldOut = [...(evals?.last ?? [])].map(([name, r]) => ` | ${name} ${r.loss.toFixed(4)} (step ${r.step})`).join("");
       log(`loss: first ${first.loss.toFixed(4)} (step ${first.step}) → last ${last.loss.toFixed(4)} (step ${last.step}); ` +
-        `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)} | ${formatRate(meanTps)} tok/s`);
+        `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)}${heldOut} | ${formatRate(meanTps)} tok/s`);
+    }
+    if (records.length > 0) {
+      const m = trainer.monitors, skipped = records.filter((r) => r.step_skipped).length;
+      log(`monitor: ${m.spikes} loss/grad-norm spike${m.spikes === 1 ? "" : "s"} (> ${cfg.monitor.spikeSigmas}σ over the previous ${cfg.monitor.spikeWindow} steps)` +
+        `${cfg.optim.skipSteps ? `, ${skipped} step${skipped === 1 ? "" : "s"} skipped by the skip rule` : ""} | peak device memory ${(m.maxMemPeakBytes / 2 ** 20).toFixed(0)} MiB` +
+        ` | host RSS ${(m.maxRssBytes / 2 ** 20).toFixed(0)} MiB${m.peakFlops ? ` | MFU against ${(m.peakFlops / 1e12).toFixed(1)} TFLOP/s per device` : ""}`);
     }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
@@ -208,6 +231,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
   } finally {
     preempt.release();
     ckpt.close();
+    evals?.free();
     trainer.free();
   }
   // collective: on failure a rank just exits, and the launcher (or the shm exit flag) stops the rest

@@ -1,6 +1,7 @@
 // The training loop: for each optimizer step, gradient accumulation over micro-batches, one AdamW
-// update with global-norm clipping, a one-line log, metrics.jsonl, checkpoints.
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+// update with global-norm clipping, the monitors (src/train/monitors.ts), in-loop evaluations when
+// due, a one-line log, metrics.jsonl and TensorBoard events (src/train/run-metrics.ts), checkpoints.
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, totalSteps } from "../config/schema.ts";
@@ -12,7 +13,10 @@ import type { PtrComm } from "../parallel/comm.ts";
 import { RankSummer } from "../parallel/sum-over-ranks.ts";
 import { DivergedError, UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
+import { StepMonitors } from "./monitors.ts";
+import { flopsPerToken } from "./plan.ts";
 import { Progress, formatDuration, formatRate } from "./progress.ts";
+import { type MetricsRecord, RunMetrics } from "./run-metrics.ts";
 
 /** Where batches come from: the data loader, already positioned for resume. */
 export interface BatchSource {
@@ -35,13 +39,19 @@ export interface StepRecord {
 }
 
 export interface TrainHooks {
-  /** called after each step (checkpointing, evals); `stopping`: the run stops after this step */
+  /** called after each step is logged (checkpointing); `stopping`: the run stops after this step */
   afterStep?(step: number, record: StepRecord, stopping: boolean): void;
   /**
    * A stop asked for on this rank (a preemption signal). Checked after every step and agreed over
    * all ranks (one tiny collective per step), so every rank stops after the same step.
    */
   stopRequested?(): boolean;
+  /**
+   * Evaluations due at `step` — called on every rank (collective), before the first step (`first`,
+   * step = the resumed step) and after each update: their records for metrics.jsonl and a summary
+   * for the step line, or null when none is due.
+   */
+  evaluate?(step: number, first: boolean): { records: MetricsRecord[]; summary: string } | null;
   log?(line: string): void;
   /** stop after this step even if the run is longer (its checkpoint hooks still run) */
   stopAfterStep?: number;
@@ -75,6 +85,8 @@ export class Trainer {
   readonly dpComm: PtrComm | null;
   /** what this rank holds of every tensor: its TP shard and ZeRO-1 range */
   readonly map: ShardingMap;
+  /** throughput/MFU, memory and spike monitors of every step */
+  readonly monitors: StepMonitors;
   state: TrainerState = { step: 0, tokensProcessed: 0 };
   /** the step after which the last run() stopped on request (null: it ran to its end or to stopAfterStep) */
   stoppedAtStep: number | null = null;
@@ -106,6 +118,7 @@ export class Trainer {
     this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined, recompute: t.recompute });
     this.optim = new AdamW(this.params, adam, { dp: this.dpComm, tp: this.tpComm });
     if (this.tpComm) this.tpSum = new RankSummer(backend, this.tpComm);
+    this.monitors = new StepMonitors(backend, cfg.monitor, flopsPerToken(cfg), this.dpWorld * this.tpWorld);
   }
 
   /** Collective: true on every rank when `flag` is true on any rank of the run. */
@@ -174,38 +187,52 @@ export class Trainer {
     const main = this.isMain;
     const log = !main ? () => {} : hooks.log ?? ((l: string) => console.log(l));
     if (main) mkdirSync(this.runDir, { recursive: true });
-    const metricsPath = join(this.runDir, "metrics.jsonl");
+    const sink = main ? new RunMetrics(this.runDir, { tensorboard: this.cfg.monitor.tensorboard }) : null;
     const records: StepRecord[] = [];
     const firstStep = this.state.step + 1;
     const bar = new Progress("train", this.totalSteps, "", main ? process.stderr : ({ isTTY: false } as NodeJS.WriteStream));
     const width = String(this.totalSteps).length;
     const runStart = performance.now();
-    for (let step = firstStep; step <= this.totalSteps; step++) {
-      const micro = source.nextBatch();
-      if (micro.length !== this.microPerStep) throw new Error(`batch source gave ${micro.length} micro-batches, expected ${this.microPerStep}`);
-      const r = this.trainStep(step, micro);
-      this.state = { step, tokensProcessed: this.state.tokensProcessed + r.tokens };
-      records.push(r);
-      if (main) appendFileSync(metricsPath, JSON.stringify({ ...r, tokens_processed: this.state.tokensProcessed, time_s: (performance.now() - runStart) / 1000 }) + "\n");
-      // a skipped step is always logged: it is an event, not a sample
-      if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep || r.step_skipped) {
-        bar.clear();
-        log(`step ${String(step).padStart(width)}/${this.totalSteps} | loss ${r.loss.toFixed(4)} | ce ${r.ce_loss.toFixed(4)} | ` +
-          `gnorm ${r.grad_norm.toFixed(3)} | lr ${r.lr.toExponential(3)} | ${formatRate(r.tokens_per_s)} tok/s | ${r.ms.toFixed(0)} ms` +
-          (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : ""));
+    const stamp = (r: MetricsRecord): MetricsRecord => ({ ...r, tokens_processed: this.state.tokensProcessed, time_s: (performance.now() - runStart) / 1000 });
+    try {
+      const atStart = hooks.evaluate?.(this.state.step, true);
+      if (atStart) {
+        sink?.write(atStart.records.map(stamp));
+        log(`step ${String(this.state.step).padStart(width)}/${this.totalSteps} | ${atStart.summary}`);
       }
-      bar.update(step);
-      let stop = false;
-      if (hooks.stopRequested) {
-        await new Promise((resolve) => setImmediate(resolve)); // let a signal handler run
-        stop = this.anyRank(hooks.stopRequested());
+      for (let step = firstStep; step <= this.totalSteps; step++) {
+        const micro = source.nextBatch();
+        if (micro.length !== this.microPerStep) throw new Error(`batch source gave ${micro.length} micro-batches, expected ${this.microPerStep}`);
+        const r = this.trainStep(step, micro);
+        this.state = { step, tokensProcessed: this.state.tokensProcessed + r.tokens };
+        records.push(r);
+        const mon = this.monitors.observe(r);
+        const ev = hooks.evaluate?.(step, false) ?? null;
+        sink?.write([stamp({ ...r, ...mon.fields }), ...(ev?.records ?? []).map(stamp)]);
+        // a skipped step, a spike or an evaluation is always logged: it is an event, not a sample
+        if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep || r.step_skipped || ev || mon.notes.length) {
+          bar.clear();
+          log(`step ${String(step).padStart(width)}/${this.totalSteps} | loss ${r.loss.toFixed(4)} | ce ${r.ce_loss.toFixed(4)} | ` +
+            `gnorm ${r.grad_norm.toFixed(3)} | lr ${r.lr.toExponential(3)} | ${formatRate(r.tokens_per_s)} tok/s | ` +
+            `${mon.fields.mfu !== undefined ? `MFU ${(100 * mon.fields.mfu).toFixed(1)}% | ` : ""}${r.ms.toFixed(0)} ms` +
+            (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : "") + (ev ? ` | ${ev.summary}` : ""));
+          for (const n of mon.notes) log(`  ${n}`);
+        }
+        bar.update(step);
+        let stop = false;
+        if (hooks.stopRequested) {
+          await new Promise((resolve) => setImmediate(resolve)); // let a signal handler run
+          stop = this.anyRank(hooks.stopRequested());
+        }
+        hooks.afterStep?.(step, r, stop);
+        if (stop) {
+          this.stoppedAtStep = step;
+          break;
+        }
+        if (hooks.stopAfterStep !== undefined && step >= hooks.stopAfterStep) break;
       }
-      hooks.afterStep?.(step, r, stop);
-      if (stop) {
-        this.stoppedAtStep = step;
-        break;
-      }
-      if (hooks.stopAfterStep !== undefined && step >= hooks.stopAfterStep) break;
+    } finally {
+      sink?.close();
     }
     bar.done();
     const elapsed = (performance.now() - runStart) / 1000;

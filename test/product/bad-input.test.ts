@@ -100,6 +100,14 @@ export const rows: Row[] = [
   { mistake: "eval sequence longer than max positions", args: () => ["eval", "--from-hf", p("hf"), "--data", p("tokens.u32"), "--seq-len", "128"], message: /--seq-len 128 exceeds the model's max_position_embeddings 64/ },
   { mistake: "eval data shorter than one instance", args: () => ["eval", "--from-hf", p("hf"), "--data", p("tokens.u32"), "--seq-len", "1000"], message: /fewer than one instance of --seq-len 1000/ },
   { mistake: "eval data not uint32", args: () => ["eval", "--from-hf", p("hf"), "--data", p("odd.bin"), "--seq-len", "8"], message: /not a multiple of 4/ },
+  { mistake: "eval set file missing", args: () => train("evalmiss", `--eval.sets=[{"name":"held","paths":["${p("missing.u32")}"]}]`), message: /eval set held: token file not found: .*missing\.u32/, absent: () => [join(runDir("evalmiss"), "metrics.jsonl")] },
+  { mistake: "eval set with no source", args: () => train("evalnone", `--eval.sets=[{"name":"held"}]`), message: /invalid config at eval\.sets\.0\.paths: set exactly one of paths, mixFile, embedded/, absent: () => [runDir("evalnone")] },
+  { mistake: "eval documents without their EOS", args: () => train("evaleos", `--eval.sets=[{"name":"held","paths":["${p("tokens.u32")}"]}]`), message: /eval set held: no document \(a run of tokens ending in EOS 100257\)/, absent: () => [join(runDir("evaleos"), "metrics.jsonl")] },
+  { mistake: "eval task file malformed", args: () => train("evaltask", `--eval.tasks=[{"path":"${p("bad-task.jsonl")}"}]`), message: /bad-task\.jsonl:2: "gold" must be the index of the right choice, 0…1; got 5/, absent: () => [join(runDir("evaltask"), "metrics.jsonl")] },
+  { mistake: "eval task beyond the model's vocabulary", args: () => train("evalvocab", `--eval.tasks=[{"path":"${p("task.jsonl")}"}]`), message: /task\.jsonl:1: token id \d+ \(cl100k_base\) is >= the model's vocab size 256/, absent: () => [join(runDir("evalvocab"), "metrics.jsonl")] },
+  { mistake: "olmo eval with both --data and --task", args: () => ["eval", "--from", p("hf"), "--data", p("tokens.u32"), "--seq-len", "8", "--task", p("task.jsonl")], message: /give --data FILE \(perplexity\) or --task FILE\.jsonl \(multiple choice\), one of them/ },
+  { mistake: "olmo eval --task file missing", args: () => ["eval", "--from", p("hf"), "--task", p("missing.jsonl")], message: /task file not found: .*missing\.jsonl/ },
+  { mistake: "olmo eval --record into a file", args: () => ["eval", "--from", p("hf"), "--data", p("tokens.u32"), "--seq-len", "8", "--record", p("afile")], message: /--record .*afile.* is a file/ },
   { mistake: "prepare with a missing input", args: () => ["prepare", p("missing.txt"), "--out", p("prep1")], message: /missing\.txt/, absent: () => [p("prep1")] },
   { mistake: "prepare into a folder with token files", args: () => ["prepare", p("doc.txt"), "--out", p("prepared")], message: /already holds part-\*\.npy/ },
   { mistake: "data order with a negative N", args: () => ["data", "order", "--instances", "-5", "--seed", "0"], message: /--instances must be an integer >= /},
@@ -164,6 +172,8 @@ beforeAll(async () => {
   writeFileSync(p("odd.bin"), new Uint8Array(7));
   writeFileSync(p("mix.txt"), "a,part-0.npy\n");
   writeFileSync(p("doc.txt"), "hello world\n");
+  writeFileSync(p("task.jsonl"), `{"context":"The capital of France is","choices":[" Paris"," Rome"],"gold":0}\n`);
+  writeFileSync(p("bad-task.jsonl"), `{"context":"a","choices":[" b"," c"],"gold":0}\n{"context":"a","choices":[" b"," c"],"gold":5}\n`);
   writeFileSync(p("afile"), "a file, not a folder\n");
   mkdirSync(p("notckpt"));
   writeFileSync(p("notckpt", "readme.txt"), "not a checkpoint\n");

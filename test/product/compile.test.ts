@@ -47,13 +47,17 @@ describe("dist/olmo: a single executable", () => {
   });
 
   test("trains the embedded default run for 3 steps in an empty folder, then soups and inspects", () => {
-    const t = olmo("olmo", "train", "--train.steps=3", "--train.sampleTokens=2", "--checkpoint.saveInterval=0", "--train.logEvery=1");
+    const t = olmo("olmo", "train", "--train.steps=3", "--train.sampleTokens=2", "--checkpoint.saveInterval=0", "--train.logEvery=1",
+      `--eval.sets=${JSON.stringify([{ embedded: "brown-heldout", instances: "windows", maxTokens: 1024 }])}`);
     expect({ code: t.code, err: t.err }).toEqual({ code: 0, err: "" });
     expect(t.out).toMatch(/step 3\/3 \| loss \d+\.\d+/);
-    expect(t.out).toMatch(/loss: first 11\.\d+ \(step 1\) → last \d+\.\d+ \(step 3\)/);
+    expect(t.out).toMatch(/loss: first 11\.\d+ \(step 1\) → last \d+\.\d+ \(step 3\).* \| brown-heldout \d+\.\d{4} \(step 3\)/);
     const ck = join(work, "runs/tiny/stage1-step3-tokens1B");
     expect(existsSync(join(ck, "metadata.msgpack"))).toBe(true);
-    expect(readFileSync(join(work, "runs/tiny/metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
+    const rows = readFileSync(join(work, "runs/tiny/metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(rows.filter((r) => r.eval === undefined)).toHaveLength(3);
+    expect(rows.filter((r) => r.eval === "brown-heldout").map((r) => r.step)).toEqual([3]); // the held-out documents, at the end
+    expect(readdirSync(join(work, "runs/tiny")).some((f) => f.startsWith("events.out.tfevents."))).toBe(true);
     // the tokenized corpus came out of the binary, not from node_modules (there is none)
     expect(existsSync(join(work, ".olmo-cache/brown-cl100k/part-00000.npy"))).toBe(true);
     expect(existsSync(join(work, "node_modules"))).toBe(false);

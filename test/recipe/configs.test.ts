@@ -2,11 +2,14 @@
 // parameter counts, the mix lists are OLMo-core's, stage 2 composes over stage 1, and the soup
 // names the ingredients' final checkpoints.
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { totalSteps } from "../../src/config/schema.ts";
+import { DOLMA2_EOS_ID } from "../../src/data/index.ts";
 import { parseMix } from "../../src/data/mix.ts";
+import { openEvalSets } from "../../src/train/in-loop-eval.ts";
 import { type ModelConfigInput, ModelConfigSchema, presets } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { cosineWithWarmup } from "../../src/optim/schedule.ts";
@@ -76,6 +79,27 @@ describe("configs/", () => {
       const entries = parseMix(text, { baseDir: "/data", source: name });
       expect({ name, files: entries.length }).toEqual({ name, files });
       for (const e of entries) expect(e.path).toMatch(/^\/data\/preprocessed\/[^{}]*\.npy$/); // {TOKENIZER} substituted
+    }
+  });
+
+  test("stage 1 and the ingredients evaluate OLMo-core's 11 v3-small validation sets every 1000 steps, laid out as OLMo-core's data root", async () => {
+    const labels = ["c4_en", "dolma_books", "dolma_common-crawl", "dolma_pes2o", "dolma_reddit", "dolma_stack", "dolma_wiki", "ice", "m2d2_s2orc", "pile", "wikitext_103"];
+    for (const f of ["stage1.ts", "stage2-ingredient1.ts", "stage2-ingredient2.ts", "stage2-ingredient3.ts"]) {
+      const c = await loadConfig(join(configs, f));
+      expect(c.eval).toMatchObject({ everySteps: 1000, atEnd: true, tasks: [] });
+      expect(c.eval.sets).toHaveLength(1);
+      expect(c.eval.sets[0]).toMatchObject({ tokenizer: "dolma2-tokenizer", instances: "documents", baseDir: c.data.baseDir });
+      // a data root holding the 11 files: one set per label, one-document instances at the training length
+      const rootDir = mkdtempSync(join(tmpdir(), "olmo-v3small-"));
+      for (const l of labels) {
+        const d = join(rootDir, "eval-data/perplexity/v3_small_dolma2-tokenizer", l, "val");
+        mkdirSync(d, { recursive: true });
+        writeFileSync(join(d, "part-0-00000.npy"), Uint32Array.from([10, 11, 12, DOLMA2_EOS_ID, 13, DOLMA2_EOS_ID]));
+      }
+      const sets = await openEvalSets({ ...c, eval: { ...c.eval, sets: [{ ...c.eval.sets[0], baseDir: rootDir }] } }, () => {});
+      expect(sets.map((s) => s.name)).toEqual(labels.map((l) => `${l}-validation`));
+      expect(sets.map((s) => [s.instances.count, s.instances.seqLen, s.instances.labelTokens])).toEqual(labels.map(() => [2, 4096, 4]));
+      rmSync(rootDir, { recursive: true, force: true });
     }
   });
 

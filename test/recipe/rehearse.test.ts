@@ -11,6 +11,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { totalSteps } from "../../src/config/schema.ts";
 import { lrAt } from "../../src/optim/schedule.ts";
 import { REHEARSAL_SCALES, type RehearsalResult, rehearse } from "../../src/train/rehearse.ts";
+import { chartsFor, readRun } from "../../src/train/report.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -29,7 +30,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("rehearse --small", () => {
-  test("runs every stage and evaluates every model on held-out tokens", () => {
+  test("runs every stage and evaluates every model on the held-out documents", () => {
     expect(r.rows.map((x) => [x.name, x.steps])).toEqual([
       ["stage1", 8], ["stage2-ingredient1", 2], ["stage2-ingredient2", 2], ["stage2-ingredient3", 6], ["soup", 2],
     ]);
@@ -39,6 +40,16 @@ describe("rehearse --small", () => {
     }
     // training moved the model: every trained model beats the uniform-distribution loss
     for (const x of r.rows.slice(0, 4)) expect(x.trainLoss!).toBeLessThan(Math.log(100352));
+  });
+
+  test("each run's in-loop held-out loss at its end equals its exported model's through olmo eval's path, bit for bit", () => {
+    for (const x of r.rows.slice(0, 4)) expect({ name: x.name, loss: x.inLoopEvalLoss }).toEqual({ name: x.name, loss: x.evalLoss });
+    expect(r.rows[4].inLoopEvalLoss).toBeNull(); // the soup is not trained: only the exported eval
+    // ...recorded in a folder of its own, which olmo report draws beside the ingredients
+    const soup = readRun(join(dir, "work", "soup"));
+    expect(soup.evals.map((e) => [e.eval, e.loss])).toEqual([["heldout", r.rows[4].evalLoss]]);
+    const charts = chartsFor([...r.rows.slice(1, 4).map((x) => readRun(join(x.checkpoint, ".."))), soup]);
+    expect(charts.filter((c) => c.eval).map((c) => c.title)).toEqual(["Eval: heldout"]);
   });
 
   test("the ingredients follow the recipe: stage-1 weights, own seeds, LR from the stage-1 schedule's end to 0", () => {

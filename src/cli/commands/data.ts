@@ -1,11 +1,10 @@
 // olmo data order: the global instance order (numpy PCG64-compatible, as OLMo-core).
 // olmo data inspect: which instances (file, offset) and tokens a training step saw.
 import { UserError } from "../../errors.ts";
-import { resolve } from "node:path";
 import { loadConfig } from "../../config/load.ts";
 import { globalBatchTokens } from "../../config/schema.ts";
 import { type Dataset, DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
-import { brownTokenFiles } from "../../train/data-source.ts";
+import { embeddedBrownSplit } from "../../train/data-source.ts";
 import { type CommandSpec, type ParsedArgs, req } from "../args.ts";
 
 function int(args: ParsedArgs, name: string, cmd: string, min = 0): number {
@@ -70,7 +69,7 @@ export const dataInspectCommand: CommandSpec = {
       // the run's own data, order and batch size, exactly as `olmo train CONFIG` would read them
       const cfg = await loadConfig(args.positional[0], args.overrides);
       const d = cfg.data;
-      const paths = d.embedded ? await brownTokenFiles(resolve(process.env.OLMO_CACHE ?? ".olmo-cache"), (l) => console.error(l)) : d.paths;
+      const paths = d.embedded ? [(await embeddedBrownSplit(undefined, (l) => console.error(l))).train] : d.paths;
       ds = openDataset({ paths, mixFile: d.mixFile, baseDir: d.baseDir, tokenizer: d.tokenizer, dtype: d.dtype, vocabSize: cfg.model.vocabSize,
         seqLen: cfg.train.seqLen, maxTargetSeqLen: d.maxTargetSeqLen });
       loader = new DataLoader(ds, { globalBatchTokens: globalBatchTokens(cfg), seed: d.seed, dpWorld, allowRepetition: d.allowRepetition });

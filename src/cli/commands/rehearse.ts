@@ -58,7 +58,7 @@ export const rehearseCommand: CommandSpec = {
     const r = await rehearse(be, recipe, { scale, workDir: out, log, trainLog: args.opts.verbose ? log : undefined });
     console.log("");
     console.log(formatRehearsal(r));
-    console.log(`\n${r.rows.length} models evaluated on ${scale.evalInstances}×${scale.seqLen} held-out tokens (the corpus tail, never trained on), ` +
+    console.log(`\n${r.rows.length} models evaluated on ${scale.evalInstances}×${scale.seqLen} held-out tokens (every 25th Brown document, never trained on), ` +
       `from their HF exports under ${join(out, "hf")}; ${r.seconds.toFixed(1)} s`);
   },
 };
