@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "internal.h"
 
 
@@ -50,6 +52,28 @@ int olmo_device_name(char* buf, int64_t len) {
   CHECK_PTR(buf);
   CHECK_POS(len);
   snprintf(buf, (size_t)len, "cpu (OpenBLAS, %d threads)", omp_get_max_threads());
+  return 0;
+}
+
+/* MemAvailable from /proc/meminfo (what the kernel can give without swapping), else free pages. */
+int olmo_device_memory(int64_t* free_bytes, int64_t* total_bytes) {
+  CHECK_PTR(free_bytes);
+  CHECK_PTR(total_bytes);
+  long page = sysconf(_SC_PAGESIZE);
+  *total_bytes = (int64_t)sysconf(_SC_PHYS_PAGES) * page;
+  *free_bytes = (int64_t)sysconf(_SC_AVPHYS_PAGES) * page;
+  FILE* f = fopen("/proc/meminfo", "r");
+  if (f) {
+    char line[256];
+    long long kb;
+    while (fgets(line, sizeof line, f)) {
+      if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
+        *free_bytes = (int64_t)kb * 1024;
+        break;
+      }
+    }
+    fclose(f);
+  }
   return 0;
 }
 

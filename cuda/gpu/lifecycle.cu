@@ -103,6 +103,16 @@ int olmo_device_name(char* buf, int64_t len) {
   return 0;
 }
 
+int olmo_device_memory(int64_t* free_bytes, int64_t* total_bytes) {
+  OLMO_REQUIRE_INIT();
+  OLMO_REQUIRE(free_bytes != nullptr && total_bytes != nullptr, "olmo_device_memory: null output");
+  size_t free_b = 0, total_b = 0;
+  OLMO_CUDA(cudaMemGetInfo(&free_b, &total_b));
+  *free_bytes = (int64_t)free_b;
+  *total_bytes = (int64_t)total_b;
+  return 0;
+}
+
 int olmo_synchronize(void) {
   OLMO_REQUIRE_INIT();
   OLMO_CUDA(cudaStreamSynchronize(g_state.stream));

@@ -23,6 +23,7 @@
  *
  * defines:
  *   lifecycle:   olmo_abi_version olmo_last_error olmo_init olmo_device_count olmo_device_name
+ *                olmo_device_memory
  *                olmo_act_dtype olmo_set_num_threads olmo_synchronize
  *   memory:      olmo_alloc olmo_free olmo_memcpy_h2d olmo_memcpy_d2h olmo_memcpy_d2d
  *                olmo_memset olmo_fill_f32 olmo_cast_f32_to_act olmo_cast_act_to_f32
@@ -42,7 +43,7 @@
 extern "C" {
 #endif
 
-#define OLMO_ABI_VERSION 2
+#define OLMO_ABI_VERSION 3
 
 #define OLMO_DTYPE_F32 0
 #define OLMO_DTYPE_BF16 1
@@ -59,6 +60,9 @@ int olmo_init(int device);
 int olmo_device_count(int32_t* out);
 /* NUL-terminated description of the device into buf (at most len bytes). */
 int olmo_device_name(char* buf, int64_t len);
+/* Memory of the device: what can still be allocated and its size, in bytes (CUDA: cudaMemGetInfo;
+ * CPU library: the host's available and total memory). Checked before a run allocates. */
+int olmo_device_memory(int64_t* free_bytes, int64_t* total_bytes);
 int olmo_act_dtype(void);
 int olmo_set_num_threads(int n);
 int olmo_synchronize(void);

@@ -35,6 +35,8 @@ export interface Backend {
    *  (the library's own buffers — CUDA context, cuBLASLt workspace, NCCL — are not counted) */
   memory(): { allocatedBytes: number; peakBytes: number };
   resetPeakMemory(): void;
+  /** what the device can still allocate and its size (CUDA: cudaMemGetInfo; CPU: the host's available memory) */
+  deviceMemory(): { freeBytes: number; totalBytes: number };
 
   // timing (olmo.h "timing events"): CUDA events on the library stream, wall clock on the CPU library
   createEvent(): EventHandle;

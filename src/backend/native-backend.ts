@@ -61,6 +61,12 @@ export class NativeBackend implements Backend {
   resetPeakMemory(): void {
     this.peak = this.allocated;
   }
+  deviceMemory(): { freeBytes: number; totalBytes: number } {
+    // two buffers of ≥ 1 KiB (small typed arrays can move under FFI)
+    const free = new BigInt64Array(128), total = new BigInt64Array(128);
+    this.c("olmo_device_memory", this.lib.sym.olmo_device_memory(hostPtr(free) as never, hostPtr(total) as never));
+    return { freeBytes: Number(free[0]), totalBytes: Number(total[0]) };
+  }
   upload(dst: DevPtr, src: ArrayBufferView): void {
     if (src.byteLength === 0) return;
     this.c("olmo_memcpy_h2d", this.lib.sym.olmo_memcpy_h2d(dst as never, hostPtr(src) as never, src.byteLength));

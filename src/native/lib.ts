@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 
 const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 export const DTYPE_F32 = 0;
 export const DTYPE_BF16 = 1;
 
@@ -17,6 +17,7 @@ const symbols = {
   olmo_init: { args: [i32], returns: i32 },
   olmo_device_count: { args: [P], returns: i32 },
   olmo_device_name: { args: [P, i64_fast], returns: i32 },
+  olmo_device_memory: { args: [P, P], returns: i32 },
   olmo_act_dtype: { args: [], returns: i32 },
   olmo_set_num_threads: { args: [i32], returns: i32 },
   olmo_synchronize: { args: [], returns: i32 },

@@ -130,18 +130,19 @@ export function activationBytesByRecompute(cfg: RunConfig, tp = 1): Record<Recom
 }
 
 /**
- * Weights: a bf16 compute copy (split by TP) + the fp32 master, which ZeRO-1 keeps with the
- * optimizer slice (split by TP and DP). Gradients: fp32, accumulated over micro-batches before
+ * Weights: a compute copy (bf16 on GPUs, `actBytes`; split by TP) + the fp32 master, which ZeRO-1
+ * keeps with the optimizer slice (split by TP and DP). Gradients: fp32, accumulated over micro-batches before
  * the reduce-scatter, so whole (split by TP only). Optimizer: Adam m and v in fp32 (TP and DP).
  */
-export function memoryPerGpu(cfg: RunConfig, layout: Layout): MemoryPerGpu {
+export function memoryPerGpu(cfg: RunConfig, layout: Layout, actBytes = 2): MemoryPerGpu {
   const { tp, dp } = layout;
   // replicated tensors (the per-layer output norms, the final norm) are whole on every TP rank
   const perTp = paramSpecs(cfg.model).reduce((a, s) => a + (s.tp === "replicated" ? s.numel : s.numel / tp), 0);
-  const weights = 2 * perTp + (4 * perTp) / dp;
+  // actBytes 4 (the CPU library) without ZeRO-1: the fp32 master is the compute copy (param-store.ts)
+  const weights = actBytes === 4 && dp === 1 ? 4 * perTp : actBytes * perTp + (4 * perTp) / dp;
   const grads = 4 * perTp;
   const optimizer = (8 * perTp) / dp;
-  const activations = activationBytes(cfg, tp);
+  const activations = activationBytes(cfg, tp, actBytes);
   return { weights, grads, optimizer, activations, total: weights + grads + optimizer + activations };
 }
 

@@ -19,6 +19,7 @@ import { formatRate } from "./progress.ts";
 import { greedySample, samplePromptIds } from "./sample.ts";
 import { openRunData } from "./data-source.ts";
 import { RunCheckpointer } from "./checkpointing.ts";
+import { checkLoadPath, checkMemoryFits } from "./preflight.ts";
 import { acquireRunLock } from "./run-lock.ts";
 import { InLoopEval } from "./in-loop-eval.ts";
 import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
@@ -126,6 +127,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
   const main = rank === 0;
   const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
   let trainer: Trainer;
+  let data: Awaited<ReturnType<typeof openRunData>>;
   // data-parallel rank and size: every rank of a TP group reads the same instances
   let dpRank = rank, dpWorld = world;
   try {
@@ -133,6 +135,13 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     const comms = await deviceComms(par, be, tp);
     dpRank = comms.dims.dpRank;
     dpWorld = comms.dims.dp;
+    // before anything large is allocated: the data opens, the checkpoint to start from exists, the
+    // memory plan fits (rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once)
+    if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
+    data = await openRunData(cfg, { log, dpRank, dpWorld });
+    if (main && par.store) await par.store.barrier("olmo/data", rank, world);
+    checkLoadPath(cfg, runDir);
+    checkMemoryFits(cfg, be, tp, dpWorld, env.localWorld);
     trainer = new Trainer(be, cfg, runDir, { dp: comms.dp, tp: comms.tp });
   } catch (e) {
     if (world > 1) throw e; // the launcher (or the shm exit flag) stops the other ranks
@@ -150,10 +159,6 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     // the end-of-run sample's prompt is checked now, not after the training it follows
     const wantSample = main && tp === 1 && cfg.train.samplePrompt !== "" && cfg.train.sampleTokens > 0;
     const sampleIds = wantSample ? await samplePromptIds(cfg.train.samplePrompt, cfg.model) : null;
-    // rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once
-    if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
-    const data = await openRunData(cfg, { log, dpRank, dpWorld });
-    if (main && par.store) await par.store.barrier("olmo/data", rank, world);
     // every rank must resume from the same checkpoint (or all start fresh): a rank that sees another
     // newest checkpoint is on a run folder that is not shared
     if (par.store) {
