@@ -8,9 +8,9 @@
 // The brief's bar: eval ≥ 0.9 × forward. Default shape: configs/tiny.ts (d 64, 4 layers, vocab
 // 100,352, micro-batch 2 × 128). Last line: one JSON object.
 import { createBackend } from "../src/backend/native-backend.ts";
-import { formatHelp, parseArgs, type CommandSpec } from "../src/cli/args.ts";
+import type { CommandSpec } from "../src/cli/args.ts";
+import { benchArgs } from "./args.ts";
 import { openEvalInstances } from "../src/data/eval-instances.ts";
-import { UserError } from "../src/errors.ts";
 import { ModelConfigSchema } from "../src/model/config.ts";
 import { truncatedNormal } from "../src/model/init.ts";
 import { Olmo2, shiftLabels } from "../src/model/olmo2.ts";
@@ -35,21 +35,7 @@ const spec: CommandSpec = {
   run: async () => {},
 };
 
-const argv = process.argv.slice(2);
-if (argv.includes("--help")) {
-  console.log(formatHelp(spec));
-  process.exit(0);
-}
-let o: ReturnType<typeof parseArgs>["opts"];
-try {
-  o = parseArgs(spec, argv).opts;
-} catch (e) {
-  if (e instanceof UserError) {
-    console.error(`bench:eval: ${e.message}`);
-    process.exit(2);
-  }
-  throw e;
-}
+const o = benchArgs(spec);
 const n = (k: string) => o[k] as number;
 const B = n("batch"), T = n("seq-len"), N = n("instances"), threads = n("threads");
 if (N % B !== 0) {

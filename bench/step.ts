@@ -9,13 +9,13 @@ import type { Backend } from "../src/backend/backend.ts";
 import { createBackend } from "../src/backend/native-backend.ts";
 import { profiledBackend } from "../src/backend/profile.ts";
 import { RecomputeModeSchema } from "../src/config/schema.ts";
-import { formatHelp, parseArgs, type CommandSpec } from "../src/cli/args.ts";
+import type { CommandSpec } from "../src/cli/args.ts";
+import { benchArgs } from "./args.ts";
 import { ModelConfigSchema, paddedVocab } from "../src/model/config.ts";
 import { truncatedNormal } from "../src/model/init.ts";
 import { Olmo2, shiftLabels } from "../src/model/olmo2.ts";
 import { ParamStore } from "../src/model/param-store.ts";
 import { AdamW } from "../src/optim/adamw.ts";
-import { UserError } from "../src/errors.ts";
 import { measureFmaPeak } from "./cpu-peak.ts";
 import { measureStreamBandwidth, profileTable } from "./profile-report.ts";
 import { findPython } from "./python.ts";
@@ -44,21 +44,7 @@ const spec: CommandSpec = {
   run: async () => {},
 };
 
-const argv = process.argv.slice(2);
-if (argv.includes("--help")) {
-  console.log(formatHelp(spec));
-  process.exit(0);
-}
-let o: ReturnType<typeof parseArgs>["opts"];
-try {
-  o = parseArgs(spec, argv).opts;
-} catch (e) {
-  if (e instanceof UserError) {
-    console.error(`bench:step: ${e.message}`);
-    process.exit(2);
-  }
-  throw e;
-}
+const o = benchArgs(spec);
 const n = (k: string) => o[k] as number;
 const cfg = ModelConfigSchema.parse({
   dModel: n("d-model"), nLayers: n("layers"), nHeads: n("heads"), nKvHeads: n("kv-heads"), ffnHidden: n("ffn"),

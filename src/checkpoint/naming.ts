@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fsyncPath } from "./io.ts";
+import { pidAlive } from "../process.ts";
 
 export const METADATA_FILE = "metadata.msgpack";
 const TMP_MARK = ".tmp-";
@@ -63,15 +64,6 @@ export function listCheckpoints(runDir: string): CheckpointEntry[] {
 export function findLatestCheckpoint(runDir: string): string | null {
   const all = listCheckpoints(runDir);
   return all.length ? all[all.length - 1].path : null;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync,
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
+import { pidAlive } from "../process.ts";
 
 export const LOCK_FILE = "train.lock";
 
@@ -28,15 +29,6 @@ function pidStartTime(pid: number): string | null {
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
   } catch {
     return null;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
