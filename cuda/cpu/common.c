@@ -77,6 +77,18 @@ int olmo_device_memory(int64_t* free_bytes, int64_t* total_bytes) {
   return 0;
 }
 
+/* Host memory is the CPU library's device memory: nothing to page-lock. */
+int olmo_host_register(void* ptr, int64_t bytes) {
+  CHECK_NONNEG(bytes);
+  CHECK_PTR_IF(ptr, bytes);
+  return 0;
+}
+
+int olmo_host_unregister(void* ptr) {
+  (void)ptr;
+  return 0;
+}
+
 int olmo_act_dtype(void) { return OLMO_DTYPE_F32; }
 
 int olmo_set_num_threads(int n) {

@@ -113,6 +113,21 @@ int olmo_device_memory(int64_t* free_bytes, int64_t* total_bytes) {
   return 0;
 }
 
+int olmo_host_register(void* ptr, int64_t bytes) {
+  OLMO_REQUIRE_INIT();
+  OLMO_REQUIRE(bytes >= 0 && (ptr != nullptr || bytes == 0), "olmo_host_register: bad arguments (bytes=%lld)", (long long)bytes);
+  if (bytes == 0) return 0;
+  OLMO_CUDA(cudaHostRegister(ptr, (size_t)bytes, cudaHostRegisterDefault));
+  return 0;
+}
+
+int olmo_host_unregister(void* ptr) {
+  OLMO_REQUIRE_INIT();
+  if (!ptr) return 0;
+  OLMO_CUDA(cudaHostUnregister(ptr));
+  return 0;
+}
+
 int olmo_synchronize(void) {
   OLMO_REQUIRE_INIT();
   OLMO_CUDA(cudaStreamSynchronize(g_state.stream));

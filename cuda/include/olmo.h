@@ -23,7 +23,7 @@
  *
  * defines:
  *   lifecycle:   olmo_abi_version olmo_last_error olmo_init olmo_device_count olmo_device_name
- *                olmo_device_memory
+ *                olmo_device_memory olmo_host_register olmo_host_unregister
  *                olmo_act_dtype olmo_set_num_threads olmo_synchronize
  *   memory:      olmo_alloc olmo_free olmo_memcpy_h2d olmo_memcpy_d2h olmo_memcpy_d2d
  *                olmo_memset olmo_fill_f32 olmo_cast_f32_to_act olmo_cast_act_to_f32
@@ -63,6 +63,10 @@ int olmo_device_name(char* buf, int64_t len);
 /* Memory of the device: what can still be allocated and its size, in bytes (CUDA: cudaMemGetInfo;
  * CPU library: the host's available and total memory). Checked before a run allocates. */
 int olmo_device_memory(int64_t* free_bytes, int64_t* total_bytes);
+/* Page-lock `bytes` of host memory at ptr so device-to-host copies into it run at full speed (the
+ * asynchronous checkpoint's snapshot pool; CUDA: cudaHostRegister; the CPU library: nothing to do). */
+int olmo_host_register(void* ptr, int64_t bytes);
+int olmo_host_unregister(void* ptr);
 int olmo_act_dtype(void);
 int olmo_set_num_threads(int n);
 int olmo_synchronize(void);

@@ -37,6 +37,8 @@ export interface Backend {
   resetPeakMemory(): void;
   /** what the device can still allocate and its size (CUDA: cudaMemGetInfo; CPU: the host's available memory) */
   deviceMemory(): { freeBytes: number; totalBytes: number };
+  /** page-lock a long-lived host buffer for fast device→host copies (CUDA); returns its undo */
+  pinHost(buf: ArrayBufferView): () => void;
 
   // timing (olmo.h "timing events"): CUDA events on the library stream, wall clock on the CPU library
   createEvent(): EventHandle;

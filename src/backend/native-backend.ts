@@ -61,6 +61,12 @@ export class NativeBackend implements Backend {
   resetPeakMemory(): void {
     this.peak = this.allocated;
   }
+  pinHost(buf: ArrayBufferView): () => void {
+    if (buf.byteLength === 0) return () => {};
+    const p = hostPtr(buf);
+    this.c("olmo_host_register", this.lib.sym.olmo_host_register(p as never, buf.byteLength));
+    return () => this.c("olmo_host_unregister", this.lib.sym.olmo_host_unregister(p as never));
+  }
   deviceMemory(): { freeBytes: number; totalBytes: number } {
     // two buffers of ≥ 1 KiB (small typed arrays can move under FFI)
     const free = new BigInt64Array(128), total = new BigInt64Array(128);

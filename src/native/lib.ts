@@ -18,6 +18,8 @@ const symbols = {
   olmo_device_count: { args: [P], returns: i32 },
   olmo_device_name: { args: [P, i64_fast], returns: i32 },
   olmo_device_memory: { args: [P, P], returns: i32 },
+  olmo_host_register: { args: [P, i64_fast], returns: i32 },
+  olmo_host_unregister: { args: [P], returns: i32 },
   olmo_act_dtype: { args: [], returns: i32 },
   olmo_set_num_threads: { args: [i32], returns: i32 },
   olmo_synchronize: { args: [], returns: i32 },

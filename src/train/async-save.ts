@@ -1,9 +1,10 @@
 // Asynchronous checkpoint saves (checkpoint.async): the training thread snapshots what this rank
-// owns into a shared host pool (device → host, the only part the step waits for), hands the job to a
+// owns into a shared host pool, page-locked on CUDA (device → host, the only part the step waits for), hands the job to a
 // Worker (save-worker.ts) and trains on while it writes. At most one save is in flight: the next
 // save, the end of the run and a stop wait for it; a failed background write is reported at the next
 // step and stops the run. The training thread runs no event loop while it trains, so the worker
 // answers through a status word on a SharedArrayBuffer (Atomics), never through messages.
+import type { Backend } from "../backend/backend.ts";
 import { UserError } from "../errors.ts";
 import { type SaveJob, STATUS, STATUS_BYTES, readStatusText } from "./async-save-protocol.ts";
 
@@ -14,6 +15,8 @@ export class AsyncSaver {
   private readonly status: Int32Array;
   private readonly text: Uint8Array;
   private inFlight: number | null = null;
+  /** undoes the page-locking of the pool (CUDA: pinned memory makes the snapshot copy faster) */
+  private unpin: () => void = () => {};
 
   private constructor(worker: Worker, poolFloats: number) {
     this.worker = worker;
@@ -29,7 +32,7 @@ export class AsyncSaver {
    * A saver with a pool of `poolFloats`, or null where no Worker can start (a compiled binary built
    * without save-worker.ts as an entry point): the caller then saves synchronously.
    */
-  static open(poolFloats: number): AsyncSaver | null {
+  static open(poolFloats: number, be?: Backend): AsyncSaver | null {
     // in a compiled binary the worker is an extra entry point at /$bunfs/root/src/train/save-worker.ts
     const candidates = [new URL("./save-worker.ts", import.meta.url).href];
     if (import.meta.url.includes("/$bunfs/")) candidates.push("/$bunfs/root/src/train/save-worker.ts");
@@ -44,6 +47,7 @@ export class AsyncSaver {
       // a worker that cannot load its script never answers (no exception here): wait for its hello
       if (Atomics.wait(saver.status, 0, STATUS.idle, 10_000) !== "timed-out" && Atomics.load(saver.status, 0) === STATUS.ready) {
         Atomics.store(saver.status, 0, STATUS.idle);
+        if (be) saver.unpin = be.pinHost(saver.pool);
         return saver;
       }
       worker.terminate();
@@ -87,5 +91,7 @@ export class AsyncSaver {
 
   close(): void {
     this.worker.terminate();
+    this.unpin();
+    this.unpin = () => {};
   }
 }

@@ -51,7 +51,7 @@ export class RunCheckpointer {
   constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer, readonly leaderPid = process.pid,
     log: (l: string) => void = () => {}) {
     if (cfg.checkpoint.async) {
-      this.saver = AsyncSaver.open(this.snapshotFloats());
+      this.saver = AsyncSaver.open(this.snapshotFloats(), trainer.backend);
       if (!this.saver) log("checkpoint.async: no worker thread can start here (a binary built without src/train/save-worker.ts); saving synchronously");
     }
   }
