@@ -1,4 +1,5 @@
-// kill -9 at random moments of a run that saves (and prunes) every step: whatever instant the
+// kill -9 at random moments of a run that saves (and prunes) every step, synchronously and in the
+// background (checkpoint.async): whatever instant the
 // process dies at — mid-step, mid-save, mid-prune — every checkpoint that looks complete loads
 // completely (every checksum), the next `olmo train` takes over the dead run's lock and resumes, and
 // the run finishes.
@@ -30,32 +31,34 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function train(runDir: string) {
-  return Bun.spawn([process.execPath, "src/cli/main.ts", "train", join(dir, "cfg.ts"), `--run-dir=${runDir}`, "--quiet"], {
+function train(runDir: string, ...extra: string[]) {
+  return Bun.spawn([process.execPath, "src/cli/main.ts", "train", join(dir, "cfg.ts"), `--run-dir=${runDir}`, "--quiet", ...extra], {
     cwd: root, env: { ...process.env, OLMO_THREADS: "1", OLMO_BACKEND: "cpu" }, stdout: "pipe", stderr: "pipe",
   });
 }
 
-test("kill -9 at random moments while saving and pruning every step: no complete-looking checkpoint is corrupt, every resume finishes", async () => {
-  const runDir = join(dir, "run");
-  let seed = 12345;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const steps: number[] = [];
-  for (let kill = 0; kill < 10; kill++) {
-    const p = train(runDir);
-    await Bun.sleep(400 + rand() * 1600);
-    p.kill("SIGKILL");
-    expect(await p.exited).not.toBe(0);
-    const ckpts = listCheckpoints(runDir);
-    for (const c of ckpts) expect(verifyCheckpoint(c.path).tensors).toBeGreaterThan(0); // throws on any damage
-    steps.push(ckpts.at(-1)?.step ?? 0);
-  }
-  // the kills landed while the run progressed (saves every step, prunes to 2)
-  expect(new Set(steps).size).toBeGreaterThan(3);
-  const last = train(runDir);
-  const [code, err] = [await last.exited, await new Response(last.stderr).text()];
-  expect({ code, err: err.split("\n").filter((l) => /error/.test(l)) }).toEqual({ code: 0, err: [] });
-  expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([STEPS - 1, STEPS]);
-  // the debris of interrupted saves and deletes is gone after the finishing run's prunes
-  expect(readdirSync(runDir).filter((n) => n.includes(".tmp-"))).toEqual([]);
-}, 90_000);
+for (const [mode, extra] of [["synchronous", []], ["asynchronous (checkpoint.async)", ["--checkpoint.async=true"]]] as const) {
+  test(`${mode} saves: kill -9 at random moments while saving and pruning every step: no complete-looking checkpoint is corrupt, every resume finishes`, async () => {
+    const runDir = join(dir, `run-${extra.length}`);
+    let seed = 12345;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const steps: number[] = [];
+    for (let kill = 0; kill < 10; kill++) {
+      const p = train(runDir, ...extra);
+      await Bun.sleep(400 + rand() * 1600);
+      p.kill("SIGKILL");
+      expect(await p.exited).not.toBe(0);
+      const ckpts = listCheckpoints(runDir);
+      for (const c of ckpts) expect(verifyCheckpoint(c.path).tensors).toBeGreaterThan(0); // throws on any damage
+      steps.push(ckpts.at(-1)?.step ?? 0);
+    }
+    // the kills landed while the run progressed (saves every step, prunes to 2)
+    expect(new Set(steps).size).toBeGreaterThan(3);
+    const last = train(runDir, ...extra);
+    const [code, err] = [await last.exited, await new Response(last.stderr).text()];
+    expect({ code, err: err.split("\n").filter((l) => /error/.test(l)) }).toEqual({ code: 0, err: [] });
+    expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([STEPS - 1, STEPS]);
+    // the debris of interrupted saves and deletes is gone after the finishing run's prunes
+    expect(readdirSync(runDir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+  }, 90_000);
+}
