@@ -91,7 +91,7 @@ function buildNcclStandin(): void {
   const src = "cuda/nccl-standin/nccl_standin.c";
   const dir = join(outDir, "nccl-standin"), out = join(dir, "libnccl.so.2");
   mkdirSync(dir, { recursive: true });
-  if (upToDate(out, [src])) return;
+  if (upToDate(out, [src, "cuda/nccl-standin/elements.h"])) return;
   run([nvcc, "-O2", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden,-Wall", "-cudart", "static", "-o", out, src, "-lpthread"]);
   console.error(`build: ${out} (test tool: one-GPU NCCL stand-in)`);
 }
