@@ -20,9 +20,29 @@ const READ_VERSIONS = [1, 2];
 /** Plain msgpack maps (no msgpackr records), so other tools (Python msgpack) can read the metadata. */
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
+/**
+ * A plain copy for msgpack, as JSON would make it (no undefined fields, objects via toJSON, no
+ * functions) but keeping NaN and ±Infinity, which JSON turns into null: the skip rule's history
+ * holds them after a diverged step, a config may hold maxGradNorm Infinity, and msgpack's float64
+ * carries them exactly.
+ */
+export function plainForMsgpack(v: unknown): unknown {
+  if (v === null || typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;
+  if (typeof v === "bigint") return Number(v);
+  if (Array.isArray(v)) return v.map((x) => (x === undefined || typeof x === "function" ? null : plainForMsgpack(x)));
+  if (typeof v === "object") {
+    const j = (v as { toJSON?: () => unknown }).toJSON;
+    if (typeof j === "function") return plainForMsgpack(j.call(v));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined && typeof x !== "function") out[k] = plainForMsgpack(x);
+    return out;
+  }
+  return null;
+}
+
 /** metadata.msgpack bytes of version 2: the index packed, wrapped with its crc32. */
 export function encodeMetadata(meta: CheckpointMeta): Uint8Array {
-  const body = packr.pack(JSON.parse(JSON.stringify(meta)));
+  const body = packr.pack(plainForMsgpack(meta));
   return packr.pack({ format: FORMAT, version: FORMAT_VERSION, crc32: checksum(body), meta: body });
 }
 

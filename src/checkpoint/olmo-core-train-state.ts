@@ -100,6 +100,9 @@ export function writeOlmoCoreTrainState(path: string, s: OlmoCoreTrainState): vo
 
 /** The data position of an OLMo-core trainer state, in the form our data loader restores (per epoch). */
 export function olmoCoreCursor(dl: OlmoCoreDataLoaderState): OlmoCoreCursor {
+  const L = dl.sequenceLength;
   return { olmoCore: { epoch: dl.epoch ?? 1, batchesProcessed: dl.batchesProcessed, tokensProcessed: dl.tokensProcessed, seed: dl.seed,
-    fingerprint: dl.fingerprint, fingerprintVersion: dl.fingerprintVersion } };
+    fingerprint: dl.fingerprint, fingerprintVersion: dl.fingerprintVersion, sequenceLength: L,
+    // OLMo-core's FSL chunking: max_target_sequence_length // sequence_length, 1 without it
+    chunk: L ? (dl.maxTargetSequenceLength ? Math.floor(dl.maxTargetSequenceLength / L) : 1) : null } };
 }

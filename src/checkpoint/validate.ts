@@ -210,7 +210,7 @@ function checkOptim(o: unknown, specs: Map<string, ParamSpec>, fail: (m: string)
   const step = o.step;
   for (const [name, n] of Object.entries(step)) {
     if (!specs.has(name)) fail(`optim.step names ${shown(name)}, which is not a parameter of the model`);
-    if (typeof n !== "number" || !Number.isFinite(n) || n < 0) fail(`optim.step of ${name} is ${shown(n)}, expected a non-negative number`);
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0) fail(`optim.step of ${name} is ${shown(n)}, expected a non-negative integer`);
   }
   const absent = [...specs.keys()].filter((n) => !(n in step));
   if (absent.length) fail(`optim.step has no counter for ${absent.length} of ${specs.size} tensors (first: ${absent[0]})`);

@@ -53,7 +53,13 @@ export interface LoaderState {
  * Dataset.olmoCoreFingerprint computes for our files.
  */
 export interface OlmoCoreCursor {
-  olmoCore: { epoch: number; batchesProcessed: number; tokensProcessed: number; seed: number; fingerprint: string; fingerprintVersion: string };
+  olmoCore: {
+    epoch: number; batchesProcessed: number; tokensProcessed: number; seed: number; fingerprint: string; fingerprintVersion: string;
+    /** instance length and chunking (max_target_sequence_length / sequence_length) the order was drawn for; the
+     *  v1.1 fingerprint covers the files only, so these are compared on their own (null: not recorded) */
+    sequenceLength?: number | null;
+    chunk?: number | null;
+  };
 }
 
 export function isOlmoCoreCursor(state: unknown): state is OlmoCoreCursor {
@@ -219,6 +225,13 @@ export class DataLoader {
       }
     }
     if (!opts.ignoreFingerprintMismatch) {
+      const d = this.dataset;
+      if (c.sequenceLength != null && c.sequenceLength !== d.seqLen) {
+        throw new UserError(`resume from OLMo-core: its instances are ${c.sequenceLength} tokens, this run's ${d.seqLen} (train.seqLen): the order would not continue; use ${c.sequenceLength} or override with ignore-fingerprint-mismatch`);
+      }
+      if (c.chunk != null && c.chunk !== d.chunk) {
+        throw new UserError(`resume from OLMo-core: its order shuffles chunks of ${c.chunk} instances, this run's of ${d.chunk} (data.maxTargetSeqLen / train.seqLen); the order would not continue`);
+      }
       if (c.seed !== this.seed) throw new UserError(`resume from OLMo-core: the data seed differs (checkpoint ${c.seed}, now ${this.seed}); set data.seed ${c.seed} or override with ignore-fingerprint-mismatch`);
       if (c.fingerprintVersion !== "v1.1") {
         throw new UserError(`resume from OLMo-core: its dataset fingerprint is version ${JSON.stringify(c.fingerprintVersion)}, this olmo compares "v1.1" only; override with ignore-fingerprint-mismatch if the data is the same`);

@@ -79,6 +79,10 @@ export async function launch(opts: LaunchOptions): Promise<number> {
   checkInt("node-rank", nodeRank, 0);
   checkInt("max-restarts", opts.maxRestarts ?? 0, 0);
   if (nodeRank >= nnodes) throw new UserError(`launch: --node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
+  // a node restarts only its own ranks: the other nodes' ranks would wait in collectives with dead peers
+  if ((opts.maxRestarts ?? 0) > 0 && nnodes > 1) {
+    throw new UserError("launch: --max-restarts restarts this node's ranks only, so it needs --nnodes 1; across nodes use torchrun --max-restarts or your scheduler's requeue");
+  }
   if (opts.cmd.length === 0) throw new UserError("launch: nothing to run (give the command after --, e.g. olmo launch --nproc-per-node 2 -- train CONFIG)");
   if (opts.masterPort !== undefined) {
     checkInt("master-port", opts.masterPort, 1);
@@ -176,7 +180,13 @@ async function runAttempt(opts: LaunchOptions, attempt: number, log: (l: string)
     await Promise.all(
       procs.map(async (p, local) => {
         const code = await p.exited;
-        if (code === 0 || stopping) return;
+        if (code === 0) return;
+        if (stopping) {
+          // a rank that fails while the others save after a stop signal: they would wait for it in a
+          // collective, so they get the short grace, not the long one
+          if (code !== PREEMPTED_EXIT_CODE && received && received !== "SIGINT") killAfter(opts.graceS ?? 5);
+          return;
+        }
         // stopped after a checkpoint on a signal of its own (e.g. SLURM signalling every task): the
         // others stop at the same step
         if (code === PREEMPTED_EXIT_CODE && p.signalCode === null) {

@@ -32,7 +32,7 @@ export class AsyncSaver {
    * A saver with a pool of `poolFloats`, or null where no Worker can start (a compiled binary built
    * without save-worker.ts as an entry point): the caller then saves synchronously.
    */
-  static open(poolFloats: number, be?: Backend): AsyncSaver | null {
+  static open(poolFloats: number, be?: Backend, log: (l: string) => void = () => {}): AsyncSaver | null {
     // in a compiled binary the worker is an extra entry point at /$bunfs/root/src/train/save-worker.ts
     const candidates = [new URL("./save-worker.ts", import.meta.url).href];
     if (import.meta.url.includes("/$bunfs/")) candidates.push("/$bunfs/root/src/train/save-worker.ts");
@@ -47,7 +47,12 @@ export class AsyncSaver {
       // a worker that cannot load its script never answers (no exception here): wait for its hello
       if (Atomics.wait(saver.status, 0, STATUS.idle, 10_000) !== "timed-out" && Atomics.load(saver.status, 0) === STATUS.ready) {
         Atomics.store(saver.status, 0, STATUS.idle);
-        if (be) saver.unpin = be.pinHost(saver.pool);
+        // page-locking only speeds the snapshot up: without it the save still works
+        try {
+          if (be) saver.unpin = be.pinHost(saver.pool);
+        } catch (e) {
+          log(`checkpoint.async: the snapshot pool stays pageable (${(e as Error).message.split("\n")[0]})`);
+        }
         return saver;
       }
       worker.terminate();

@@ -14,7 +14,7 @@ import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { DivergedError, UserError } from "../errors.ts";
 import { paddedVocab } from "../model/config.ts";
 import type { ParamSpec } from "../model/params.ts";
-import type { ShardRegion } from "../model/sharding.ts";
+import type { Owned, ShardRegion } from "../model/sharding.ts";
 import { AsyncSaver } from "./async-save.ts";
 import { type StateSource, openNativeState, openOlmoCoreState } from "./state-sources.ts";
 import type { SaveRegion } from "./async-save-protocol.ts";
@@ -41,6 +41,8 @@ export class RunCheckpointer {
   private savingStep = 0;
   /** the background writer of checkpoint.async (null: synchronous saves) */
   private readonly saver: AsyncSaver | null = null;
+  /** how long rank 0's background writer waits for the other ranks' parts */
+  private readonly partsTimeoutMs: number = 0;
   /** device scratch of the finiteness check */
   private scratch: DevPtr = 0;
 
@@ -51,8 +53,15 @@ export class RunCheckpointer {
   constructor(readonly cfg: RunConfig, readonly runDir: string, readonly trainer: Trainer, readonly leaderPid = process.pid,
     log: (l: string) => void = () => {}) {
     if (cfg.checkpoint.async) {
-      this.saver = AsyncSaver.open(this.snapshotFloats(), trainer.backend);
-      if (!this.saver) log("checkpoint.async: no worker thread can start here (a binary built without src/train/save-worker.ts); saving synchronously");
+      this.partsTimeoutMs = saveTimeoutMs();
+      let saver = AsyncSaver.open(this.snapshotFloats(), trainer.backend, log);
+      // every rank saves the same way (the synchronous save has collectives the asynchronous one has not)
+      if (trainer.anyRank(!saver)) {
+        saver?.close();
+        saver = null;
+        log("checkpoint.async: a worker thread could not start on every rank (e.g. a binary built without src/train/save-worker.ts); saving synchronously");
+      }
+      this.saver = saver;
     }
   }
 
@@ -185,12 +194,15 @@ export class RunCheckpointer {
     }
   }
 
-  /** Save at the interval, at the last step, and when forced; first report a finished or failed background save. */
-  maybeSave(step: number, dataState: unknown, force = false): void {
+  /**
+   * Save at the interval, at the last step, and when forced; first report a finished or failed
+   * background save. `dataState` is asked for only when a save happens.
+   */
+  maybeSave(step: number, dataState: () => unknown, force = false): void {
     this.pollAsync();
     const every = this.cfg.checkpoint.saveInterval;
     if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0)) return;
-    this.save(step, dataState);
+    this.save(step, dataState());
   }
 
   /**
@@ -225,7 +237,7 @@ export class RunCheckpointer {
           for (const r of regs) regions.push({ group, name: sname, ranges: r.ranges, at: at + r.from - lo, length: r.to - r.from });
           at += regs.at(-1)!.to - lo;
         });
-        this.saver.begin({ step, finalPath, tmp, runDir: this.runDir, model: cfg.model, rank, main, parts, partsTimeoutMs: saveTimeoutMs(),
+        this.saver.begin({ step, finalPath, tmp, runDir: this.runDir, model: cfg.model, rank, main, parts, partsTimeoutMs: this.partsTimeoutMs,
           keep: cfg.checkpoint.keep, compress: cfg.checkpoint.compress, meta: main ? this.metaAt(step, dataState) : {}, regions });
         return null;
       }
@@ -259,14 +271,20 @@ export class RunCheckpointer {
     this.scratch = 0;
   }
 
-  /** The masters and moments this rank keeps are finite (else a DivergedError naming the tensor). */
+  /**
+   * The masters and moments every rank keeps are finite, else a DivergedError on every rank (agreed
+   * with one collective: a rank alone leaving a collective save would hang the others).
+   */
   private checkFinite(): void {
-    const { trainer } = this, store = trainer.params, map = trainer.map;
+    const { trainer } = this, map = trainer.map;
     this.scratch ||= trainer.backend.alloc(1024);
-    // each buffer holds the owned range [start, start + len) of the arena (the whole arena without ZeRO-1)
-    const start = store.slicedMaster ? map.zero1.start : 0, len = store.slicedMaster ? map.zero1.len : store.numel;
-    finiteOrThrow(trainer.backend, this.scratch, [["model", store.master, len], ["adam_m", trainer.optim.m, map.zero1.len], ["adam_v", trainer.optim.v, map.zero1.len]],
-      store.specs, start, this.savingStep);
+    // each buffer holds the owned range of the arena (the whole arena without ZeRO-1)
+    const bad = firstNonFinite(trainer.backend, this.scratch,
+      [["model", trainer.params.master], ["adam_m", trainer.optim.m], ["adam_v", trainer.optim.v]], map.zero1.start, map.zero1.len, map.ownedParts());
+    if (trainer.anyRank(bad !== null)) {
+      throw new DivergedError(`training diverged at step ${this.savingStep}: ${bad ?? "the state of another rank is"} NaN, infinite or beyond ~1e19 ` +
+        "(their squares overflow); this state is not saved", this.savingStep);
+    }
   }
 
   private pollAsync(): void {
@@ -328,28 +346,24 @@ export class RunCheckpointer {
 }
 
 /**
- * Refuse to save a diverged state (the newest checkpoint must stay the one to go back to): the sum
- * of squares of each group this rank keeps is finite unless a value is NaN or infinite (or beyond
- * ~1.8e19, equally diverged); one device reduction per group, the tensor named only on failure.
+ * What of this rank's state is not finite, or null: the sum of squares of each buffer (the owned
+ * range [start, start + len) of the arena) is finite unless a value is NaN or infinite (or beyond
+ * ~1e19, equally diverged); one device reduction per buffer, the tensor looked up only on failure.
  */
-function finiteOrThrow(be: Backend, scratch: DevPtr, groups: [string, DevPtr, number][], specs: ParamSpec[], base0: number, step: number): void {
+function firstNonFinite(be: Backend, scratch: DevPtr, groups: [Group, DevPtr][], start: number, len: number, parts: Owned[]): string | null {
   const host = new Float32Array(256); // ≥ 1 KiB: small typed arrays can move under FFI
   const sq = (p: DevPtr, n: number) => {
     be.normSquared(scratch, p, n, false);
     be.download(host.subarray(0, 1), scratch);
     return host[0];
   };
-  for (const [group, base, n] of groups) {
-    if (n === 0 || Number.isFinite(sq(base, n))) continue;
-    // which tensor: the first whose owned part is not finite
-    const bad = specs.find((s) => {
-      const lo = Math.max(s.offset, base0), hi = Math.min(s.offset + s.numel, base0 + n);
-      return hi > lo && !Number.isFinite(sq(base + (lo - base0) * 4, hi - lo));
-    });
+  for (const [group, base] of groups) {
+    if (len === 0 || Number.isFinite(sq(base, len))) continue;
+    const bad = parts.find((o) => !Number.isFinite(sq(base + (o.shard.local.offset + o.lo - start) * 4, o.hi - o.lo)));
     const what = group === "model" ? "the weights" : `Adam's ${group === "adam_m" ? "first" : "second"} moment`;
-    throw new DivergedError(`training diverged at step ${step}: ${what}${bad ? ` of ${bad.name}` : ""} are NaN, infinite or beyond ~1e19 ` +
-      "(their squares overflow); this state is not saved", step);
+    return `${what}${bad ? ` of ${bad.shard.full.name}` : ""} are`;
   }
+  return null;
 }
 
 /** How long rank 0's background writer waits for the other ranks' parts (OLMO_SAVE_TIMEOUT_S, default 1800). */

@@ -46,9 +46,9 @@ export function layoutThatFits(cfg: RunConfig, bytesPerGpu = H100_MEMORY_BYTES):
  * Refuse a run whose plan does not fit: per rank on a GPU, all ranks of this host on the CPU library
  * (they share the host's memory).
  */
-export function checkMemoryFits(cfg: RunConfig, be: Backend, tp: number, dp: number, ranksOnThisHost: number): void {
+export function checkMemoryFits(cfg: RunConfig, be: Backend, tp: number, dp: number, ranksOnThisHost: number,
+  freeBytes = be.deviceMemory().freeBytes): void {
   const need = memoryPerGpu(cfg, { gpus: tp * dp, tp, dp }, be.actBytes);
-  const { freeBytes } = be.deviceMemory();
   const shared = be.name === "cpu" ? ranksOnThisHost : 1;
   if (need.total * shared <= freeBytes) return;
   const fits = layoutThatFits(cfg);

@@ -137,11 +137,13 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     dpWorld = comms.dims.dp;
     // before anything large is allocated: the data opens, the checkpoint to start from exists, the
     // memory plan fits (rank 0 opens the data first: the embedded corpus is tokenized into a shared cache once)
+    // (the free memory is measured before rank 0 goes on to allocate, so every rank sees the same host)
+    const free = be.deviceMemory().freeBytes;
     if (!main && par.store) await par.store.barrier("olmo/data", rank, world);
     data = await openRunData(cfg, { log, dpRank, dpWorld });
     if (main && par.store) await par.store.barrier("olmo/data", rank, world);
     checkLoadPath(cfg, runDir);
-    checkMemoryFits(cfg, be, tp, dpWorld, env.localWorld);
+    checkMemoryFits(cfg, be, tp, dpWorld, env.localWorld, free);
     trainer = new Trainer(be, cfg, runDir, { dp: comms.dp, tp: comms.tp });
   } catch (e) {
     if (world > 1) throw e; // the launcher (or the shm exit flag) stops the other ranks
@@ -150,7 +152,13 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
   }
   // a parallel save's shared temporary directory is named after rank 0's pid
   const leaderPid = par.store ? Number(await par.store.fromRank0("olmo/leader-pid", rank, String(process.pid))) : process.pid;
-  const ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid, log);
+  let ckpt: RunCheckpointer;
+  try {
+    ckpt = new RunCheckpointer(cfg, runDir, trainer, leaderPid, log);
+  } catch (e) {
+    trainer.free();
+    throw e;
+  }
   const preempt = catchPreemption(log);
   let ok = false;
   let stoppedBy: NodeJS.Signals | null = null;
@@ -188,7 +196,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
         log: opts.quiet ? () => {} : log,
         // an interrupted run (--stop-after, a preemption signal) saves where it stops, so it can resume there
         evaluate: ev ? (step, first) => (ev.due(step, first) ? ev.run(step) : null) : undefined,
-        afterStep: (step, _r, stopping) => ckpt.maybeSave(step, data.state(), stopping || step === opts.stopAfterStep),
+        afterStep: (step, _r, stopping) => ckpt.maybeSave(step, () => data.state(), stopping || step === opts.stopAfterStep),
         stopAfterStep: opts.stopAfterStep,
         stopRequested: () => preempt.signal !== null,
       });
@@ -197,6 +205,12 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
       if (trainer.stoppedAtStep !== null && world > 1) trainer.worldBarrier();
     } catch (e) {
       if (!(e instanceof DivergedError)) throw e;
+      // a save still being written in the background is of a finite state: let it land first
+      try {
+        ckpt.finish();
+      } catch {
+        // its failure is not this error's story
+      }
       // no checkpoint is written from non-finite weights (checkpointing.ts checks), so the newest one is intact
       const newest = findLatestCheckpoint(runDir);
       throw new UserError(`${e.message}; ${newest ? `the newest checkpoint ${newest} is intact` : "no checkpoint was saved before it"}`);

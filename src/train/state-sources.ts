@@ -32,8 +32,7 @@ export interface StateSource {
 export function openNativeState(path: string): StateSource {
   // validated against its own model config and for what it claims to hold; the checkpointer then names
   // any difference from the run's model first, and what is missing for what it loads
-  const r = new NativeReader(path);
-  r.checkFileSizes();
+  const r = new NativeReader(path); // (the validation has checked every slice against its file's size)
   const ts = (r.meta.trainState ?? {}) as { step?: number; tokensProcessed?: number };
   return {
     path, kind: "native", model: r.meta.model,

@@ -122,7 +122,7 @@ export class Trainer {
   }
 
   /** Collective: true on every rank when `flag` is true on any rank of the run. */
-  private anyRank(flag: boolean): boolean {
+  anyRank(flag: boolean): boolean {
     let v = flag ? 1 : 0;
     if (this.dpComm) v = this.optim.dpSum.sum([v])[0];
     if (this.tpComm) v = this.tpSum!.sum([v])[0];
@@ -164,7 +164,8 @@ export class Trainer {
     [ceSum, lseSqSum] = this.optim.dpSum.sum([ceSum, lseSqSum]);
     const ce = ceSum / nTotal, z = (zMult * lseSqSum) / nTotal;
     const lr = this.lrAtStep(step);
-    const { gradNorm, skipped, nonFinite } = this.optim.update(lr, ce);
+    // a non-finite z-loss (with a finite CE) must not be applied either: the optimizer sees NaN
+    const { gradNorm, skipped, nonFinite } = this.optim.update(lr, Number.isFinite(z) ? ce : NaN);
     this.backend.synchronize();
     const ms = performance.now() - t0;
     const tokens = microBatches.length * B * T * this.dpWorld;

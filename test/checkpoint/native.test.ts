@@ -234,3 +234,17 @@ test("a rank that cannot see rank 0's temporary directory (run folder not shared
   expect(userErrorOf(() => new NativeWriter(join(dir, "c"), model, { tmp: join(dir, "c.tmp-77"), rank: 3, joinTmp: true }))).toMatch(
     /rank 3 cannot see rank 0's .*c\.tmp-77: the run folder must be on a filesystem every rank shares/);
 });
+
+test("non-finite numbers survive the metadata: a skip history holding NaN/Infinity, a config with maxGradNorm Infinity", () => {
+  const dir = tempDir("nonfinite");
+  const step = Object.fromEntries(paramSpecs(model).map((s) => [s.name, 3]));
+  const skipHistory = { losses: [2.5, NaN, Infinity, 2.4], gradNorms: [1, -Infinity, NaN, 0.9] };
+  const path = saveCheckpoint(dir, "stage1-step3-tokens1B", {
+    model, runConfig: { name: "t", optim: { maxGradNorm: Infinity } }, trainState: { step: 3, tokensProcessed: 96 },
+    tensors: { model: params, adamM, adamV }, optim: { step, skipHistory },
+  });
+  const meta = readCheckpointMeta(path); // validated: a non-finite history entry is a number, not a null
+  expect(meta.optim!.skipHistory).toEqual(skipHistory);
+  expect((meta.runConfig as { optim: { maxGradNorm: number } }).optim.maxGradNorm).toBe(Infinity);
+  expect(loadCheckpoint(path).stepCounters).toEqual(step);
+});

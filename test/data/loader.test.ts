@@ -159,4 +159,7 @@ test("resume from OLMo-core's data-loader state: counted within the epoch (it re
   expect(restore({ seed: 1 })).toThrow("the data seed differs (checkpoint 1, now 34521)");
   expect(restore({ fingerprintVersion: "v2" })).toThrow('its dataset fingerprint is version "v2"');
   expect(restore({ epoch: 0 })).toThrow("epoch is 0");
+  expect(restore({ sequenceLength: 32 })).toThrow("its instances are 32 tokens, this run's 16");
+  expect(restore({ sequenceLength: 16, chunk: 2 })).toThrow("its order shuffles chunks of 2 instances, this run's of 1");
+  expect(restore({ sequenceLength: 16, chunk: 1 })).not.toThrow();
 });

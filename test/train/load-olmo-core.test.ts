@@ -80,13 +80,15 @@ describe("checkpoint.loadPath = an OLMo-core step folder", () => {
   }, 30_000);
 
   test("loadTrainerState true: the step continues from train/rank0.pt; other data than it was trained on is refused in one line", async () => {
-    // the fixture's loader: 512 tokens a batch, seed 34521, 5 batches consumed
-    const cont = ["--checkpoint.loadTrainerState=true", "--train.steps=7", "--data.seed=34521", "--train.globalBatchInstances=32",
-      "--train.microBatchInstances=8", "--quiet"];
+    // the fixture's loader: 8 instances of 64 tokens a batch, seed 34521, 5 batches consumed
+    const cont = ["--checkpoint.loadTrainerState=true", "--train.steps=7", "--data.seed=34521", "--train.seqLen=64", "--train.globalBatchInstances=8",
+      "--train.microBatchInstances=4", "--quiet"];
     const refused = await olmo(["train", cfgPath, "--run-dir", join(dir, "cont-refused"), ...cont]);
     expect(refused.code).toBe(2);
     expect(refused.err.trim().split("\n")).toHaveLength(1);
     expect(refused.err).toContain("resume from OLMo-core: the dataset differs from the one the checkpoint was trained on");
+    const shorter = await olmo(["train", cfgPath, "--run-dir", join(dir, "cont-seq"), ...cont, "--train.seqLen=32", "--train.globalBatchInstances=16"]);
+    expect(shorter.err.trim()).toEndWith("resume from OLMo-core: its instances are 64 tokens, this run's 32 (train.seqLen): the order would not continue; use 64 or override with ignore-fingerprint-mismatch");
     const runDir = join(dir, "cont");
     const r = await olmo(["train", cfgPath, "--run-dir", runDir, ...cont, "--data.ignoreFingerprintMismatch=true"]);
     expect(r.err).toBe("");
