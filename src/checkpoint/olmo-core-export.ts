@@ -12,15 +12,15 @@
 // embedding without weight decay first, then the rest: optim/config.py build_groups at d7301e62).
 // DCP loads only the keys the loading optimizer asks for, so the extra initial_lr is harmless.
 // Everything goes to `<out>.tmp-<pid>` and is renamed into place last: a failure leaves no output.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { paramSpecs } from "../model/params.ts";
 import { bytesOf } from "../tensor/dtype.ts";
 import { type DcpItemOut, writeDcpMetadata } from "./dcp-metadata.ts";
-import { Scratch, fsyncPath } from "./io.ts";
+import { type StagedDir, fsyncPath, stageOutputDir } from "../output-dir.ts";
+import { Scratch } from "./io.ts";
 import { NativeReader } from "./native-read.ts";
-import { tempDirFor } from "./naming.ts";
 import { olmoCoreConfigJson } from "./olmo-core-config.ts";
 import type { OlmoCoreOrigin } from "./olmo-core-import.ts";
 import { dcpKey } from "./olmo-core-read.ts";
@@ -79,7 +79,7 @@ function bytePath(fqn: string, names: Set<string>): (string | number)[] {
 
 export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOptions = {}): { items: number; bytes: number; optimizer: boolean } {
   const r = new NativeReader(ckpt);
-  const tmp = tempDirFor(out);
+  let stage: StagedDir | null = null;
   let fd = -1;
   try {
     r.checkFileSizes();
@@ -89,7 +89,9 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
     const ts = (meta.trainState ?? {}) as Record<string, any>;
     const origin = ts.olmoCore as OlmoCoreOrigin | undefined;
     if (withOptim && !origin && !opts.paramGroups) throw new UserError(`export-olmo-core: ${ckpt} has optimizer state but no optimizer settings to write its param groups from`);
-    rmSync(tmp, { recursive: true, force: true });
+    // written under a temporary sibling and published with one rename (output-dir.ts)
+    stage = stageOutputDir(out, "export-olmo-core");
+    const tmp = stage.dir;
     mkdirSync(join(tmp, "model_and_optim"), { recursive: true });
     mkdirSync(join(tmp, "train"));
     fd = openSync(join(tmp, "model_and_optim", DISTCP), "w");
@@ -146,13 +148,13 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
     writeFileSync(join(tmp, "config.json"), JSON.stringify(origin?.config ?? olmoCoreConfigJson(meta.model, dataSeed), null, 2) + "\n");
     writeOlmoCoreTrainState(join(tmp, "train", "rank0.pt"), trainStateFor(meta.trainState ?? {}, meta.dataCursor, origin));
     writeFileSync(join(tmp, ".metadata.json"), JSON.stringify({ version: OLMO_CORE_VERSION }) + "\n");
-    fsyncPath(tmp);
-    if (existsSync(out)) rmSync(out, { recursive: true }); // an empty folder (the CLI refuses a non-empty one)
-    renameSync(tmp, out);
+    // the subfolders' files and entries too (commit syncs the top level)
+    for (const f of ["train/rank0.pt", "train", "model_and_optim"]) fsyncPath(join(tmp, f));
+    stage.commit();
     return { items: items.length, bytes: pos, optimizer: withOptim };
   } catch (e) {
     if (fd >= 0) closeSync(fd);
-    rmSync(tmp, { recursive: true, force: true });
+    stage?.abort();
     throw e;
   } finally {
     r.close();

@@ -90,6 +90,14 @@ export function unpickle(buf: Uint8Array, where: string): PyValue {
   const need = (n: number, what: string): void => {
     if (!(n >= 0) || pos + n > end) bad(`${what} of ${n} bytes at offset ${pos} runs past the end (${end} bytes)`);
   };
+  // what the reduce/build steps materialize beyond the stream's own bytes (a memoized string encoded
+  // again, a memoized dict's entries copied again): bounded by the file's size, so a few bytes of
+  // opcodes cannot make the reader allocate gigabytes
+  let built = 0;
+  const spend = (n: number, what: string): void => {
+    built += n;
+    if (built > 2 * end + 4096) bad(`${what} at offset ${pos - 1} would build more than the file holds (${built} elements from ${end} bytes)`);
+  };
   const u8 = () => (need(1, "an operand"), buf[pos++]);
   const u16 = () => (need(2, "an operand"), (pos += 2), dv.getUint16(pos - 2, true));
   const u32 = () => (need(4, "an operand"), (pos += 4), dv.getUint32(pos - 4, true));
@@ -256,7 +264,10 @@ export function unpickle(buf: Uint8Array, where: string): PyValue {
       case 0x62: { // BUILD
         const state = pop(), obj = top();
         if (obj instanceof PyObject) obj.state = state;
-        else if (obj instanceof PyDict && state instanceof PyDict) obj.entries.push(...state.entries); // OrderedDict state
+        else if (obj instanceof PyDict && state instanceof PyDict) { // OrderedDict state
+          spend(state.entries.length, "BUILD");
+          for (const e of state.entries) obj.entries.push(e);
+        }
         else bad(`BUILD on a ${typeName(obj)} at offset ${at}`);
         break;
       }
@@ -280,6 +291,7 @@ export function unpickle(buf: Uint8Array, where: string): PyValue {
   function reduce(fn: PyValue, args: PyValue[]): PyValue {
     if (fn instanceof PyGlobal) {
       if (fn.module === "_codecs" && fn.name === "encode" && typeof args[0] === "string" && (args[1] === "latin1" || args[1] === "latin-1")) {
+        spend(args[0].length, "REDUCE _codecs.encode");
         return latin1Bytes(args[0]);
       }
       if (fn.module === "collections" && fn.name === "OrderedDict" && args.length === 0) return new PyDict();

@@ -34,18 +34,26 @@ export function readZipDirectory(fd: number, base: number, length: number, where
     throw new UserError(`${where}: not a valid torch.save archive: ${msg}`);
   };
   if (length < 22) bad(`${length} bytes is too short for a ZIP archive`);
-  const tailLen = Math.min(length, 22 + 0xffff + 20);
-  const tail = new Uint8Array(tailLen);
-  preadExact(fd, tail, base + length - tailLen, where, "the ZIP end-of-directory record");
-  const tv = new DataView(tail.buffer);
-  let e = -1;
-  for (let p = tailLen - 22; p >= 0; p--) {
-    if (tv.getUint32(p, true) === EOCD_SIG && p + 22 + tv.getUint16(p + 20, true) === tailLen) {
-      e = p;
-      break;
+  // torch.save writes no archive comment: the record and the ZIP64 locator are in the last 42 bytes,
+  // so read those first (a checkpoint has hundreds of thousands of blobs) and the longest tail a
+  // comment allows only when they are not there
+  let tail = new Uint8Array(0), e = -1;
+  for (const want of [22 + 20, 22 + 0xffff + 20]) {
+    const tailLen = Math.min(length, want);
+    if (tailLen <= tail.length) break;
+    tail = new Uint8Array(tailLen);
+    preadExact(fd, tail, base + length - tailLen, where, "the ZIP end-of-directory record");
+    const dv = new DataView(tail.buffer);
+    for (let p = tailLen - 22; p >= 0; p--) {
+      if (dv.getUint32(p, true) === EOCD_SIG && p + 22 + dv.getUint16(p + 20, true) === tailLen) {
+        e = p;
+        break;
+      }
     }
+    if (e >= 0) break;
   }
   if (e < 0) bad("no end-of-central-directory record (truncated, or not a ZIP file)");
+  const tv = new DataView(tail.buffer);
   let count = tv.getUint16(e + 10, true), cdSize = tv.getUint32(e + 12, true), cdOffset = tv.getUint32(e + 16, true);
   if (e >= 20 && tv.getUint32(e - 20, true) === Z64_LOC_SIG) {
     const recAt = u64(tv, e - 20 + 8);

@@ -66,6 +66,18 @@ export function isOlmoCoreCursor(state: unknown): state is OlmoCoreCursor {
   return typeof state === "object" && state !== null && "olmoCore" in state;
 }
 
+/** A saved cursor, ours or OLMo-core's, must be well formed: one line naming the first field that is not. */
+export function checkSavedCursor(state: unknown): void {
+  if (!isOlmoCoreCursor(state)) return checkLoaderState(state);
+  const c = state.olmoCore as unknown as Record<string, unknown>;
+  for (const [k, min] of [["epoch", 1], ["tokensProcessed", 0], ["seed", 0]] as const) {
+    if (!Number.isSafeInteger(c?.[k]) || (c[k] as number) < min) {
+      throw new UserError(`the OLMo-core data-loader state is malformed: ${k} is ${JSON.stringify(c?.[k])?.slice(0, 40)}`);
+    }
+  }
+  if (typeof c.fingerprint !== "string") throw new UserError("the OLMo-core data-loader state is malformed: no dataset fingerprint");
+}
+
 /** A saved cursor must be a LoaderState: one line naming the first field that is not. */
 export function checkLoaderState(state: unknown): asserts state is LoaderState {
   const s = state as Record<string, unknown> | null;
@@ -219,11 +231,7 @@ export class DataLoader {
 
   /** Continue where an OLMo-core run's loader stopped (the same files, seed and global batch). */
   private restoreOlmoCore(c: OlmoCoreCursor["olmoCore"], opts: { ignoreFingerprintMismatch?: boolean }): void {
-    for (const k of ["epoch", "tokensProcessed", "seed"] as const) {
-      if (!Number.isSafeInteger(c?.[k]) || c[k] < (k === "epoch" ? 1 : 0)) {
-        throw new UserError(`the OLMo-core data-loader state is malformed: ${k} is ${JSON.stringify(c?.[k])}`);
-      }
-    }
+    checkSavedCursor({ olmoCore: c });
     if (!opts.ignoreFingerprintMismatch) {
       const d = this.dataset;
       if (c.sequenceLength != null && c.sequenceLength !== d.seqLen) {

@@ -69,7 +69,7 @@ export function parseMcTask(text: string, source: string, maxQuestions?: number)
   return out;
 }
 
-export async function readMcTask(path: string, opts: { vocabSize: number; maxQuestions?: number }): Promise<McQuestion[]> {
+export async function readMcTask(path: string, opts: { vocabSize: number; maxQuestions?: number; maxSeqLen?: number }): Promise<McQuestion[]> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -89,7 +89,14 @@ export async function readMcTask(path: string, opts: { vocabSize: number; maxQue
     return {
       context: encode(q.context, at),
       uncond: encode(q.uncond ?? " ", at),
-      choices: q.choices.map((c) => ({ tokens: encode(c, at), chars: continuationChars(c) })),
+      choices: q.choices.map((c, k) => {
+        const tokens = encode(c, at);
+        // a continuation is scored inside one window of the model's context
+        if (opts.maxSeqLen !== undefined && tokens.length > opts.maxSeqLen) {
+          throw new UserError(`${at}: choice ${k} is ${tokens.length} tokens, longer than the model's context of ${opts.maxSeqLen} (model.maxSeqLen)`);
+        }
+        return { tokens, chars: continuationChars(c) };
+      }),
       gold: q.gold,
     };
   });

@@ -211,8 +211,15 @@ export class TorchStoreClient implements Rendezvous {
   }
 
   /** Every rank adds itself to a counter and marks its arrival; the last one releases all. */
+  /** how many times each barrier name was passed */
+  private readonly barrierGen = new Map<string, number>();
+
   async barrier(name: string, rank: number, world: number, timeoutMs = this.timeoutMs): Promise<void> {
-    const b = `barrier/${name}`;
+    // the keys stay in the agent's store, so a name used again gets the next generation (every rank
+    // passes the same barriers in the same order); olmo's own store forgets a barrier once it completes
+    const gen = this.barrierGen.get(name) ?? 0;
+    this.barrierGen.set(name, gen + 1);
+    const b = `barrier/${name}/${gen}`;
     await this.set(`${b}/rank${rank}`, "1");
     if ((await this.add(`${b}/count`, 1)) === world) await this.set(`${b}/done`, "1");
     const ok = await this.request(() => this.waitKeys([`${this.prefix}${b}/done`], timeoutMs));

@@ -46,8 +46,13 @@ export function splitByDocument(parts: string[], dir: string, eos: number): Corp
   const source = parts.map((p) => ({ path: p, bytes: statSync(p).size }));
   const manifestPath = join(dir, MANIFEST);
   if (existsSync(manifestPath)) {
-    const m = JSON.parse(readFileSync(manifestPath, "utf8")) as CorpusSplit & { source: typeof source; every: number };
-    if (m.every === HELDOUT_EVERY && JSON.stringify(m.source) === JSON.stringify(source) && existsSync(m.train) && existsSync(m.heldout)) {
+    let m: (CorpusSplit & { source: typeof source; every: number }) | null = null;
+    try {
+      m = JSON.parse(readFileSync(manifestPath, "utf8"));
+    } catch {
+      m = null; // a damaged manifest (a cache cut short): split again
+    }
+    if (m && m.every === HELDOUT_EVERY && JSON.stringify(m.source) === JSON.stringify(source) && existsSync(m.train) && existsSync(m.heldout)) {
       return { train: m.train, heldout: m.heldout, documents: m.documents, heldoutDocuments: m.heldoutDocuments, trainTokens: m.trainTokens, heldoutTokens: m.heldoutTokens };
     }
   }

@@ -78,7 +78,7 @@ export class InLoopEval {
     const sets = await openEvalSets(cfg, log, cacheDir);
     const tasks: { name: string; questions: McQuestion[] }[] = [];
     for (const t of cfg.eval.tasks) {
-      tasks.push({ name: t.name ?? basename(t.path).replace(/\.jsonl$/, ""), questions: await readMcTask(t.path, { vocabSize: cfg.model.vocabSize, maxQuestions: t.maxQuestions }) });
+      tasks.push({ name: t.name ?? basename(t.path).replace(/\.jsonl$/, ""), questions: await readMcTask(t.path, { vocabSize: cfg.model.vocabSize, maxQuestions: t.maxQuestions, maxSeqLen: cfg.model.maxSeqLen }) });
     }
     return new InLoopEval(trainer, sets, tasks);
   }

@@ -185,7 +185,10 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}` +
       `${restart > 0 ? ` (restart ${restart} of the job)` : ""}`);
     log(optimizerLine(cfg, trainer.optim.stepCounters));
+    // rank 0 first, as for the training data: an embedded eval set is tokenized into the shared cache once
+    if (!main && par.store) await par.store.barrier("olmo/eval", rank, world);
     evals = await InLoopEval.open(trainer, log);
+    if (main && par.store) await par.store.barrier("olmo/eval", rank, world);
     if (evals) log(`eval: ${evalPlan(cfg, evals)}`);
     // only once the data, any checkpoint and the eval sets opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);

@@ -59,6 +59,25 @@ describe("pickle", () => {
     expect(userErrorOf(() => unpickle(Uint8Array.of(0x80, 2, 0x5d), "x"))).toMatch(/no STOP/);
     expect(userErrorOf(() => unpickle(Uint8Array.of(0x80, 9, 0x2e), "x"))).toMatch(/protocol 9/);
   });
+
+  test("a few bytes of opcodes cannot build more than the file holds (memoized values encoded or copied again)", () => {
+    const enc = new TextEncoder(), u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24];
+    // _codecs.encode(<a 100k-char string>, "latin1") reduced again and again from the memo: 6 bytes per copy
+    const big = [0x80, 2, 0x63, ...enc.encode("_codecs\nencode\n"), 0x71, 0, 0x58, ...u32(100_000), ...new Uint8Array(100_000).fill(97),
+      0x58, ...u32(6), ...enc.encode("latin1"), 0x86, 0x71, 1];
+    for (let i = 0; i < 100; i++) big.push(0x68, 0, 0x68, 1, 0x52, 0x30);
+    big.push(0x4e, 0x2e);
+    expect(userErrorOf(() => unpickle(Uint8Array.from(big), "x"))).toMatch(/REDUCE _codecs\.encode at offset \d+ would build more than the file holds/);
+    // an OrderedDict given a memoized 5,000-entry state again and again: 3 bytes per copy
+    const od = [0x80, 2, 0x7d, 0x71, 0, 0x28];
+    for (let i = 0; i < 5000; i++) od.push(0x4b, i & 255, 0x4b, 1);
+    od.push(0x75, 0x30, 0x63, ...enc.encode("collections\nOrderedDict\n"), 0x29, 0x52);
+    for (let i = 0; i < 200; i++) od.push(0x68, 0, 0x62);
+    od.push(0x2e);
+    expect(userErrorOf(() => unpickle(Uint8Array.from(od), "x"))).toMatch(/BUILD at offset \d+ would build more than the file holds/);
+    // the same with a single copy is an ordinary pickle
+    expect(unpickle(Uint8Array.from([...big.slice(0, big.length - 602), 0x52, 0x2e]), "x")).toHaveLength(100_000);
+  });
 });
 
 describe("zip", () => {

@@ -41,6 +41,9 @@ describe("checkpoint.loadPath = an OLMo-core step folder", () => {
     const imported = join(dir, "imported");
     const imp = await olmo(["import-olmo-core", fixture, "--out", imported]);
     expect(imp.err).toBe("");
+    const info = await olmo(["ckpt", "info", imported, "--quick"]); // its data cursor is OLMo-core's (per epoch)
+    expect(info.code).toBe(0);
+    expect(info.out).toMatch(/adam step\s+4…5 \(per tensor\)/);
     const [a, b] = [join(dir, "via-native"), join(dir, "direct")];
     const ra = await olmo(["train", cfgPath, "--run-dir", a, `--checkpoint.loadPath=${imported}`]);
     const rb = await olmo(["train", cfgPath, "--run-dir", b]);

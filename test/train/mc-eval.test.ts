@@ -185,3 +185,16 @@ describe("a model trained on what the task asks", () => {
     for (const m of [...MC_METRICS, "n_questions"]) expect({ m, v: out[m] }).toEqual({ m, v: last[m] });
   });
 });
+
+test("a choice longer than the model's context is refused when the task is read, naming the line (not a crash at the first eval)", async () => {
+  const d = mkdtempSync(join(tmpdir(), "olmo-mc-long-"));
+  try {
+    const f = join(d, "long.jsonl");
+    writeFileSync(f, [JSON.stringify({ context: "A", choices: ["b", "c"], gold: 0 }),
+      JSON.stringify({ context: "A", choices: ["b", "the cat sat on the mat and looked out of the window"], gold: 0 })].join("\n") + "\n");
+    await expect(readMcTask(f, { vocabSize: 100278, maxSeqLen: 8 })).rejects.toThrow(`${f}:2: choice 1 is 12 tokens, longer than the model's context of 8 (model.maxSeqLen)`);
+    expect(await readMcTask(f, { vocabSize: 100278, maxSeqLen: 64 })).toHaveLength(2);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

@@ -6,8 +6,8 @@ import { Scratch } from "../../checkpoint/io.ts";
 import { DTYPE_BYTES } from "../../checkpoint/torch-save.ts";
 import { gb, modelLine } from "./ckpt.ts";
 
-export function olmoCoreInfo(path: string, quick: boolean, progress: (done: number, total: number) => void, t0: number): [string, string][] {
-  const r = openOlmoCoreCheckpoint(path);
+export function olmoCoreInfo(path: string, quick: boolean, progress: (done: number, total: number) => void, t0: number, configPath?: string): [string, string][] {
+  const r = openOlmoCoreCheckpoint(path, { configPath });
   try {
     const rows: [string, string][] = [];
     const files = new Set([...r.meta.tensors.values()].flatMap((t) => t.chunks.map((c) => c.storage.relativePath)));

@@ -7,7 +7,7 @@ import type { CheckpointMeta } from "../../checkpoint/native.ts";
 import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native-read.ts";
 import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core-read.ts";
 import { claimsOptimizer } from "../../checkpoint/validate.ts";
-import { checkLoaderState } from "../../data/loader.ts";
+import { checkSavedCursor } from "../../data/loader.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
@@ -48,8 +48,11 @@ function resumeLine(m: CheckpointMeta): string {
 export const ckptCommand: CommandSpec = {
   name: "ckpt info",
   summary: "Describe a checkpoint (native, OLMo-core or HF) and verify it: name, step, tokens, model, tensors, checksums",
-  usage: "olmo ckpt info PATH [--quick]",
-  options: [{ name: "quick", type: "boolean", help: "skip reading the tensors (no checksum verification)" }],
+  usage: "olmo ckpt info PATH [--quick] [--config CFG]",
+  options: [
+    { name: "quick", type: "boolean", help: "skip reading the tensors (no checksum verification)" },
+    { name: "config", type: "string", help: "an OLMo-core folder without config.json beside it: the experiment config.json to take the model from", metavar: "CFG" },
+  ],
   async run(args) {
     if (args.positional.length !== 1) throw new UserError(`ckpt info takes one PATH, got ${args.positional.length}`);
     const path = args.positional[0];
@@ -59,7 +62,7 @@ export const ckptCommand: CommandSpec = {
     const p = byteProgress("verify");
     try {
       if (!existsSync(join(path, METADATA_FILE)) && isOlmoCoreCheckpoint(path)) {
-        rows.push(...olmoCoreInfo(path, quick, p.cb, t0));
+        rows.push(...olmoCoreInfo(path, quick, p.cb, t0, args.opts.config as string | undefined));
       } else if (existsSync(join(path, METADATA_FILE)) || !existsSync(join(path, "config.json"))) {
         // the whole index is validated for what the checkpoint claims to hold (what a resume loads)
         const r = new NativeReader(path);
@@ -67,7 +70,7 @@ export const ckptCommand: CommandSpec = {
         r.close();
         if (m.dataCursor != null) {
           try {
-            checkLoaderState(m.dataCursor);
+            checkSavedCursor(m.dataCursor);
           } catch (e) {
             throw e instanceof UserError ? new UserError(`${path}: ${e.message}`) : e;
           }

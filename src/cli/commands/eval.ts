@@ -75,7 +75,7 @@ export const evalCommand: CommandSpec = {
       const be = () => createBackend(rt.backend, { threads: rt.threads });
       const zLossMult = args.opts["z-loss"] as number;
       if (taskPath) {
-        const questions = await readMcTask(taskPath, { vocabSize: paddedVocab(config), maxQuestions });
+        const questions = await readMcTask(taskPath, { vocabSize: paddedVocab(config), maxQuestions, maxSeqLen: config.maxSeqLen });
         out = { ...evaluateTask(be(), config, fill, questions) };
       } else if (args.opts.grad) {
         if (dataPaths!.length !== 1 || args.opts.documents || maxTokens !== undefined) throw new UserError("eval: --grad takes one --data file in windows, without --documents / --max-tokens");
