@@ -66,7 +66,7 @@ async function main() {
   try {
     // the input: written tensor by tensor (values from a small LCG; conversion never looks at them)
     const native = join(base, "native");
-    const w = new NativeWriter(native, model, { meta: { trainState: { step: 100, tokensProcessed: 100 * 4096 }, optim: { step: {} } } });
+    const w = new NativeWriter(native, model, { meta: { trainState: { step: 100, tokensProcessed: 100 * 4096 }, optim: { step: Object.fromEntries(paramSpecs(model).map((s) => [s.name, 100])) } } });
     let largest = 0;
     for (const g of ["model", "adam_m", "adam_v"] as const) {
       for (const s of specs) {
