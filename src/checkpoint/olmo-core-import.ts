@@ -65,14 +65,7 @@ export function importOlmoCore(dir: string, out: string, opts: OlmoCoreOpenOptio
     const withOptim = r.hasOptimizerState();
     const partial = r.specs.some((s) => r.has("adam_m", s.name) || r.has("adam_v", s.name));
     if (!withOptim && partial) throw new UserError(`${r.mcDir}: Adam moments are stored for some parameters but not all`);
-    const steps: Record<string, number> = {};
-    if (withOptim) {
-      for (const s of r.specs) {
-        const c = r.stepCounter(s.name);
-        if (c === null) throw new UserError(`${r.mcDir}: optim.state of ${s.name} has moments but no step counter`);
-        steps[s.name] = c;
-      }
-    }
+    const steps = withOptim ? r.stepCounters(r.specs.map((s) => s.name)) : {};
     const counters = Object.values(steps);
     const ts = r.trainState;
     const byteItems: Record<string, string> = {};

@@ -220,6 +220,18 @@ export class OlmoCoreReader {
     this.readRange(group, hf, 0, out);
   }
 
+  /**
+   * The step counters of `names` for loading them as optimizer state (our metadata keeps whole counts):
+   * a one-line error for one that is absent or not a non-negative integer.
+   */
+  stepCounters(names: string[]): Record<string, number> {
+    return Object.fromEntries(names.map((n) => {
+      const c = this.stepCounter(n);
+      if (c === null || !Number.isInteger(c) || c < 0) throw new UserError(`${this.mcDir}: optim.state of ${n} has moments but ${c === null ? "no" : `an invalid (${c})`} step counter`);
+      return [n, c];
+    }));
+  }
+
   /** AdamW's step counter of one parameter (optim.state.<name>.step), or null when not stored. */
   stepCounter(hf: string): number | null {
     const t = this.tensorOf("step", hf);

@@ -53,11 +53,7 @@ export function openOlmoCoreState(path: string): StateSource {
     path, kind: "OLMo-core", model: r.model,
     has: (g, n) => r.has(g, n),
     readRange: (g, n, start, out) => r.readRange(g, n, start, out),
-    counters: (names) => Object.fromEntries(names.map((n) => {
-      const c = r.stepCounter(n);
-      if (c === null || !Number.isInteger(c) || c < 0) throw new UserError(`${r.mcDir}: optim.state of ${n} has moments but ${c === null ? "no" : `an invalid (${c})`} step counter`);
-      return [n, c];
-    })),
+    counters: (names) => r.stepCounters(names),
     trainState: () => {
       if (!r.trainState) throw new UserError(`${path}: no trainer state (train/rank0.pt) to continue from; set checkpoint.loadTrainerState false to start fresh from its weights and optimizer state`);
       return { step: r.trainState.step, tokensProcessed: r.trainState.tokensSeen };
