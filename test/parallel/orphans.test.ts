@@ -1,9 +1,10 @@
 // Ranks die with their launcher: `kill -9` of `olmo launch` (which runs no cleanup) stops its ranks
 // within a few seconds, even while their main threads are busy (src/parallel/launcher-watch.ts).
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
+
+import { writeTinyJob } from "./run-compare.ts";
 
 const root = join(import.meta.dir, "../..");
 const cli = join(root, "src/cli/main.ts");
@@ -48,19 +49,10 @@ test("kill -9 of olmo launch stops ranks whose main thread never yields", async 
 }, 30_000);
 
 test("kill -9 of olmo launch stops its training ranks", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "olmo-orphans-"));
+  const { dir, cfgPath } = writeTinyJob("orphans", { tokens: 64 * 20000, train: { steps: 19000, logEvery: 1 }, checkpoint: { saveInterval: 0, keep: 3 } });
   try {
-    writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 64 * 20000 }, (_, i) => (i * 7 + (i >> 3)) % 250));
-    writeFileSync(join(dir, "cfg.ts"), `export default ${JSON.stringify({
-      name: "orphans",
-      model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-      data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-      train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 19000, logEvery: 1 },
-      optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-      backend: "cpu",
-    })};\n`);
     // rank 0 logs the steps; rank 1 is ready when rank 0 is (they step together)
-    const ms = await launchAndKill(["--nproc-per-node", "2", "--", "train", join(dir, "cfg.ts"), `--run-dir=${join(dir, "run")}`], /\[rank 0\] step +\d+\/19000/, 3, 2);
+    const ms = await launchAndKill(["--nproc-per-node", "2", "--", "train", cfgPath, `--run-dir=${join(dir, "run")}`], /\[rank 0\] step +\d+\/19000/, 3, 2);
     expect(ms).toBeLessThan(8000);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,29 +1,20 @@
 // Backend and thread count: command line > environment > config > default (src/cli/runtime.ts),
 // each value validated, and the run's first line says which it uses and where that came from.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UserError } from "../../src/errors.ts";
 import { resolveRuntime } from "../../src/cli/runtime.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { writeTinyJob } from "../parallel/run-compare.ts";
 
 const root = resolve(import.meta.dir, "../..");
-let dir: string;
+let dir: string, cfgPath: string;
 
 beforeAll(() => {
   ensureNativeBuilt("cpu");
-  dir = mkdtempSync(join(tmpdir(), "olmo-runtime-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
-  writeFileSync(join(dir, "cfg.ts"), `export default ${JSON.stringify({
-    name: "rt",
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 2, logEvery: 100 },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 1, alpha: 0.1 } },
-    backend: "cuda", // the environment's OLMO_BACKEND=cpu must win over it
-    threads: 3,
-  })};\n`);
+  // backend cuda: the environment's OLMO_BACKEND=cpu must win over it
+  ({ dir, cfgPath } = writeTinyJob("rt", { train: { steps: 2 }, checkpoint: { saveInterval: 0, keep: 3 }, optim: { schedule: { kind: "cosine", warmupSteps: 1, alpha: 0.1 } }, top: { backend: "cuda", threads: 3 } }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -43,7 +34,7 @@ test("precedence: command line > environment > config > default", () => {
 });
 
 test("olmo train uses OLMO_BACKEND over the config's backend, --threads over OLMO_THREADS, and says so", () => {
-  const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "train", join(dir, "cfg.ts"), `--run-dir=${join(dir, "run")}`, "--quiet", "--threads=1"], {
+  const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "train", cfgPath, `--run-dir=${join(dir, "run")}`, "--quiet", "--threads=1"], {
     cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "2" }, stdout: "pipe", stderr: "pipe",
   });
   expect(p.stderr.toString()).not.toContain("error");

@@ -4,35 +4,25 @@
 // completely (every checksum), the next `olmo train` takes over the dead run's lock and resumes, and
 // the run finishes.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { writeTinyJob } from "../parallel/run-compare.ts";
 
 const root = resolve(import.meta.dir, "../..");
-let dir: string;
+let dir: string, cfgPath: string;
 const STEPS = 3000; // batches in one epoch of the data
 
 beforeAll(() => {
   ensureNativeBuilt("cpu");
-  dir = mkdtempSync(join(tmpdir(), "olmo-kill-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 64 * (STEPS + 10) }, (_, i) => (i * 7 + (i >> 3)) % 250));
-  writeFileSync(join(dir, "cfg.ts"), `export default ${JSON.stringify({
-    name: "kill",
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: STEPS, logEvery: 100000 },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-    checkpoint: { saveInterval: 1, keep: 2 },
-    backend: "cpu",
-  })};\n`);
+  ({ dir, cfgPath } = writeTinyJob("kill", { tokens: 64 * (STEPS + 10), train: { steps: STEPS, logEvery: 100000 }, checkpoint: { saveInterval: 1, keep: 2 } }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function train(runDir: string, ...extra: string[]) {
-  return Bun.spawn([process.execPath, "src/cli/main.ts", "train", join(dir, "cfg.ts"), `--run-dir=${runDir}`, "--quiet", ...extra], {
+  return Bun.spawn([process.execPath, "src/cli/main.ts", "train", cfgPath, `--run-dir=${runDir}`, "--quiet", ...extra], {
     cwd: root, env: { ...process.env, OLMO_THREADS: "1", OLMO_BACKEND: "cpu" }, stdout: "pipe", stderr: "pipe",
   });
 }

@@ -2,34 +2,25 @@
 // refused in one line naming the holder; the lock of a killed trainer (dead pid, or a pid reused by
 // another process) is taken over; a lock from another host is refused naming the host.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { UserError } from "../../src/errors.ts";
 import { LOCK_FILE, acquireRunLock } from "../../src/train/run-lock.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { writeTinyJob } from "../parallel/run-compare.ts";
 
 const root = resolve(import.meta.dir, "../..");
-let dir: string;
+let dir: string, cfgPath: string;
 
 beforeAll(() => {
   ensureNativeBuilt("cpu");
-  dir = mkdtempSync(join(tmpdir(), "olmo-lock-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 64 * 5000 }, (_, i) => (i * 7 + (i >> 3)) % 250));
-  writeFileSync(join(dir, "cfg.ts"), `export default ${JSON.stringify({
-    name: "lock",
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 4000, logEvery: 100000 },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-    checkpoint: { saveInterval: 1, keep: 1 },
-    backend: "cpu",
-  })};\n`);
+  ({ dir, cfgPath } = writeTinyJob("lock", { tokens: 64 * 5000, train: { steps: 4000, logEvery: 100000 }, checkpoint: { saveInterval: 1, keep: 1 } }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const train = (runDir: string, ...extra: string[]) =>
-  Bun.spawn([process.execPath, "src/cli/main.ts", "train", join(dir, "cfg.ts"), `--run-dir=${runDir}`, "--quiet", ...extra], {
+  Bun.spawn([process.execPath, "src/cli/main.ts", "train", cfgPath, `--run-dir=${runDir}`, "--quiet", ...extra], {
     cwd: root, env: { ...process.env, OLMO_THREADS: "1", OLMO_BACKEND: "cpu" }, stdout: "pipe", stderr: "pipe",
   });
 
