@@ -15,8 +15,9 @@ import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { RunCheckpointer } from "../../src/train/checkpointing.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { TINY_MODEL } from "../support/tiny-job.ts";
 
-const model = { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 };
+const model = TINY_MODEL;
 const mc = ModelConfigSchema.parse(model);
 const specs = paramSpecs(mc), N = totalParams(specs);
 const B1 = 0.9, B2 = 0.95, EPS = 1e-8, WD = 0.1, LR = 3e-3, MAX_NORM = 0.5;

@@ -12,6 +12,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "nod
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { type TinyJobOverrides, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 
 export const root = resolve(import.meta.dir, "../..");
 const cli = join(root, "src/cli/main.ts");
@@ -25,35 +26,16 @@ export async function olmo(args: string[], env: Record<string, string> = {}): Pr
   return { code, out, err };
 }
 
-/** What a test changes of the tiny job: the token count, and fields of its sections (merged over the defaults). */
-export interface TinyJobOverrides {
-  tokens?: number;
-  train?: Record<string, unknown>;
-  optim?: Record<string, unknown>;
-  checkpoint?: Record<string, unknown>;
-  /** top-level fields (backend, threads, ...) */
-  top?: Record<string, unknown>;
-}
-
 /**
- * A temporary folder with the tiny job the multi-process and run tests train (the model of
- * test/train/train.test.ts: 4 heads / 2 kv heads, F 32, padded V 256; by default 6 steps of 4
- * instances × 16 tokens over 640 tokens) and its token file.
+ * A temporary folder with the tiny job (test/support/tiny-job.ts) the multi-process and run tests
+ * train, written as a config file, and its token file (by default 640 tokens).
  */
-export function writeTinyJob(name: string, over: TinyJobOverrides = {}): { dir: string; cfgPath: string } {
+export function writeTinyJob(name: string, over: TinyJobOverrides & { tokens?: number } = {}): { dir: string; cfgPath: string } {
   const dir = mkdtempSync(join(tmpdir(), `olmo-${name}-`));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: over.tokens ?? 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  const tokensPath = join(dir, "tokens.u32");
+  writeTinyTokens(tokensPath, over.tokens);
   const cfgPath = join(dir, `${name}.config.ts`);
-  writeFileSync(cfgPath, `export default ${JSON.stringify({
-    name,
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 6, logEvery: 100, ...over.train },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 }, ...over.optim },
-    checkpoint: { saveInterval: 4, keep: 5, ...over.checkpoint },
-    backend: "cpu",
-    ...over.top,
-  })};\n`);
+  writeFileSync(cfgPath, `export default ${JSON.stringify(tinyRunConfig(name, tokensPath, over))};\n`);
   return { dir, cfgPath };
 }
 

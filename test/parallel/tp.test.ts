@@ -15,6 +15,7 @@ import { singlePtrComm } from "../../src/parallel/comm.ts";
 import { expectClose } from "../helpers/compare.ts";
 import { cudaStatus, openBackend } from "../helpers/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { TINY_MODEL } from "../support/tiny-job.ts";
 import { type Metric, expectWeightsClose, maxRel, metrics, olmo, root, seedFromStep4, writeTinyJob } from "./run-compare.ts";
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
 import { initTensor } from "../../src/model/init.ts";
@@ -23,7 +24,7 @@ import { ShardingMap, checkTpDivides, placeShard, readShardRange, sliceShard, tp
 
 const tpLocalSpecs = (mc: typeof m, tp: number, rank: number) => new ShardingMap(mc, { tp, tpRank: rank, dp: 1, dpRank: 0 }).specs;
 
-const m = ModelConfigSchema.parse({ dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 });
+const m = ModelConfigSchema.parse(TINY_MODEL);
 
 describe("TP plan", () => {
   test("one table: name → style, from paramSpecs", () => {

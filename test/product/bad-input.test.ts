@@ -12,26 +12,19 @@ import { saveCheckpoint } from "../../src/checkpoint/native.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { TINY_MODEL, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
 const p = (...x: string[]) => join(D, ...x);
 
-const model = { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 };
+const model = TINY_MODEL;
 const other = { ...model, ffnHidden: 48 };
 
 function runConfig(over: Record<string, unknown> = {}) {
-  return {
-    name: "bad",
-    model,
-    data: { paths: [p("tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 2, logEvery: 100 },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 1, alpha: 0.1 } },
-    checkpoint: { saveInterval: 0, keep: 1 },
-    backend: "cpu",
-    ...over,
-  };
+  const sections = { train: { steps: 2 }, optim: { schedule: { kind: "cosine", warmupSteps: 1, alpha: 0.1 } as const }, checkpoint: { saveInterval: 0, keep: 1 } };
+  return { ...tinyRunConfig("bad", p("tokens.u32"), sections), ...over };
 }
 
 /** Rewrite a checkpoint's index with a valid metadata checksum, so only the validation can catch the edit. */
@@ -171,7 +164,7 @@ beforeAll(async () => {
   const typo = runConfig() as any;
   typo.train = { ...typo.train, globalBatchInstance: 4 };
   writeFileSync(p("typo.ts"), `export default ${JSON.stringify(typo)};\n`);
-  writeFileSync(p("tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  writeTinyTokens(p("tokens.u32"));
   writeFileSync(p("big.u32"), Uint32Array.from({ length: 16 * 40 }, () => 300));
   writeFileSync(p("empty.u32"), new Uint8Array(0));
   writeFileSync(p("odd.bin"), new Uint8Array(7));

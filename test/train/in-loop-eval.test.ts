@@ -13,22 +13,15 @@ import { validateConfig } from "../../src/config/load.ts";
 import type { RunConfigInput } from "../../src/config/schema.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 
 const root = resolve(import.meta.dir, "../..");
 let dir: string;
 const EOS = 250;
 
 function config(over: Partial<RunConfigInput> = {}): RunConfigInput {
-  return {
-    name: "ev",
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 8, logEvery: 100 },
-    optim: { lr: 1e-2, maxGradNorm: 0.5, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-    checkpoint: { saveInterval: 0, keep: 1 },
-    backend: "cpu",
-    ...over,
-  };
+  const sections = { train: { steps: 8 }, optim: { maxGradNorm: 0.5 }, checkpoint: { saveInterval: 0, keep: 1 } };
+  return { ...tinyRunConfig("ev", join(dir, "tokens.u32"), sections), ...over };
 }
 
 const withEval = (extra: object = {}) => config({
@@ -47,7 +40,7 @@ const lines = (runDir: string) => readFileSync(join(runDir, "metrics.jsonl"), "u
 beforeAll(() => {
   ensureNativeBuilt("cpu");
   dir = mkdtempSync(join(tmpdir(), "olmo-inloop-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  writeTinyTokens(join(dir, "tokens.u32"));
   // other text: 9 windows of 16; documents ending in EOS 250, of 19 tokens (cut to 16) and, after 100, of 3 to 7
   writeFileSync(join(dir, "eval.u32"), Uint32Array.from({ length: 16 * 9 + 5 }, (_, i) => (i % 19 === 18 || (i > 100 && i % 7 === 3) ? EOS : (i * 11 + (i >> 2)) % 240)));
 });

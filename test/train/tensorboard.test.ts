@@ -2,7 +2,7 @@
 // format's specification (test/support/tfevents-reader.ts, no code shared with the writer), both
 // CRCs of every record checked; the scalars are metrics.jsonl's (as float32).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
@@ -10,13 +10,14 @@ import { validateConfig } from "../../src/config/load.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { crc32c, maskedCrc32c, scalarEvent, tfRecord } from "../../src/train/tensorboard.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { crc32cBitwise, decodeEvent, readEventFile } from "../support/tfevents-reader.ts";
 
 let dir: string;
 beforeAll(() => {
   ensureNativeBuilt("cpu");
   dir = mkdtempSync(join(tmpdir(), "olmo-tb-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  writeTinyTokens(join(dir, "tokens.u32"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -52,15 +53,11 @@ describe("a run's event file", () => {
   let metrics: Record<string, number | string>[];
   beforeAll(async () => {
     runDir = join(dir, "run");
-    const cfg = validateConfig({
-      name: "tb",
-      model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-      data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-      train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 5, logEvery: 100 },
-      optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-      eval: { everySteps: 2, sets: [{ name: "held", paths: [join(dir, "tokens.u32")], instances: "windows", maxTokens: 64 }] },
-      backend: "cpu",
-    }, "test");
+    const cfg = validateConfig(tinyRunConfig("tb", join(dir, "tokens.u32"), {
+      train: { steps: 5 },
+      checkpoint: { saveInterval: 0, keep: 3 }, // the schema's defaults: no periodic checkpoint
+      top: { eval: { everySteps: 2, sets: [{ name: "held", paths: [join(dir, "tokens.u32")], instances: "windows", maxTokens: 64 }] } },
+    }), "test");
     await runTraining(createBackend("cpu"), cfg, runDir, { log: () => {} });
     const files = readdirSync(runDir).filter((f) => f.startsWith("events.out.tfevents."));
     expect(files).toHaveLength(1);

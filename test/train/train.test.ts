@@ -13,21 +13,13 @@ import type { RunConfigInput } from "../../src/config/schema.ts";
 import { openRunData } from "../../src/train/data-source.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 
 const root = resolve(import.meta.dir, "../..");
 let dir: string;
 
 function config(over: Partial<RunConfigInput> = {}): RunConfigInput {
-  return {
-    name: "t",
-    model: { dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },
-    data: { paths: [join(dir, "tokens.u32")], seed: 7 },
-    train: { seqLen: 16, globalBatchInstances: 4, microBatchInstances: 2, steps: 8, logEvery: 100 },
-    optim: { lr: 1e-2, schedule: { kind: "cosine", warmupSteps: 2, alpha: 0.1 } },
-    checkpoint: { saveInterval: 3, keep: 5 },
-    backend: "cpu",
-    ...over,
-  };
+  return { ...tinyRunConfig("t", join(dir, "tokens.u32"), { train: { steps: 8 }, checkpoint: { saveInterval: 3 } }), ...over };
 }
 
 function losses(runDir: string): number[] {
@@ -37,7 +29,7 @@ function losses(runDir: string): number[] {
 beforeAll(() => {
   ensureNativeBuilt("cpu");
   dir = mkdtempSync(join(tmpdir(), "olmo-train-"));
-  writeFileSync(join(dir, "tokens.u32"), Uint32Array.from({ length: 16 * 40 }, (_, i) => (i * 7 + (i >> 3)) % 250));
+  writeTinyTokens(join(dir, "tokens.u32"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
