@@ -20,6 +20,16 @@
 
 #include "internal.h"
 
+void openblas_set_num_threads(int num_threads);
+
+/* Pin OpenBLAS to one thread (idempotent): gemm.c splits GEMMs over OpenMP's threads itself. */
+void olmo_cpu_blas_single_threaded(void) {
+  static int done = 0;
+  if (!done) {
+    openblas_set_num_threads(1);
+    done = 1;
+  }
+}
 
 static _Thread_local char last_error[1024];
 

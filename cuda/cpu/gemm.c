@@ -22,20 +22,10 @@
 
 #include "internal.h"
 
-void openblas_set_num_threads(int num_threads);
-
 /* Below this many multiply-adds one thread does the whole GEMM (fork/join costs more). */
 #define GEMM_PAR_MIN (1 << 18)
 /* Block boundaries are multiples of this many rows/columns (64-byte lines of C never shared). */
 #define GEMM_ALIGN 16
-
-void olmo_cpu_blas_single_threaded(void) {
-  static int done = 0;
-  if (!done) {
-    openblas_set_num_threads(1);
-    done = 1;
-  }
-}
 
 /* One sgemm on the sub-block rows [m0,m1) x cols [n0,n1) of C. */
 static void sgemm_block(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t Kd,
