@@ -12,12 +12,13 @@ import { closeSync, copyFileSync, fsyncSync, mkdirSync, mkdtempSync, openSync, r
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadCheckpoint } from "../src/checkpoint/native-read.ts";
-import { saveCheckpoint } from "../src/checkpoint/native.ts";
-import { fsyncPath, preadExact, pwriteAll } from "../src/checkpoint/io.ts";
+import { loadCheckpoint } from "../src/checkpoint/native/read.ts";
+import { saveCheckpoint } from "../src/checkpoint/native/write.ts";
+import { preadExact, pwriteAll } from "../src/checkpoint/io.ts";
 import { ModelConfigSchema } from "../src/model/config.ts";
 import { paramSpecs, totalParams } from "../src/model/params.ts";
 import { bytesOf } from "../src/tensor/dtype.ts";
+import { fsyncPath } from "../src/output-dir.ts";
 
 const GB = 1e9;
 
@@ -164,7 +165,7 @@ async function main() {
 
 async function soupChild([a, b, out]: string[]) {
   const { openSource, soup } = await import("../src/checkpoint/soup.ts");
-  const { NativeWriter } = await import("../src/checkpoint/native.ts");
+  const { NativeWriter } = await import("../src/checkpoint/native/write.ts");
   const srcs = [openSource(a), openSource(b)];
   soup(srcs, new NativeWriter(resolve(out), srcs[0].config));
   for (const s of srcs) s.close();

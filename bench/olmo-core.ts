@@ -11,10 +11,11 @@ import { closeSync, copyFileSync, fsyncSync, mkdirSync, mkdtempSync, openSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fsyncPath, pwriteAll } from "../src/checkpoint/io.ts";
-import { NativeWriter } from "../src/checkpoint/native.ts";
+import { pwriteAll } from "../src/checkpoint/io.ts";
+import { NativeWriter } from "../src/checkpoint/native/write.ts";
 import { ModelConfigSchema } from "../src/model/config.ts";
 import { paramSpecs } from "../src/model/params.ts";
+import { fsyncPath } from "../src/output-dir.ts";
 
 const GB = 1e9;
 
@@ -122,8 +123,8 @@ async function main() {
 }
 
 async function runChild([what, from, to]: string[]) {
-  if (what === "export") (await import("../src/checkpoint/olmo-core-export.ts")).exportOlmoCore(from, to, { paramGroups: { lr: 1e-4, initialLr: 3e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 } });
-  else (await import("../src/checkpoint/olmo-core-import.ts")).importOlmoCore(from, to);
+  if (what === "export") (await import("../src/checkpoint/olmo-core/export.ts")).exportOlmoCore(from, to, { paramGroups: { lr: 1e-4, initialLr: 3e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 } });
+  else (await import("../src/checkpoint/olmo-core/import.ts")).importOlmoCore(from, to);
   // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak into a spawned child's ru_maxrss.
   const hwmKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
   console.log(JSON.stringify({ max_rss_bytes: hwmKiB * 1024 }));

@@ -2,8 +2,6 @@
 // intermediate copies), plus fsync of files and directories and the per-slice checksum.
 import { existsSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { UserError } from "../errors.ts";
-// one owner for fsync and the fresh-output check: the folder-writing helper every command uses
-export { checkFreshOutDir, fsyncPath } from "../output-dir.ts";
 
 /** One syscall moves at most this much: readSync/writeSync take int32 lengths. */
 const IO_SLICE_BYTES = 256 << 20;

@@ -6,7 +6,7 @@
 // `*.tmp-<pid>` directory, a directory without metadata) is the debris of an interrupted save.
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fsyncPath } from "./io.ts";
+import { fsyncPath } from "../output-dir.ts";
 import { pidAlive } from "../process.ts";
 
 export const METADATA_FILE = "metadata.msgpack";

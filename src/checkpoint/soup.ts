@@ -6,12 +6,12 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { type ModelConfig, paddedVocab } from "../model/config.ts";
-import { HfSource } from "./hf.ts";
+import { HfSource } from "./hf/folder.ts";
 import { Scratch } from "./io.ts";
-import { NativeSource } from "./native-read.ts";
+import { NativeSource } from "./native/read.ts";
 import { METADATA_FILE } from "./naming.ts";
-import { OlmoCoreSource } from "./olmo-core-import.ts";
-import { isOlmoCoreCheckpoint } from "./olmo-core-read.ts";
+import { OlmoCoreSource } from "./olmo-core/import.ts";
+import { isOlmoCoreCheckpoint } from "./olmo-core/read.ts";
 import { type OnProgress, type TensorSink, type TensorSource, configMismatch } from "./source.ts";
 
 /** A native checkpoint directory (metadata.msgpack), an OLMo-core step folder (model_and_optim/.metadata) or an HF folder (config.json + safetensors). */

@@ -4,10 +4,10 @@
 // Tensors move between device and disk one at a time, so host memory stays at one tensor.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { HfSource } from "../checkpoint/hf.ts";
-import { isOlmoCoreCheckpoint } from "../checkpoint/olmo-core-read.ts";
+import { HfSource } from "../checkpoint/hf/folder.ts";
+import { isOlmoCoreCheckpoint } from "../checkpoint/olmo-core/read.ts";
 import type { Backend, DevPtr } from "../backend/backend.ts";
-import { type CheckpointMeta, type Group, NativeWriter } from "../checkpoint/native.ts";
+import { NativeWriter } from "../checkpoint/native/write.ts";
 import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
 import { configMismatch } from "../checkpoint/source.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
@@ -20,6 +20,7 @@ import { type StateSource, openNativeState, openOlmoCoreState } from "./state-so
 import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
+import type { CheckpointMeta, Group } from "../checkpoint/native/format.ts";
 
 /** What the data loader saves and restores (opaque here). */
 export interface DataStateful {

@@ -15,8 +15,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
-import { HfSink, HfSource } from "../checkpoint/hf.ts";
-import { NativeWriter } from "../checkpoint/native.ts";
+import { HfSink, HfSource } from "../checkpoint/hf/folder.ts";
+import { NativeWriter } from "../checkpoint/native/write.ts";
 import { checkpointName } from "../checkpoint/naming.ts";
 import { copyModel, openSource, soup, soupWeights } from "../checkpoint/soup.ts";
 import type { TensorSource } from "../checkpoint/source.ts";

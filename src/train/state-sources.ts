@@ -3,10 +3,10 @@
 // release's "OLMo format"). The checkpointer reads weights, moments, step counters, the trainer
 // state and the data position through it, so both load the same way — ranged reads under TP and
 // ZeRO-1 included.
-import { type Group } from "../checkpoint/native.ts";
-import { NativeReader, stepCountersOf } from "../checkpoint/native-read.ts";
-import { OlmoCoreReader } from "../checkpoint/olmo-core-read.ts";
-import { olmoCoreCursor } from "../checkpoint/olmo-core-train-state.ts";
+import type { Group } from "../checkpoint/native/format.ts";
+import { NativeReader, stepCountersOf } from "../checkpoint/native/read.ts";
+import { OlmoCoreReader } from "../checkpoint/olmo-core/read.ts";
+import { olmoCoreCursor } from "../checkpoint/olmo-core/train-state.ts";
 import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { SkipHistory } from "../optim/skip-step.ts";
@@ -28,7 +28,7 @@ export interface StateSource {
   close(): void;
 }
 
-/** A native checkpoint, its whole index validated first (src/checkpoint/validate.ts). */
+/** A native checkpoint, its whole index validated first (src/checkpoint/native/validate.ts). */
 export function openNativeState(path: string): StateSource {
   // validated against its own model config and for what it claims to hold; the checkpointer then names
   // any difference from the run's model first, and what is missing for what it loads

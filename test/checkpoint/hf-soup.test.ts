@@ -1,9 +1,9 @@
 import { afterAll, expect, test } from "bun:test";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HfSink, HfSource, exportHf, loadHfModel } from "../../src/checkpoint/hf.ts";
-import { NativeWriter, saveCheckpoint } from "../../src/checkpoint/native.ts";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { HfSink, HfSource, exportHf, loadHfModel } from "../../src/checkpoint/hf/folder.ts";
+import { NativeWriter, saveCheckpoint } from "../../src/checkpoint/native/write.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { copyModel, openSource, soup } from "../../src/checkpoint/soup.ts";
 import { DOLMA2_VOCAB, paddedVocab } from "../../src/model/config.ts";
 import { paramSpecs } from "../../src/model/params.ts";

@@ -1,6 +1,6 @@
 // Subprocess for the kill -9 test: saves a large checkpoint and pauses after the first tensor
 // (printing "saving"), so the parent can kill it mid-save deterministically.
-import { saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { tinyConfig } from "./helpers.ts";
 

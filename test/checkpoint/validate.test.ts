@@ -1,15 +1,16 @@
-// Validation of a checkpoint's index before use (src/checkpoint/validate.ts) and the metadata's own
-// checksum (src/checkpoint/metadata.ts): every defect is refused in one line, v1 checkpoints (no
+// Validation of a checkpoint's index before use (src/checkpoint/native/validate.ts) and the metadata's own
+// checksum (src/checkpoint/native/metadata.ts): every defect is refused in one line, v1 checkpoints (no
 // metadata checksum) are still read and fully validated, and random single-byte damage anywhere in
 // a checkpoint's files is never silently accepted.
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FORMAT, decodeMetadata, encodeMetadata, packr, readCheckpointMeta } from "../../src/checkpoint/metadata.ts";
-import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
-import { type CheckpointMeta, saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { FORMAT, decodeMetadata, encodeMetadata, packr, readCheckpointMeta } from "../../src/checkpoint/native/metadata.ts";
+import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native/read.ts";
+import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
 import { paramSpecs } from "../../src/model/params.ts";
 import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "./helpers.ts";
+import type { CheckpointMeta } from "../../src/checkpoint/native/format.ts";
 
 afterAll(cleanupTemp);
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { exportHf } from "../../src/checkpoint/hf.ts";
+import { exportHf } from "../../src/checkpoint/hf/folder.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { initParams } from "../../src/model/init.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
-import { saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";

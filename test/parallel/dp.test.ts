@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { zero1Range } from "../../src/model/sharding.ts";
 import { ensureNativeBuilt } from "../support/build.ts";

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { readCheckpointMeta } from "../../src/checkpoint/native.ts";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { readCheckpointMeta } from "../../src/checkpoint/native/metadata.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { metrics, olmo, seedFromStep4, writeTinyJob } from "./run-compare.ts";

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { readCheckpointMeta } from "../../src/checkpoint/native.ts";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { readCheckpointMeta } from "../../src/checkpoint/native/metadata.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";

@@ -3,9 +3,9 @@
 // leave no output folder.
 import { cpSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseDcpMetadata } from "../../src/checkpoint/dcp-metadata.ts";
-import { PyDict, PyGlobal, PyObject, PyTuple } from "../../src/checkpoint/pickle-read.ts";
-import { dataclassRecord, pickle } from "../../src/checkpoint/pickle-write.ts";
+import { parseDcpMetadata } from "../../src/checkpoint/olmo-core/dcp-metadata.ts";
+import { PyDict, PyGlobal, PyObject, PyTuple } from "../../src/checkpoint/torch/pickle-read.ts";
+import { dataclassRecord, pickle } from "../../src/checkpoint/torch/pickle-write.ts";
 
 const FIXTURE = resolve(import.meta.dir, "../checkpoint/fixtures/olmo-core/step5");
 

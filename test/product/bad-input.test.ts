@@ -6,9 +6,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { cudaUsable } from "../../src/backend/native-backend.ts";
-import { exportHf } from "../../src/checkpoint/hf.ts";
-import { decodeMetadata, encodeMetadata } from "../../src/checkpoint/metadata.ts";
-import { saveCheckpoint } from "../../src/checkpoint/native.ts";
+import { exportHf } from "../../src/checkpoint/hf/folder.ts";
+import { decodeMetadata, encodeMetadata } from "../../src/checkpoint/native/metadata.ts";
+import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { metrics, olmo, writeTinyJob } from "../parallel/run-compare.ts";
 

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import type { RunConfigInput } from "../../src/config/schema.ts";

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { verifyCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { verifyCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { writeTinyJob } from "../parallel/run-compare.ts";

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
-import { openOlmoCoreCheckpoint } from "../../src/checkpoint/olmo-core-read.ts";
+import { openOlmoCoreCheckpoint } from "../../src/checkpoint/olmo-core/read.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { maxRel, metrics, olmo } from "../parallel/run-compare.ts";
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { loadCheckpoint } from "../../src/checkpoint/native-read.ts";
+import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { metrics, olmo, root, writeTinyJob } from "../parallel/run-compare.ts";

@@ -1,9 +1,9 @@
 // `olmo ckpt info` rows for an OLMo-core checkpoint folder: format, global step, tokens seen, data
 // seed, model, every tensor with its dtype, shape and chunk count, the AdamW step counters, the
 // param-group layout; without --quick every tensor is read once (all chunks' blobs parsed).
-import { openOlmoCoreCheckpoint } from "../../checkpoint/olmo-core-read.ts";
+import { openOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
 import { Scratch } from "../../checkpoint/io.ts";
-import { DTYPE_BYTES } from "../../checkpoint/torch-save.ts";
+import { DTYPE_BYTES } from "../../checkpoint/torch/torch-save.ts";
 import { gb, modelLine } from "./ckpt.ts";
 
 export function olmoCoreInfo(path: string, quick: boolean, progress: (done: number, total: number) => void, t0: number, configPath?: string): [string, string][] {

@@ -2,11 +2,11 @@
 // is intact (every tensor read once; native checksums verified).
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { HfSource } from "../../checkpoint/hf.ts";
-import type { CheckpointMeta } from "../../checkpoint/native.ts";
-import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native-read.ts";
-import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core-read.ts";
-import { claimsOptimizer } from "../../checkpoint/validate.ts";
+import { HfSource } from "../../checkpoint/hf/folder.ts";
+import type { CheckpointMeta } from "../../checkpoint/native/format.ts";
+import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native/read.ts";
+import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
+import { claimsOptimizer } from "../../checkpoint/native/validate.ts";
 import { checkSavedCursor } from "../../data/loader.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";

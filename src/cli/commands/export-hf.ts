@@ -1,7 +1,7 @@
 // olmo export-hf CKPT --out DIR [--dtype bf16|fp32] [--max-shard-gb 5]
 import { UserError } from "../../errors.ts";
-import { HfSink } from "../../checkpoint/hf.ts";
-import { checkFreshOutDir } from "../../checkpoint/io.ts";
+import { HfSink } from "../../checkpoint/hf/folder.ts";
+import { checkFreshOutDir } from "../../output-dir.ts";
 import { copyModel, openSource } from "../../checkpoint/soup.ts";
 import { Progress } from "../../train/progress.ts";
 import { type CommandSpec, req } from "../args.ts";

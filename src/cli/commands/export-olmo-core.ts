@@ -2,9 +2,9 @@
 // (model_and_optim/ for torch.distributed.checkpoint.load and OLMo-core's load_model_and_optim_state,
 // train/rank0.pt, config.json). The param groups' AdamW settings come from the checkpoint's run
 // config (lr: the schedule's value at the checkpoint's step), or verbatim from an imported one.
-import { checkFreshOutDir } from "../../checkpoint/io.ts";
-import { NativeReader } from "../../checkpoint/native-read.ts";
-import { type ParamGroupValues, exportOlmoCore } from "../../checkpoint/olmo-core-export.ts";
+import { checkFreshOutDir } from "../../output-dir.ts";
+import { NativeReader } from "../../checkpoint/native/read.ts";
+import { type ParamGroupValues, exportOlmoCore } from "../../checkpoint/olmo-core/export.ts";
 import { RunConfigSchema, totalSteps } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
 import { lrAt } from "../../optim/schedule.ts";

@@ -1,9 +1,9 @@
 // olmo import-hf DIR --out CKPT_DIR [--compress]: an HF Olmo2 folder -> a native checkpoint
 // holding weights only (no optimizer state, step 0), to start or continue training from.
 import { resolve } from "node:path";
-import { HfSource } from "../../checkpoint/hf.ts";
-import { checkFreshOutDir } from "../../checkpoint/io.ts";
-import { NativeWriter } from "../../checkpoint/native.ts";
+import { HfSource } from "../../checkpoint/hf/folder.ts";
+import { checkFreshOutDir } from "../../output-dir.ts";
+import { NativeWriter } from "../../checkpoint/native/write.ts";
 import { copyModel } from "../../checkpoint/soup.ts";
 import { UserError } from "../../errors.ts";
 import { type CommandSpec, req } from "../args.ts";

@@ -2,8 +2,8 @@
 // its model_and_optim/) -> a native checkpoint with the weights, both Adam moments, the per-tensor
 // AdamW step counters and the trainer state (step, tokens, data-loader position and seed).
 import { resolve } from "node:path";
-import { checkFreshOutDir } from "../../checkpoint/io.ts";
-import { importOlmoCore } from "../../checkpoint/olmo-core-import.ts";
+import { checkFreshOutDir } from "../../output-dir.ts";
+import { importOlmoCore } from "../../checkpoint/olmo-core/import.ts";
 import { UserError } from "../../errors.ts";
 import { type CommandSpec, req } from "../args.ts";
 import { byteProgress } from "./export-hf.ts";

@@ -1,9 +1,9 @@
 // olmo soup CKPT CKPT... --out DIR [--weights w1,...] [--format hf|native] [--dtype bf16|fp32]
 // Weighted average of N checkpoints (native or HF), streamed tensor by tensor in fp32.
 import { resolve } from "node:path";
-import { HfSink } from "../../checkpoint/hf.ts";
-import { checkFreshOutDir } from "../../checkpoint/io.ts";
-import { NativeWriter } from "../../checkpoint/native.ts";
+import { HfSink } from "../../checkpoint/hf/folder.ts";
+import { checkFreshOutDir } from "../../output-dir.ts";
+import { NativeWriter } from "../../checkpoint/native/write.ts";
 import { openSource, soup, soupWeights } from "../../checkpoint/soup.ts";
 import type { TensorSink, TensorSource } from "../../checkpoint/source.ts";
 import { UserError } from "../../errors.ts";

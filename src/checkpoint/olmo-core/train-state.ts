@@ -12,11 +12,12 @@
 // checkpoint that did not come from OLMo-core is exported with version "olmo-bun" for that reason
 // (its data order is OLMo-core's, but we do not compute OLMo-core's fingerprint of the files).
 import { closeSync, openSync } from "node:fs";
-import { UserError } from "../errors.ts";
-import { fileSize, fsyncPath } from "./io.ts";
-import { PyDict, PyTuple, type PyValue, typeName } from "./pickle-read.ts";
-import { pyDict, readTorchArchive, writeObjectArchive } from "./torch-save.ts";
-import type { OlmoCoreCursor } from "../data/loader.ts";
+import { UserError } from "../../errors.ts";
+import { fileSize } from "../io.ts";
+import { PyDict, PyTuple, type PyValue, typeName } from "../torch/pickle-read.ts";
+import { pyDict, readTorchArchive, writeObjectArchive } from "../torch/torch-save.ts";
+import type { OlmoCoreCursor } from "../../data/loader.ts";
+import { fsyncPath } from "../../output-dir.ts";
 
 export interface OlmoCoreDataLoaderState {
   seed: number;

@@ -1,6 +1,6 @@
 // Reading OLMo-core checkpoints: a step folder `stepN/` with config.json (the experiment config),
 // train/rank0.pt (trainer state) and model_and_optim/ (torch.distributed.checkpoint: .metadata and
-// __{rank}_{n}.distcp files of torch.save blobs; see dcp-metadata.ts and torch-save.ts). State-dict
+// __{rank}_{n}.distcp files of torch.save blobs; see dcp-metadata.ts and ../torch/torch-save.ts). State-dict
 // keys (OLMo-core d7301e62, distributed/checkpoint/__init__.py _prepare_state_dict, flattened by
 // DCP's DefaultSavePlanner): model.<name>, optim.state.<name>.{exp_avg, exp_avg_sq, step} and
 // optim.param_groups.<i>.<field> (or optim.param_groups.<name>.<field> when the optimizer state was
@@ -10,17 +10,17 @@
 // chunks' blobs (bf16/fp16 converted to fp32), and a model that does not match its config is refused.
 import { closeSync, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { UserError } from "../errors.ts";
-import type { ModelConfig } from "../model/config.ts";
-import { type ParamSpec, paramSpecs } from "../model/params.ts";
-import { bytesOf, halfToF32 } from "../tensor/dtype.ts";
+import { UserError } from "../../errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { type ParamSpec, paramSpecs } from "../../model/params.ts";
+import { bytesOf, halfToF32 } from "../../tensor/dtype.ts";
 import { type DcpMetadata, type DcpStorage, type DcpTensor, parseDcpMetadata } from "./dcp-metadata.ts";
-import { Scratch, fileSize, openForRead } from "./io.ts";
-import { modelConfigFromOlmoCore, readJsonObject } from "./olmo-core-config.ts";
-import { hfNameOrThrow, olmoCoreName } from "./olmo-core-names.ts";
-import { type OlmoCoreTrainState, readOlmoCoreTrainState } from "./olmo-core-train-state.ts";
-import { type PyValue } from "./pickle-read.ts";
-import { DTYPE_BYTES, type TorchTensor, readTensorElements, readTorchArchive } from "./torch-save.ts";
+import { Scratch, fileSize, openForRead } from "../io.ts";
+import { modelConfigFromOlmoCore, readJsonObject } from "./config.ts";
+import { hfNameOrThrow, olmoCoreName } from "./names.ts";
+import { type OlmoCoreTrainState, readOlmoCoreTrainState } from "./train-state.ts";
+import { type PyValue } from "../torch/pickle-read.ts";
+import { DTYPE_BYTES, type TorchTensor, readTensorElements, readTorchArchive } from "../torch/torch-save.ts";
 
 export type OlmoCoreGroup = "model" | "adam_m" | "adam_v";
 

@@ -1,4 +1,4 @@
-// metadata.msgpack: the index of a native checkpoint (see native.ts), encoded with its own checksum.
+// metadata.msgpack: the index of a native checkpoint (see write.ts), encoded with its own checksum.
 // Version 2 is {format, version, crc32, meta: <bytes>}: the index packed as plain msgpack inside and
 // its crc32 beside it, so one flipped byte anywhere in the file is refused instead of silently
 // resuming into another state. Version 1 (the index map itself, no checksum) is still read, and
@@ -6,11 +6,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Packr } from "msgpackr";
-import { UserError } from "../errors.ts";
-import { type ModelConfig, ModelConfigSchema } from "../model/config.ts";
-import { checksum } from "./io.ts";
-import type { CheckpointMeta } from "./native.ts";
-import { METADATA_FILE } from "./naming.ts";
+import { UserError } from "../../errors.ts";
+import { type ModelConfig, ModelConfigSchema } from "../../model/config.ts";
+import { checksum } from "../io.ts";
+import type { CheckpointMeta } from "./format.ts";
+import { METADATA_FILE } from "../naming.ts";
 import { type CheckpointNeeds, claimsOptimizer, validateCheckpoint } from "./validate.ts";
 
 export const FORMAT = "olmo-bun-checkpoint";

@@ -11,10 +11,10 @@
 // only, so a chunk's data is found by its fqn and offsets. Checks: every chunk has its data, and a
 // tensor's chunks tile it (inside its bounds, no overlap, volumes adding up: what torch's
 // _validate_global_plan in default_planner.py checks before saving).
-import { UserError } from "../errors.ts";
-import { PyDict, PyGlobal, PyObject, PyTuple, type PyValue, field, seq, typeName, unpickle } from "./pickle-read.ts";
-import { dataclassRecord, pickle } from "./pickle-write.ts";
-import { TORCH_DTYPE, TORCH_DTYPE_NAME, type TorchDType } from "./torch-save.ts";
+import { UserError } from "../../errors.ts";
+import { PyDict, PyGlobal, PyObject, PyTuple, type PyValue, field, seq, typeName, unpickle } from "../torch/pickle-read.ts";
+import { dataclassRecord, pickle } from "../torch/pickle-write.ts";
+import { TORCH_DTYPE, TORCH_DTYPE_NAME, type TorchDType } from "../torch/torch-save.ts";
 
 export interface DcpStorage {
   relativePath: string;

@@ -7,12 +7,12 @@
 // the checkpoint and the entry; nothing here allocates more than the index itself holds.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
-import type { ModelConfig } from "../model/config.ts";
-import { type ParamSpec, paramSpecs } from "../model/params.ts";
-import { crc32Combine, crc32Combiner } from "./io.ts";
-import type { CheckpointMeta, Group, SliceEntry, TensorEntry } from "./native.ts";
-import { parseCheckpointName } from "./naming.ts";
+import { UserError } from "../../errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { type ParamSpec, paramSpecs } from "../../model/params.ts";
+import { crc32Combine, crc32Combiner } from "../io.ts";
+import type { CheckpointMeta, Group, SliceEntry, TensorEntry } from "./format.ts";
+import { parseCheckpointName } from "../naming.ts";
 
 export interface CheckpointNeeds {
   /** the Adam moments of every tensor (a resume); false: weights only (export, soup, eval) */

@@ -3,7 +3,7 @@
 // allenai/OLMo-core src/olmo_core/nn/hf/convert.py at fa6c5014 (OLMO_CORE_TO_HF_WEIGHT_MAPPINGS);
 // the same names are the state-dict keys of the OLMo-2 32B checkpoints (OLMo-core d7301e62).
 // Note the MLP: OLMo-core's w1 is gate_proj, w3 is up_proj and w2 is down_proj.
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 
 const GLOBAL_NAMES: [hf: string, olmoCore: string][] = [
   ["model.embed_tokens.weight", "embeddings.weight"],

@@ -7,8 +7,8 @@
 // extra field with an "FB" field, and ZIP64 where sizes or offsets need it (pytorch/pytorch
 // caffe2/serialize/inline_container.cc at 3834689c: detail::getPadding, kFieldAlignment = 64,
 // mz_zip_writer_init_v2(..., MZ_ZIP_FLAG_WRITE_ZIP64)); our writer does the same.
-import { UserError } from "../errors.ts";
-import { preadExact, pwriteAll } from "./io.ts";
+import { UserError } from "../../errors.ts";
+import { preadExact, pwriteAll } from "../io.ts";
 
 export interface ZipEntry {
   name: string;

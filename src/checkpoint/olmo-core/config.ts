@@ -8,8 +8,8 @@
 //   model.block.layer_norm.eps, model.init_std
 // and the data order's seed is data_loader.seed.
 import { existsSync, readFileSync } from "node:fs";
-import { UserError } from "../errors.ts";
-import { type ModelConfig, ModelConfigSchema, paddedVocab } from "../model/config.ts";
+import { UserError } from "../../errors.ts";
+import { type ModelConfig, ModelConfigSchema, paddedVocab } from "../../model/config.ts";
 
 type Json = Record<string, any>;
 

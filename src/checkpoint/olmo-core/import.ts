@@ -7,14 +7,15 @@
 // at d7301e62, the OLMo-2 32B's code, it was never incremented, so it stays 0: see
 // src/olmo_core/optim/adamw.py there); torch.optim.AdamW's counter means the same. Ours, too.
 import { resolve } from "node:path";
-import { UserError } from "../errors.ts";
-import type { ModelConfig } from "../model/config.ts";
-import type { ParamSpec } from "../model/params.ts";
-import { Scratch } from "./io.ts";
-import { NativeWriter, type OptimMeta } from "./native.ts";
-import { type OlmoCoreOpenOptions, OlmoCoreReader } from "./olmo-core-read.ts";
-import { olmoCoreCursor } from "./olmo-core-train-state.ts";
-import type { OnProgress, TensorSource } from "./source.ts";
+import { UserError } from "../../errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import type { ParamSpec } from "../../model/params.ts";
+import { Scratch } from "../io.ts";
+import { NativeWriter } from "../native/write.ts";
+import { type OlmoCoreOpenOptions, OlmoCoreReader } from "./read.ts";
+import { olmoCoreCursor } from "./train-state.ts";
+import type { OnProgress, TensorSource } from "../source.ts";
+import type { OptimMeta } from "../native/format.ts";
 
 /** An OLMo-core checkpoint's model weights as a streaming TensorSource (export-hf, soup, info). */
 export class OlmoCoreSource implements TensorSource {

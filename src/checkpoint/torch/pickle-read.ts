@@ -11,7 +11,7 @@
 // before anything is allocated, so a hostile file cannot make us allocate more than its own size;
 // the stack, memo and mark stack grow by at most one entry per opcode byte. Protocol-0/1 text
 // opcodes, extension registry codes (EXT*) and out-of-band buffers (NEXT_BUFFER) are refused.
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 
 export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}

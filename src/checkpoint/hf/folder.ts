@@ -9,12 +9,12 @@
 // same after any number of round trips.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
-import { type StagedDir, stageOutputDir } from "../output-dir.ts";
-import { DOLMA2_EOS, DOLMA2_PAD, type ModelConfig, ModelConfigSchema, paddedVocab } from "../model/config.ts";
-import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
+import { UserError } from "../../errors.ts";
+import { type StagedDir, stageOutputDir } from "../../output-dir.ts";
+import { DOLMA2_EOS, DOLMA2_PAD, type ModelConfig, ModelConfigSchema, paddedVocab } from "../../model/config.ts";
+import { type ParamSpec, paramSpecs, totalParams } from "../../model/params.ts";
 import { SafetensorsReader, SafetensorsWriter } from "./safetensors.ts";
-import type { OnProgress, TensorSink, TensorSource } from "./source.ts";
+import type { OnProgress, TensorSink, TensorSource } from "../source.ts";
 
 /** transformers version stamped into the files we write (Olmo2 landed in 4.47). */
 const TRANSFORMERS_VERSION = "4.48.0";

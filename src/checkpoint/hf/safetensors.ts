@@ -6,9 +6,10 @@
 // straight into the caller's Float32Array (f32) or through one reused scratch (bf16/f16).
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { UserError } from "../errors.ts";
-import { bytesOf, f32ToBf16, halfToF32 } from "../tensor/dtype.ts";
-import { Scratch, fileSize, fsyncPath, openForRead, preadExact, pwriteAll } from "./io.ts";
+import { UserError } from "../../errors.ts";
+import { bytesOf, f32ToBf16, halfToF32 } from "../../tensor/dtype.ts";
+import { Scratch, fileSize, openForRead, preadExact, pwriteAll } from "../io.ts";
+import { fsyncPath } from "../../output-dir.ts";
 
 /** Element sizes of every safetensors dtype (so any header can be validated); we decode three. */
 const ST_BYTES: Record<string, number> = {

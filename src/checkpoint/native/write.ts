@@ -15,87 +15,24 @@
 // of a tensor from its slices, so every TP/DP layout reads every checkpoint.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { UserError } from "../errors.ts";
-import type { ModelConfig } from "../model/config.ts";
-import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
-import { bytesOf } from "../tensor/dtype.ts";
-import { type Lz4Info, lz4Compress } from "./codec.ts";
-import { checksum, crc32Combine, crc32Combiner, fsyncPath, pwriteAll } from "./io.ts";
+import { UserError } from "../../errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { type ParamSpec, paramSpecs, totalParams } from "../../model/params.ts";
+import { bytesOf } from "../../tensor/dtype.ts";
+import { lz4Compress } from "../codec.ts";
+import { type CheckpointMeta, type Group, type OptimMeta, type SliceEntry, type TensorEntry, regionNumel, slicesNumel } from "./format.ts";
+import { checksum, crc32Combine, crc32Combiner, pwriteAll } from "../io.ts";
 import { FORMAT, FORMAT_VERSION, encodeMetadata, packr } from "./metadata.ts";
-import { METADATA_FILE, tempDirFor } from "./naming.ts";
-import type { OnProgress, TensorSink } from "./source.ts";
+import { METADATA_FILE, tempDirFor } from "../naming.ts";
+import type { OnProgress, TensorSink } from "../source.ts";
+import { fsyncPath } from "../../output-dir.ts";
 
-export { FORMAT, FORMAT_VERSION, packr, readCheckpointMeta } from "./metadata.ts";
-
-export type Group = "model" | "adam_m" | "adam_v";
 const GROUP_FILE: Record<Group, string> = { model: "model", adam_m: "optim", adam_v: "optim" };
-
-export interface SliceEntry {
-  rank: number;
-  /** [start, end) per dimension of the logical tensor */
-  ranges: [number, number][];
-  file: string;
-  offset: number;
-  /** stored bytes (compressed length when lz4) */
-  length: number;
-  crc32: number;
-  lz4?: Lz4Info;
-  /** uncompressed slices: crc32 of each `blockBytes` block of the stored bytes, so a ranged read
-   *  (one rank's part of a tensor) verifies exactly the blocks it reads */
-  blockBytes?: number;
-  blockCrc32?: number[];
-}
-
-/** Elements in a slice's rectangle ([start, end) per dimension). */
-export function regionNumel(ranges: [number, number][]): number {
-  return ranges.reduce((x, [a, b]) => x * (b - a), 1);
-}
-
-/** Elements the slices of a tensor hold together (its element count when they tile it). */
-export function slicesNumel(t: TensorEntry): number {
-  return t.slices.reduce((a, sl) => a + regionNumel(sl.ranges), 0);
-}
 
 /** Checksum block of ranged reads: 4 MiB (a 32B model's index then holds ~100k block checksums). */
 export const CRC_BLOCK_BYTES = 4 << 20;
 let blockCombiner: ((crc1: number, crc2: number) => number) | null = null; // built at the first save (~4 ms)
 const appendBlockCrc = (whole: number, crc: number) => (blockCombiner ??= crc32Combiner(CRC_BLOCK_BYTES))(whole, crc);
-
-export interface TensorEntry {
-  name: string;
-  group: Group;
-  shape: number[];
-  dtype: "f32";
-  slices: SliceEntry[];
-}
-
-/**
- * Optimizer state that is not a tensor arena: AdamW's step counter per tensor (HF name → count;
- * OLMo-core keeps one per parameter, `optim.state.<name>.step`) and the skip-step rule's history.
- * Checkpoints written before it existed carry `trainState.adamStep` (one counter for all tensors).
- */
-export interface OptimMeta {
-  step: Record<string, number>;
-  /** SkipStepAdamW's rolling window: the previous CE losses and pre-clip gradient norms, oldest first */
-  skipHistory?: { losses: number[]; gradNorms: number[] };
-}
-
-export interface CheckpointMeta {
-  format: string;
-  version: number;
-  name: string;
-  createdAt: string;
-  model: ModelConfig;
-  runConfig: unknown;
-  trainState: Record<string, unknown>;
-  dataCursor: unknown;
-  rng: unknown;
-  /** optimizer state beyond the moments (absent in checkpoints without optimizer state) */
-  optim?: OptimMeta;
-  /** parallel layout that wrote the slices */
-  layout: { world: number; tp: number; dp: number };
-  tensors: TensorEntry[];
-}
 
 export interface SaveOptions {
   /** lz4-compress tensor slices (see codec.ts for what it buys) */

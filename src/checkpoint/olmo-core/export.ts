@@ -3,7 +3,7 @@
 //   model_and_optim/__0_0.distcp   one torch.save blob per item (fp32 whole tensors, one chunk each,
 //                                  as a one-rank save writes them), then the pickled non-tensor items
 //   model_and_optim/.metadata      pickled Metadata (dcp-metadata.ts), written after the data
-//   train/rank0.pt                 trainer state (olmo-core-train-state.ts)
+//   train/rank0.pt                 trainer state (train-state.ts)
 //   config.json                    the experiment config (the imported one, else a minimal one)
 //   .metadata.json                 OLMo-core's CheckpointMetadata; Checkpointer.dir_is_checkpoint
 //                                  requires it with the other two (train/checkpoint.py at d7301e62)
@@ -14,23 +14,23 @@
 // Everything goes to `<out>.tmp-<pid>` and is renamed into place last: a failure leaves no output.
 import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
-import { paramSpecs } from "../model/params.ts";
-import { bytesOf } from "../tensor/dtype.ts";
+import { UserError } from "../../errors.ts";
+import { paramSpecs } from "../../model/params.ts";
+import { bytesOf } from "../../tensor/dtype.ts";
 import { type DcpItemOut, writeDcpMetadata } from "./dcp-metadata.ts";
-import { type StagedDir, fsyncPath, stageOutputDir } from "../output-dir.ts";
-import { Scratch } from "./io.ts";
-import { NativeReader } from "./native-read.ts";
-import { olmoCoreConfigJson } from "./olmo-core-config.ts";
-import type { OlmoCoreOrigin } from "./olmo-core-import.ts";
-import { dcpKey } from "./olmo-core-read.ts";
-import { olmoCoreName } from "./olmo-core-names.ts";
-import { type OlmoCoreDataLoaderState, type OlmoCoreTrainState, writeOlmoCoreTrainState } from "./olmo-core-train-state.ts";
-import { type LoaderState, isOlmoCoreCursor } from "../data/loader.ts";
-import { PyFloat, PyTuple, type PyValue } from "./pickle-read.ts";
-import { pickle } from "./pickle-write.ts";
-import { writePickleArchive, writeTensorArchive } from "./torch-save.ts";
-import type { OnProgress } from "./source.ts";
+import { type StagedDir, fsyncPath, stageOutputDir } from "../../output-dir.ts";
+import { Scratch } from "../io.ts";
+import { NativeReader } from "../native/read.ts";
+import { olmoCoreConfigJson } from "./config.ts";
+import type { OlmoCoreOrigin } from "./import.ts";
+import { dcpKey } from "./read.ts";
+import { olmoCoreName } from "./names.ts";
+import { type OlmoCoreDataLoaderState, type OlmoCoreTrainState, writeOlmoCoreTrainState } from "./train-state.ts";
+import { type LoaderState, isOlmoCoreCursor } from "../../data/loader.ts";
+import { PyFloat, PyTuple, type PyValue } from "../torch/pickle-read.ts";
+import { pickle } from "../torch/pickle-write.ts";
+import { writePickleArchive, writeTensorArchive } from "../torch/torch-save.ts";
+import type { OnProgress } from "../source.ts";
 
 /** The AdamW hyperparameters written into the param groups (a checkpoint that came from OLMo-core keeps its own). */
 export interface ParamGroupValues {

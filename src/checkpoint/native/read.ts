@@ -4,16 +4,16 @@
 // reported with the tensor's name instead of silently training on garbage.
 import { closeSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
-import type { ModelConfig } from "../model/config.ts";
-import { type ParamSpec, paramSpecs, totalParams } from "../model/params.ts";
-import { bytesOf } from "../tensor/dtype.ts";
-import { lz4Decompress } from "./codec.ts";
-import { Scratch, fileSize, openForRead, preadExact } from "./io.ts";
+import { UserError } from "../../errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { type ParamSpec, paramSpecs, totalParams } from "../../model/params.ts";
+import { bytesOf } from "../../tensor/dtype.ts";
+import { lz4Decompress } from "../codec.ts";
+import { Scratch, fileSize, openForRead, preadExact } from "../io.ts";
 import { type ReadMetaOptions, readCheckpointMeta } from "./metadata.ts";
-import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, regionNumel } from "./native.ts";
+import { type CheckpointMeta, type Group, type SliceEntry, type TensorEntry, regionNumel } from "./format.ts";
 import { claimsOptimizer } from "./validate.ts";
-import type { OnProgress, TensorSource } from "./source.ts";
+import type { OnProgress, TensorSource } from "../source.ts";
 
 /**
  * Random access to the tensors of one checkpoint directory; files are opened on first use. The

@@ -9,9 +9,9 @@
 // _load: the prefix taken from the first record), torch/_utils.py (_rebuild_tensor_v2/_v3),
 // caffe2/serialize/inline_container.cc at 3834689c (archive name, version record).
 // A tensor may be a view into a larger storage (an offset and strides); reads honour both.
-import { UserError } from "../errors.ts";
-import { type DType } from "../tensor/dtype.ts";
-import { preadExact } from "./io.ts";
+import { UserError } from "../../errors.ts";
+import { type DType } from "../../tensor/dtype.ts";
+import { preadExact } from "../io.ts";
 import { PyDict, PyGlobal, PyObject, PyPersistent, PyTuple, type PyValue, seq, typeName, unpickle } from "./pickle-read.ts";
 import { pickle } from "./pickle-write.ts";
 import { type ZipEntry, ZipWriter, readZipDirectory, zipDataOffset } from "./zip.ts";

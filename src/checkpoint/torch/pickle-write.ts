@@ -6,7 +6,6 @@
 // Lib/pickle.py (_Pickler.save_* for protocol 2).
 import { PyDict, PyFloat, PyGlobal, PyObject, PyPersistent, PyTuple, type PyValue } from "./pickle-read.ts";
 
-export { PyFloat };
 type PyOut = PyValue;
 
 class Sink {
