@@ -1,4 +1,4 @@
-// bun run bench:comm — all-reduce bus bandwidth of the shared-memory Comm (src/parallel/shm-comm.ts)
+// bun run bench:comm — all-reduce bus bandwidth of the shared-memory Comm (src/parallel/comm/shm-comm.ts)
 // with 2 ranks on this host, sizes 1 KiB … 64 MiB, next to a plain memcpy of the same bytes
 // measured in the same run (Float32Array.set, one core), plus the latency of an empty barrier.
 //   bus bandwidth = 2·(W-1)/W · bytes / time  (NCCL's definition: comparable across world sizes)
@@ -11,10 +11,10 @@
 import { loadavg } from "node:os";
 import type { Backend } from "../src/backend/backend.ts";
 import { NativeBackend, createBackend, cudaUsable } from "../src/backend/native-backend.ts";
-import type { PtrComm } from "../src/parallel/comm.ts";
-import { freePort } from "../src/parallel/launcher.ts";
+import type { PtrComm } from "../src/parallel/comm/comm.ts";
+import { freePort } from "../src/parallel/launch/launcher.ts";
 import { deviceComms, initParallel } from "../src/parallel/init.ts";
-import { NcclComm } from "../src/parallel/nccl-comm.ts";
+import { NcclComm } from "../src/parallel/comm/nccl-comm.ts";
 
 const NCCL = process.argv.includes("--nccl") || process.env.BENCH_COMM_IMPL === "nccl";
 

@@ -67,7 +67,7 @@ static double now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* OLMO_COMM_TIMEOUT_S (validated by the caller, src/parallel/shm-comm.ts commTimeoutMs); default 600. */
+/* OLMO_COMM_TIMEOUT_S (validated by the caller, src/parallel/env.ts commTimeoutMs); default 600. */
 static double comm_timeout_s(void) {
   static double t = -1;
   if (t < 0) {

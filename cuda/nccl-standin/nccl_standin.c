@@ -13,7 +13,7 @@
  * reduces or gathers from every slot, copies the result back to the device, and meets them again.
  * Large buffers go in chunks of one slot. Slow (every byte crosses PCIe twice) and fine for tests.
  *
- * Semantics (those of NCCL, and of src/parallel/comm.ts):
+ * Semantics (those of NCCL, and of src/parallel/comm/comm.ts):
  *   all_reduce      recv = op over ranks of send            (count elements; in place allowed)
  *   all_gather      recv[q*count ..] = send of rank q
  *   reduce_scatter  recv = (op over ranks of send)[rank*count ..]

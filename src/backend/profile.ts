@@ -5,7 +5,7 @@
 //
 // Classes: GEMMs by layer role and pass (named from the weight or gradient pointer they touch:
 // nameWeights), attention fwd / bwd, norms, RoPE, SwiGLU, cross-entropy, embedding, optimizer,
-// residual adds, copies/casts, host transfers, and collectives (src/parallel/profiled-comm.ts).
+// residual adds, copies/casts, host transfers, and collectives (src/parallel/comm/profiled-comm.ts).
 import type { Backend, DevPtr, EventHandle } from "./backend.ts";
 
 /** what one call did: its kernel class and its work */

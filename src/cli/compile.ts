@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { brownTokenFiles } from "../train/data-source.ts";
+import { WORKER_FILES } from "../workers.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const build = join(root, "build");
@@ -44,7 +45,7 @@ writeFileSync(entry, lines.join("\n"));
 mkdirSync(join(outfile, ".."), { recursive: true });
 try {
   // the Worker scripts are extra entry points: inside the binary they live at /$bunfs/root/<path>
-  const workers = ["src/parallel/store-worker.ts", "src/train/save-worker.ts", "src/parallel/launcher-watch-worker.ts"].map((w) => join(root, w));
+  const workers = Object.values(WORKER_FILES).map((w) => join(root, w));
   run([process.execPath, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv", entry, ...workers, "--outfile", outfile]);
 } finally {
   rmSync(entry, { force: true });

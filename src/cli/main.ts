@@ -3,7 +3,7 @@
 import { UserError } from "../errors.ts";
 import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
 import { commands } from "./commands.ts";
-import { watchLauncher } from "../parallel/launcher-watch.ts";
+import { watchLauncher } from "../parallel/launch/launcher-watch.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 let versionInfo = "from source";

@@ -26,7 +26,7 @@
 // Replicated norm weights then get identical gradients on every rank. Without opts.tp the fused
 // kernels run (rmsnorm, cross-entropy, embedding); with it the split ones, even at tp = 1.
 import type { Backend, DevPtr } from "../backend/backend.ts";
-import type { PtrComm } from "../parallel/comm.ts";
+import type { PtrComm } from "../parallel/comm/comm.ts";
 import { type LayerBuffer, type RecomputeMode, activationLayout, ceChunkRowsFor, isRecomputed, reserveAll, resolveRecompute } from "./activations.ts";
 import { type ModelConfig, headDim, paddedVocab } from "./config.ts";
 import { Arena } from "./layout.ts";

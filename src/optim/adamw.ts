@@ -22,8 +22,8 @@
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { ParamStore } from "../model/param-store.ts";
 import { noDecayPrefix } from "../model/params.ts";
-import type { PtrComm } from "../parallel/comm.ts";
-import { RankSummer } from "../parallel/sum-over-ranks.ts";
+import type { PtrComm } from "../parallel/comm/comm.ts";
+import { RankSummer } from "../parallel/comm/sum-over-ranks.ts";
 import { GradNorm } from "./grad-norm.ts";
 import { type SkipHistory, type SkipStepOptions, SkipStepRule } from "./skip-step.ts";
 

@@ -10,8 +10,8 @@
 // after one download (no host sync per tensor).
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { ParamStore } from "../model/param-store.ts";
-import type { PtrComm } from "../parallel/comm.ts";
-import type { RankSummer } from "../parallel/sum-over-ranks.ts";
+import type { PtrComm } from "../parallel/comm/comm.ts";
+import type { RankSummer } from "../parallel/comm/sum-over-ranks.ts";
 
 interface Run {
   /** 0: sharded (or no TP), 1: replicated under TP */

@@ -107,3 +107,22 @@ export function readRankEnv(env: Env = process.env): RankEnv {
   }
   return { rank: 0, world: 1, localRank: 0, localWorld: 1, masterAddr: "127.0.0.1", masterPort: port(env, "single-process"), source: "single" };
 }
+
+export const DEFAULT_COMM_TIMEOUT_S = 600;
+
+/** The collectives' deadline from OLMO_COMM_TIMEOUT_S (shared memory here; NCCL in cuda/gpu/comm.cu). */
+export function commTimeoutMs(): number {
+  const raw = process.env.OLMO_COMM_TIMEOUT_S;
+  const s = raw ? Number(raw) : DEFAULT_COMM_TIMEOUT_S;
+  if (!Number.isFinite(s) || s <= 0) throw new UserError(`OLMO_COMM_TIMEOUT_S="${raw}" must be a positive number of seconds`);
+  return s * 1000;
+}
+
+/** The tensor-parallel size: `tp` when given (the command line), else $OLMO_TP, else 1. */
+export function tensorParallel(tp?: number): number {
+  if (tp !== undefined) return tp;
+  const raw = process.env.OLMO_TP;
+  if (raw === undefined || raw === "") return 1;
+  if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1) throw new UserError(`OLMO_TP="${raw}" must be a positive integer`);
+  return Number(raw);
+}

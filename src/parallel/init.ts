@@ -8,15 +8,15 @@
 import type { Backend } from "../backend/backend.ts";
 import { NativeBackend } from "../backend/native-backend.ts";
 import { UserError } from "../errors.ts";
-import { type Comm, type PtrComm, SingleComm, hostPtrComm, singlePtrComm } from "./comm.ts";
-import { NcclComm } from "./nccl-comm.ts";
+import { type Comm, type PtrComm, SingleComm, hostPtrComm, singlePtrComm } from "./comm/comm.ts";
+import { NcclComm } from "./comm/nccl-comm.ts";
 import { type ParallelDims, parallelDims } from "./dims.ts";
 import { type RankEnv, readRankEnv } from "./env.ts";
-import { watchLauncher } from "./launcher-watch.ts";
-import { ShmComm, type ShmCommOptions } from "./shm-comm.ts";
-import type { Rendezvous } from "./rendezvous.ts";
-import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store.ts";
-import { TorchStoreClient, torchStorePrefix } from "./torch-store.ts";
+import { watchLauncher } from "./launch/launcher-watch.ts";
+import { ShmComm, type ShmCommOptions } from "./comm/shm-comm.ts";
+import type { Rendezvous } from "./store/rendezvous.ts";
+import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store/store.ts";
+import { TorchStoreClient, torchStorePrefix } from "./store/torch-store.ts";
 
 export interface Parallel {
   env: RankEnv;

@@ -6,6 +6,7 @@
 // answers through a status word on a SharedArrayBuffer (Atomics), never through messages.
 import type { Backend } from "../backend/backend.ts";
 import { UserError } from "../errors.ts";
+import { workerUrls } from "../workers.ts";
 import { type SaveJob, STATUS, STATUS_BYTES, readStatusText } from "./async-save-protocol.ts";
 
 export class AsyncSaver {
@@ -33,10 +34,7 @@ export class AsyncSaver {
    * without save-worker.ts as an entry point): the caller then saves synchronously.
    */
   static open(poolFloats: number, be?: Backend, log: (l: string) => void = () => {}): AsyncSaver | null {
-    // in a compiled binary the worker is an extra entry point at /$bunfs/root/src/train/save-worker.ts
-    const candidates = [new URL("./save-worker.ts", import.meta.url).href];
-    if (import.meta.url.includes("/$bunfs/")) candidates.push("/$bunfs/root/src/train/save-worker.ts");
-    for (const url of candidates) {
+    for (const url of workerUrls("save")) {
       let worker: Worker;
       try {
         worker = new Worker(url);

@@ -21,6 +21,7 @@ import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "./progress.ts";
 import type { Trainer } from "./trainer.ts";
 import type { CheckpointMeta, Group } from "../checkpoint/native/format.ts";
+import { WORKER_FILES } from "../workers.ts";
 
 /** What the data loader saves and restores (opaque here). */
 export interface DataStateful {
@@ -60,7 +61,7 @@ export class RunCheckpointer {
       if (trainer.anyRank(!saver)) {
         saver?.close();
         saver = null;
-        log("checkpoint.async: a worker thread could not start on every rank (e.g. a binary built without src/train/save-worker.ts); saving synchronously");
+        log(`checkpoint.async: a worker thread could not start on every rank (e.g. a binary built without ${WORKER_FILES.save}); saving synchronously`);
       }
       this.saver = saver;
     }

@@ -14,7 +14,7 @@ import { readMixFile } from "../data/index.ts";
 import { type McQuestion, readMcTask } from "../data/mc-task.ts";
 import { UserError } from "../errors.ts";
 import { Olmo2 } from "../model/olmo2.ts";
-import { RankSummer } from "../parallel/sum-over-ranks.ts";
+import { RankSummer } from "../parallel/comm/sum-over-ranks.ts";
 import { embeddedBrownSplit } from "./data-source.ts";
 import { LmEvaluator, type LmEvalResult } from "./lm-eval.ts";
 import { MC_METRICS, type McEvalResult, McScorer, mcSeqLen } from "./mc-eval.ts";

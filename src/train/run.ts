@@ -9,7 +9,7 @@ import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
-import { type RankEnv, readRankEnv } from "../parallel/env.ts";
+import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
@@ -33,14 +33,6 @@ export interface RunOptions {
   tp?: number;
   /** where the backend and thread count came from (cli/runtime.ts), for the first log line */
   runtime?: string;
-}
-
-function tensorParallel(opts: RunOptions): number {
-  if (opts.tp !== undefined) return opts.tp;
-  const raw = process.env.OLMO_TP;
-  if (raw === undefined || raw === "") return 1;
-  if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1) throw new UserError(`OLMO_TP="${raw}" must be a positive integer`);
-  return Number(raw);
 }
 
 /** What the optimizer will do: its counter (and whether it moves) and the skip rule. */
@@ -109,7 +101,7 @@ function evalPlan(cfg: RunConfig, ev: InLoopEval): string {
 }
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<RunOutcome> {
-  const tp = tensorParallel(opts);
+  const tp = tensorParallel(opts.tp);
   const env = readRankEnv();
   // one trainer per run folder; the ranks of one job share it, and rank 0 holds the lock for them
   const lock = env.rank === 0 ? acquireRunLock(runDir) : null;

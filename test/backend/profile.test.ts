@@ -11,8 +11,8 @@ import { initParams } from "../../src/model/init.ts";
 import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { AdamW } from "../../src/optim/adamw.ts";
-import { singlePtrComm } from "../../src/parallel/comm.ts";
-import { profiledComm } from "../../src/parallel/profiled-comm.ts";
+import { singlePtrComm } from "../../src/parallel/comm/comm.ts";
+import { profiledComm } from "../../src/parallel/comm/profiled-comm.ts";
 import { cudaStatus, openBackend } from "../helpers/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 

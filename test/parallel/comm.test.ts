@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type ReduceOp, SingleComm, hostPtrComm, reduceInto } from "../../src/parallel/comm.ts";
+import { type ReduceOp, SingleComm, hostPtrComm, reduceInto } from "../../src/parallel/comm/comm.ts";
 import { initParallel } from "../../src/parallel/init.ts";
 
 describe("host collectives (in process)", () => {
@@ -54,7 +54,7 @@ describe("host collectives (in process)", () => {
 describe("NcclComm", () => {
   test("with the CPU library it fails with the library's message (NCCL lives in the CUDA library; not testable without GPUs)", async () => {
     const { loadNative } = await import("../../src/native/lib.ts");
-    const { NcclComm } = await import("../../src/parallel/nccl-comm.ts");
+    const { NcclComm } = await import("../../src/parallel/comm/nccl-comm.ts");
     await expect(NcclComm.create(loadNative("cpu"), null, 0, 1)).rejects.toThrow("collectives are not in the CPU library");
   });
 });

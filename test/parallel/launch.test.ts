@@ -45,7 +45,7 @@ describe("olmo launch + store + shared-memory collectives", () => {
   }, 30_000);
 
   test("without a launcher (srun-style), peers of a rank that exited fail at once naming it", async () => {
-    const { freePort } = await import("../../src/parallel/launcher.ts");
+    const { freePort } = await import("../../src/parallel/launch/launcher.ts");
     const port = String(freePort());
     const t0 = performance.now();
     const ranks = [0, 1, 2].map((r) =>

@@ -1,5 +1,5 @@
 // Ranks die with their launcher: `kill -9` of `olmo launch` (which runs no cleanup) stops its ranks
-// within a few seconds, even while their main threads are busy (src/parallel/launcher-watch.ts).
+// within a few seconds, even while their main threads are busy (src/parallel/launch/launcher-watch.ts).
 import { expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";

@@ -1,13 +1,13 @@
 // Under torchrun (PyTorch 2.x) the elastic agent already serves a TCPStore at MASTER_ADDR:MASTER_PORT
 // (TORCHELASTIC_USE_AGENT_STORE=True), so rank 0 cannot host ours there: every rank is a client of
-// the agent's store (src/parallel/torch-store.ts). Tested against a stand-in agent store written from
+// the agent's store (src/parallel/store/torch-store.ts). Tested against a stand-in agent store written from
 // the protocol (fixtures/torch-agent-store.ts) that holds MASTER_PORT as the real agent would.
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
-import { freePort } from "../../src/parallel/launcher.ts";
-import { TorchStoreClient } from "../../src/parallel/torch-store.ts";
+import { freePort } from "../../src/parallel/launch/launcher.ts";
+import { TorchStoreClient } from "../../src/parallel/store/torch-store.ts";
 import { UserError } from "../../src/errors.ts";
 import { startAgentStore } from "./fixtures/torch-agent-store.ts";
 import { metrics, olmo, writeTinyJob } from "./run-compare.ts";

@@ -11,7 +11,7 @@ import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
-import { singlePtrComm } from "../../src/parallel/comm.ts";
+import { singlePtrComm } from "../../src/parallel/comm/comm.ts";
 import { expectClose } from "../helpers/compare.ts";
 import { cudaStatus, openBackend } from "../helpers/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";

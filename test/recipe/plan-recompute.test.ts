@@ -10,7 +10,7 @@ import type { RecomputeMode, RunConfig } from "../../src/config/schema.ts";
 import { Olmo2, ceBudgetBytes } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { ShardingMap } from "../../src/model/sharding.ts";
-import type { PtrComm } from "../../src/parallel/comm.ts";
+import type { PtrComm } from "../../src/parallel/comm/comm.ts";
 import { activationBytes, planRun } from "../../src/train/plan.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 

@@ -1,6 +1,6 @@
 // olmo launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P] -- <olmo command ...>
 import { join } from "node:path";
-import { launch, selfCommand } from "../../parallel/launcher.ts";
+import { launch, selfCommand } from "../../parallel/launch/launcher.ts";
 import { type CommandSpec, req } from "../args.ts";
 
 export const launchCommand: CommandSpec = {

@@ -10,11 +10,11 @@
 //
 // With the CPU library every olmo_comm_* call reports "unsupported" and create() fails with
 // that message: CPU runs use the shared-memory collectives instead (parallel/init.ts deviceComms).
-import type { DevPtr, Dtype } from "../backend/backend.ts";
-import { DTYPE_BF16, DTYPE_F32, type NativeLibrary } from "../native/lib.ts";
+import type { DevPtr, Dtype } from "../../backend/backend.ts";
+import { DTYPE_BF16, DTYPE_F32, type NativeLibrary } from "../../native/lib.ts";
 import type { PtrComm, ReduceOp } from "./comm.ts";
-import { commTimeoutMs } from "./shm-comm.ts";
-import type { Rendezvous } from "./rendezvous.ts";
+import { commTimeoutMs } from "../env.ts";
+import type { Rendezvous } from "../store/rendezvous.ts";
 
 const OPS: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 const dt = (d: Dtype) => (d === "bf16" ? DTYPE_BF16 : DTYPE_F32);

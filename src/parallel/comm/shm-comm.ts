@@ -30,10 +30,11 @@
 import { closeSync, existsSync, ftruncateSync, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 import { type Comm, type ReduceOp, checkArgs, checkRoot, reduceInto } from "./comm.ts";
-import { listRanks } from "./store.ts";
-import type { Rendezvous } from "./rendezvous.ts";
+import { commTimeoutMs } from "../env.ts";
+import { listRanks } from "../store/rendezvous.ts";
+import type { Rendezvous } from "../store/rendezvous.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
@@ -42,7 +43,6 @@ const OP = { allReduce1: 1, allReduce2: 2, allGather: 3, reduceScatter: 4, broad
 const REDUCE_CODE: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 
 export const DEFAULT_SLOT_BYTES = 8 << 20;
-export const DEFAULT_COMM_TIMEOUT_S = 600;
 
 export interface ShmCommOptions {
   /** bytes per rank per set (the chunk size of large collectives) */
@@ -59,14 +59,6 @@ export interface ShmCommOptions {
   key?: string;
   /** the global ranks of the members, in group-rank order: errors name ranks as the job knows them */
   globalRanks?: number[];
-}
-
-/** The collectives' deadline from OLMO_COMM_TIMEOUT_S (shared memory here; NCCL in cuda/gpu/comm.cu). */
-export function commTimeoutMs(): number {
-  const raw = process.env.OLMO_COMM_TIMEOUT_S;
-  const s = raw ? Number(raw) : DEFAULT_COMM_TIMEOUT_S;
-  if (!Number.isFinite(s) || s <= 0) throw new UserError(`OLMO_COMM_TIMEOUT_S="${raw}" must be a positive number of seconds`);
-  return s * 1000;
 }
 
 export class ShmComm implements Comm {

@@ -12,8 +12,9 @@
 // Every wait has a deadline (OLMO_STORE_TIMEOUT_S, default 300 s): a rank that crashed before the
 // rendezvous turns into a one-line error naming it instead of a hang.
 import type { Socket, TCPSocketListener } from "bun";
-import { UserError } from "../errors.ts";
-import { type Rendezvous, publishFromRank0 } from "./rendezvous.ts";
+import { UserError } from "../../errors.ts";
+import { type Rendezvous, listRanks, publishFromRank0 } from "./rendezvous.ts";
+import { workerUrls } from "../../workers.ts";
 
 export const DEFAULT_STORE_TIMEOUT_S = 300;
 
@@ -28,11 +29,6 @@ export function storeTimeoutMs(env: Record<string, string | undefined> = process
 
 function fmtS(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
-}
-
-/** "1, 3" or "1, 2, ... (12 ranks)" */
-export function listRanks(ranks: number[]): string {
-  return ranks.length <= 16 ? ranks.join(", ") : `${ranks.slice(0, 16).join(", ")}, ... (${ranks.length} ranks)`;
 }
 
 // ---- line framing with backpressure (socket.write may write only part of a buffer) ----
@@ -320,11 +316,7 @@ export interface HostedStore {
  * collective, which initParallel and tpDpComms guarantee with a closing store barrier.
  */
 export async function hostStore(hostname: string, port: number): Promise<HostedStore> {
-  // In a compiled binary the worker must be an extra entry point of `bun build --compile`
-  // (src/parallel/store-worker.ts); it then lives at /$bunfs/root/src/parallel/store-worker.ts.
-  const candidates = [new URL("./store-worker.ts", import.meta.url).href];
-  if (import.meta.url.includes("/$bunfs/")) candidates.push("/$bunfs/root/src/parallel/store-worker.ts");
-  for (const url of candidates) {
+  for (const url of workerUrls("store")) {
     const hosted = await tryWorker(url, hostname, port);
     if (hosted) return hosted;
   }

@@ -2,7 +2,7 @@
 // bits on every rank. Each rank's values travel as f32 (hi, lo) pairs through one all-gather and are
 // added in rank order in double, so the result is accurate to ~1e-14 relative and independent of the
 // collective's internal reduction order. With one rank it returns the values unchanged.
-import type { Backend, DevPtr } from "../backend/backend.ts";
+import type { Backend, DevPtr } from "../../backend/backend.ts";
 import type { PtrComm } from "./comm.ts";
 
 /** Split doubles into f32 (hi, lo) pairs so that hi + lo carries ~48 bits through an f32 collective. */

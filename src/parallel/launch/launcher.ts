@@ -8,8 +8,8 @@
 // restarts. If the launcher itself dies, its ranks stop too (launcher-watch.ts: their stdin is a
 // pipe from here).
 import type { Subprocess } from "bun";
-import { PREEMPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError } from "../errors.ts";
-import { DEFAULT_MASTER_PORT } from "./env.ts";
+import { PREEMPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError } from "../../errors.ts";
+import { DEFAULT_MASTER_PORT } from "../env.ts";
 
 export interface LaunchOptions {
   nprocPerNode: number;

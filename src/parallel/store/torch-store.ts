@@ -20,9 +20,9 @@
 // Keys get a prefix per job attempt (TORCHELASTIC_RUN_ID, TORCHELASTIC_RESTART_COUNT): the agent's
 // store outlives a restart of its workers, and a restarted job must not meet the last one's keys.
 import type { Socket } from "bun";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 import { type Rendezvous, publishFromRank0 } from "./rendezvous.ts";
-import { listRanks } from "./store.ts";
+import { listRanks } from "./rendezvous.ts";
 
 export const TORCH_STORE_MAGIC = 0x3c85f7ce;
 export const Q = { VALIDATE: 0, SET: 1, GET: 3, ADD: 4, CHECK: 5, WAIT: 6, CANCEL_WAIT: 12, PING: 13 } as const;

@@ -21,7 +21,7 @@
 // Host implementations are deterministic: each element is combined in rank order 0, 1, ..., W-1
 // with float32 rounding after every step, by exactly one rank, and copied to the others, so every
 // rank holds the same bits whatever the arrival order.
-import type { Backend, DevPtr, Dtype } from "../backend/backend.ts";
+import type { Backend, DevPtr, Dtype } from "../../backend/backend.ts";
 
 export type ReduceOp = "sum" | "max" | "avg";
 

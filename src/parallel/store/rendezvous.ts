@@ -24,3 +24,8 @@ export async function publishFromRank0(s: Rendezvous, key: string, rank: number,
   await s.set(key, value);
   return value;
 }
+
+/** "1, 3" or "1, 2, ... (12 ranks)" */
+export function listRanks(ranks: number[]): string {
+  return ranks.length <= 16 ? ranks.join(", ") : `${ranks.slice(0, 16).join(", ")}, ... (${ranks.length} ranks)`;
+}

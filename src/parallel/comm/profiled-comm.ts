@@ -1,6 +1,6 @@
 // Collectives timed by the per-phase profile (src/backend/profile.ts) under the class "collectives".
-import type { Dtype } from "../backend/backend.ts";
-import type { Profiler } from "../backend/profile.ts";
+import type { Dtype } from "../../backend/backend.ts";
+import type { Profiler } from "../../backend/profile.ts";
 import type { PtrComm } from "./comm.ts";
 
 /** A PtrComm whose collectives are timed as "collectives" (bytes: what this rank sends). */

@@ -5,6 +5,7 @@
 // training loop keeps the main thread busy for the whole run (no timer or stdin event would fire).
 // prctl(PR_SET_PDEATHSIG) would need FFI into libc; the pipe needs nothing but a thread.
 import { fstatSync } from "node:fs";
+import { workerUrls } from "../../workers.ts";
 
 let started = false;
 
@@ -20,10 +21,7 @@ export async function watchLauncher(env: Record<string, string | undefined> = pr
   } catch {
     return false;
   }
-  // In a compiled binary the worker is an extra entry point of `bun build --compile` (src/cli/compile.ts).
-  const candidates = [new URL("./launcher-watch-worker.ts", import.meta.url).href];
-  if (import.meta.url.includes("/$bunfs/")) candidates.push("/$bunfs/root/src/parallel/launcher-watch-worker.ts");
-  for (const url of candidates) {
+  for (const url of workerUrls("launcherWatch")) {
     let w: Worker | undefined;
     try {
       const worker = (w = new Worker(url));
