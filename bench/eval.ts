@@ -1,4 +1,4 @@
-// bun run bench:eval — throughput of the in-loop perplexity evaluation (src/train/lm-eval.ts: eval
+// bun run bench:eval — throughput of the in-loop perplexity evaluation (src/eval/lm-eval.ts: eval
 // instances → batches → forward → sums) next to the forward the trainer runs on the same model and
 // shape, measured in the same run and interleaved (machine noise hits both alike):
 //   train    one micro-batch forward + backward (model.step with gradScale 1/N)
@@ -15,7 +15,7 @@ import { ModelConfigSchema } from "../src/model/config.ts";
 import { truncatedNormal } from "../src/model/init.ts";
 import { Olmo2, shiftLabels } from "../src/model/olmo2.ts";
 import { ParamStore } from "../src/model/param-store.ts";
-import { LmEvaluator } from "../src/train/lm-eval.ts";
+import { LmEvaluator } from "../src/eval/lm-eval.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

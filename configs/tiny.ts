@@ -1,7 +1,7 @@
 // The embedded default run: `bun run train` (no argument) trains this on the CPU in a few minutes.
 // A tiny OLMo-2 (all the architecture: reordered norm, QK-norm, RoPE, GQA, SwiGLU, untied head,
 // the real padded dolma2 vocabulary) on the Brown corpus, tokenized with cl100k_base: 480 of its 500
-// documents; the other 20 (every 25th, src/train/brown-split.ts) are the held-out set evaluated
+// documents; the other 20 (every 25th, src/data/brown/split.ts) are the held-out set evaluated
 // every 100 steps and at the end.
 import type { RunConfigInput } from "../src/config/schema.ts";
 

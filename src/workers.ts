@@ -4,7 +4,7 @@
 // (src/cli/compile.ts reads WORKER_FILES), and inside the binary they live at /$bunfs/root/<path>.
 export const WORKER_FILES = {
   store: "src/parallel/store/store-worker.ts",
-  save: "src/train/save-worker.ts",
+  save: "src/train/checkpointing/save-worker.ts",
   launcherWatch: "src/parallel/launch/launcher-watch-worker.ts",
 } as const;
 

@@ -6,7 +6,7 @@
 // call of startCompiled in ./compiled-main.ts), then runs `bun build --compile` on it.
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { brownTokenFiles } from "../train/data-source.ts";
+import { brownTokenFiles } from "../data/brown/files.ts";
 import { WORKER_FILES } from "../workers.ts";
 
 const root = resolve(import.meta.dir, "../..");

@@ -5,7 +5,7 @@
 // then run the usual CLI. `bun run olmo` from a checkout never imports this file, so it needs
 // neither library built and no generated module.
 import { registerEmbeddedLibrary } from "../native/lib.ts";
-import { registerEmbeddedBrownTokens } from "../train/brown-corpus.ts";
+import { registerEmbeddedBrownTokens } from "../data/brown/corpus.ts";
 import { runCli, setVersionInfo } from "./main.ts";
 
 export interface Embedded {

@@ -105,7 +105,7 @@ export const CheckpointSchema = z
     /** false: load weights and optimizer state only, fresh step/data/LR (OLMo-2 stage 2) */
     loadTrainerState: z.boolean().default(true),
     compress: z.boolean().default(false),
-    /** write checkpoints on a background thread while training goes on (src/train/async-save.ts) */
+    /** write checkpoints on a background thread while training goes on (src/train/checkpointing/async-save.ts) */
     async: z.boolean().default(false),
   })
   .strict();

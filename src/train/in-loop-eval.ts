@@ -15,10 +15,10 @@ import { type McQuestion, readMcTask } from "../data/mc-task.ts";
 import { UserError } from "../errors.ts";
 import { Olmo2 } from "../model/olmo2.ts";
 import { RankSummer } from "../parallel/comm/sum-over-ranks.ts";
-import { embeddedBrownSplit } from "./data-source.ts";
-import { LmEvaluator, type LmEvalResult } from "./lm-eval.ts";
-import { MC_METRICS, type McEvalResult, McScorer, mcSeqLen } from "./mc-eval.ts";
-import type { MetricsRecord } from "./run-metrics.ts";
+import { embeddedBrownSplit } from "../data/brown/files.ts";
+import { LmEvaluator, type LmEvalResult } from "../eval/lm-eval.ts";
+import { MC_METRICS, type McEvalResult, McScorer, mcSeqLen } from "../eval/mc-eval.ts";
+import type { MetricsRecord } from "../metrics/records.ts";
 import type { Trainer } from "./trainer.ts";
 
 export interface NamedSet {

@@ -8,7 +8,7 @@ import type { Backend } from "../backend/backend.ts";
 import type { MonitorConfig } from "../config/eval-schema.ts";
 import { meanStd } from "../optim/skip-step.ts";
 import { H100_PEAK_FLOPS } from "./plan.ts";
-import type { StepRecord } from "./trainer.ts";
+import type { StepRecord } from "../metrics/records.ts";
 
 /**
  * Dense bf16 tensor-core peak of one device, from its name: NVIDIA's datasheets give the sparse

@@ -15,14 +15,15 @@ import { checkTpDivides } from "../model/sharding.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
-import { formatRate } from "./progress.ts";
+import { formatRate } from "../progress.ts";
 import { greedySample, samplePromptIds } from "./sample.ts";
-import { openRunData } from "./data-source.ts";
-import { RunCheckpointer } from "./checkpointing.ts";
+import { openRunData } from "./run-data.ts";
+import { RunCheckpointer } from "./checkpointing/checkpointer.ts";
 import { checkLoadPath, checkMemoryFits } from "./preflight.ts";
 import { acquireRunLock } from "./run-lock.ts";
 import { InLoopEval } from "./in-loop-eval.ts";
-import { type StepRecord, Trainer, writeResolvedConfig } from "./trainer.ts";
+import { Trainer, writeResolvedConfig } from "./trainer.ts";
+import type { StepRecord } from "../metrics/records.ts";
 
 export interface RunOptions {
   quiet?: boolean;

@@ -1,6 +1,6 @@
 // The training loop: for each optimizer step, gradient accumulation over micro-batches, one AdamW
 // update with global-norm clipping, the monitors (src/train/monitors.ts), in-loop evaluations when
-// due, a one-line log, metrics.jsonl and TensorBoard events (src/train/run-metrics.ts), checkpoints.
+// due, a one-line log, metrics.jsonl and TensorBoard events (src/metrics/run-metrics.ts), checkpoints.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
@@ -15,27 +15,14 @@ import { DivergedError, UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { StepMonitors } from "./monitors.ts";
 import { flopsPerToken } from "./plan.ts";
-import { Progress, formatDuration, formatRate } from "./progress.ts";
-import { type MetricsRecord, RunMetrics } from "./run-metrics.ts";
+import { Progress, formatDuration, formatRate } from "../progress.ts";
+import { RunMetrics } from "../metrics/run-metrics.ts";
+import type { MetricsRecord, StepRecord } from "../metrics/records.ts";
 
 /** Where batches come from: the data loader, already positioned for resume. */
 export interface BatchSource {
   /** micro-batches of the next global batch for this rank, each [micro * T] int32 */
   nextBatch(): Int32Array[];
-}
-
-export interface StepRecord {
-  step: number;
-  loss: number;
-  ce_loss: number;
-  z_loss: number;
-  grad_norm: number;
-  lr: number;
-  tokens: number;
-  tokens_per_s: number;
-  ms: number;
-  /** 1 when the skip rule (optim.skipSteps) rejected the update, else 0 (OLMo-core's "optim/step skipped") */
-  step_skipped: number;
 }
 
 export interface TrainHooks {

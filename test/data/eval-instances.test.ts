@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IGNORE_TARGET, openEvalInstances } from "../../src/data/eval-instances.ts";
 import { DOLMA2_EOS_ID } from "../../src/data/index.ts";
-import { documentBounds, HELDOUT_EVERY, isHeldOut, readU32, splitByDocument } from "../../src/train/brown-split.ts";
-import { embeddedBrownSplit } from "../../src/train/data-source.ts";
+import { documentBounds, HELDOUT_EVERY, isHeldOut, readU32, splitByDocument } from "../../src/data/brown/split.ts";
+import { embeddedBrownSplit } from "../../src/data/brown/files.ts";
 
 let dir: string;
 const EOS = 9;

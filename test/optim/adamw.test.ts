@@ -12,7 +12,7 @@ import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import { ModelConfigSchema } from "../../src/model/config.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
-import { RunCheckpointer } from "../../src/train/checkpointing.ts";
+import { RunCheckpointer } from "../../src/train/checkpointing/checkpointer.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { TINY_MODEL } from "../support/tiny-job.ts";

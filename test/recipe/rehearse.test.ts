@@ -10,8 +10,8 @@ import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { totalSteps } from "../../src/config/schema.ts";
 import { lrAt } from "../../src/optim/schedule.ts";
-import { REHEARSAL_SCALES, type RehearsalResult, rehearse } from "../../src/train/rehearse.ts";
-import { chartsFor, readRun } from "../../src/train/report.ts";
+import { REHEARSAL_SCALES, type RehearsalResult, rehearse } from "../../src/recipe/rehearse.ts";
+import { chartsFor, readRun } from "../../src/metrics/report.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const root = resolve(import.meta.dir, "../..");

@@ -1,5 +1,5 @@
 // A reader of TensorBoard event files written from the format's specification alone, sharing no
-// code with the writer (src/train/tensorboard.ts), so a test of one by the other means something:
+// code with the writer (src/metrics/tensorboard.ts), so a test of one by the other means something:
 //  - TFRecord framing (tensorflow/core/lib/io/record_reader.cc): uint64 LE length, uint32 masked
 //    CRC-32C of those 8 bytes, the data, uint32 masked CRC-32C of the data; mask(c) =
 //    rotate-right-15(c) + 0xa282ead8 (tensorflow/core/lib/hash/crc32c.h);

@@ -1,4 +1,4 @@
-// Multiple-choice scoring (src/train/mc-eval.ts):
+// Multiple-choice scoring (src/eval/mc-eval.ts):
 //  - on a model whose logits we set: with o_proj and down_proj zero every block is the identity, so
 //    the logits at a position are lm_head · rmsnorm(embedding of that position's token) — a bigram
 //    model written into the weights. Every continuation's log-likelihood, unconditional score and
@@ -19,7 +19,7 @@ import { continuationChars, type McQuestion, parseMcTask, readMcTask } from "../
 import { ModelConfigSchema, paddedVocab } from "../../src/model/config.ts";
 import { Olmo2 } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
-import { MC_METRICS, McScorer, mcSeqLen } from "../../src/train/mc-eval.ts";
+import { MC_METRICS, McScorer, mcSeqLen } from "../../src/eval/mc-eval.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 

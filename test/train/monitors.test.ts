@@ -6,7 +6,7 @@ import { createBackend } from "../../src/backend/native-backend.ts";
 import { MonitorSchema } from "../../src/config/eval-schema.ts";
 import { H100_PEAK_FLOPS } from "../../src/train/plan.ts";
 import { devicePeakFlops, SpikeDetector, StepMonitors } from "../../src/train/monitors.ts";
-import type { StepRecord } from "../../src/train/trainer.ts";
+import type { StepRecord } from "../../src/metrics/records.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const rec = (step: number, loss: number, gradNorm = 1): StepRecord => ({

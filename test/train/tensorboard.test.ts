@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createBackend } from "../../src/backend/native-backend.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import { runTraining } from "../../src/train/run.ts";
-import { crc32c, maskedCrc32c, scalarEvent, tfRecord } from "../../src/train/tensorboard.ts";
+import { crc32c, maskedCrc32c, scalarEvent, tfRecord } from "../../src/metrics/tensorboard.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { crc32cBitwise, decodeEvent, readEventFile } from "../support/tfevents-reader.ts";

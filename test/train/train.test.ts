@@ -10,7 +10,7 @@ import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { validateConfig } from "../../src/config/load.ts";
 import type { RunConfigInput } from "../../src/config/schema.ts";
-import { openRunData } from "../../src/train/data-source.ts";
+import { openRunData } from "../../src/train/run-data.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";

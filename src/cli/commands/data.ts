@@ -4,7 +4,7 @@ import { UserError } from "../../errors.ts";
 import { loadConfig } from "../../config/load.ts";
 import { globalBatchTokens } from "../../config/schema.ts";
 import { type Dataset, DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
-import { embeddedBrownSplit } from "../../train/data-source.ts";
+import { embeddedBrownSplit } from "../../data/brown/files.ts";
 import { type CommandSpec, type ParsedArgs, req } from "../args.ts";
 
 function int(args: ParsedArgs, name: string, cmd: string, min = 0): number {

@@ -1,5 +1,5 @@
 // olmo eval --from CKPT|HF_DIR (--data FILE... --seq-len T [--documents] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl)
-// The model outside a run, through the in-loop evaluators (src/train/evaluate.ts): one JSON line.
+// The model outside a run, through the in-loop evaluators (src/eval/evaluate.ts): one JSON line.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
@@ -10,8 +10,8 @@ import { readMcTask } from "../../data/mc-task.ts";
 import { UserError } from "../../errors.ts";
 import { resolveRuntime } from "../runtime.ts";
 import { paddedVocab } from "../../model/config.ts";
-import { cutInstances, evaluate, evaluateSet, evaluateTask } from "../../train/evaluate.ts";
-import { recordEval } from "../../train/run-metrics.ts";
+import { cutInstances, evaluate, evaluateSet, evaluateTask } from "../../eval/evaluate.ts";
+import { recordEval } from "../../metrics/run-metrics.ts";
 import { type CommandSpec, type ParsedArgs } from "../args.ts";
 
 function positiveInt(args: ParsedArgs, name: string, min: number): number | undefined {

@@ -3,7 +3,7 @@ import { UserError } from "../../errors.ts";
 import { HfSink } from "../../checkpoint/hf/folder.ts";
 import { checkFreshOutDir } from "../../output-dir.ts";
 import { copyModel, openSource } from "../../checkpoint/soup.ts";
-import { Progress } from "../../train/progress.ts";
+import { Progress } from "../../progress.ts";
 import { type CommandSpec, req } from "../args.ts";
 
 /** bf16|fp32 (also bfloat16|float32|f32) -> our dtype name. */

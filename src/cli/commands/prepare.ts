@@ -1,7 +1,7 @@
 // olmo prepare INPUT... --out DIR: text → uint32 OLMo token files (cl100k_base + EOS per document).
 import { UserError } from "../../errors.ts";
 import { DEFAULT_MAX_FILE_TOKENS, inputBytes, prepareDocuments, readDocuments } from "../../data/index.ts";
-import { formatRate, Progress } from "../../train/progress.ts";
+import { formatRate, Progress } from "../../progress.ts";
 import { type CommandSpec, req } from "../args.ts";
 
 export const prepareCommand: CommandSpec = {

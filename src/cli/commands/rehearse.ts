@@ -1,6 +1,6 @@
 // olmo rehearse [--small] [--out DIR]   (bun run rehearse)
 // The whole OLMo-2 recipe at toy scale on the CPU: stage 1 → three stage-2 ingredients → soup →
-// HF export → held-out loss of each, derived from the shipped configs (src/train/rehearse.ts).
+// HF export → held-out loss of each, derived from the shipped configs (src/recipe/rehearse.ts).
 import { existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
@@ -45,7 +45,7 @@ export const rehearseCommand: CommandSpec = {
   ],
   async run(args) {
     if (args.positional.length) throw new UserError(`rehearse takes no positional arguments, got ${args.positional.join(" ")}`);
-    const { REHEARSAL_SCALES, formatRehearsal, rehearse } = await import("../../train/rehearse.ts");
+    const { REHEARSAL_SCALES, formatRehearsal, rehearse } = await import("../../recipe/rehearse.ts");
     const recipe = await shippedRecipe();
     const out = resolve(args.opts.out as string);
     prepareWorkDir(out);

@@ -3,7 +3,7 @@
 import { existsSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { UserError } from "../../errors.ts";
-import { readRun, renderReport } from "../../train/report.ts";
+import { readRun, renderReport } from "../../metrics/report.ts";
 import type { CommandSpec } from "../args.ts";
 
 export const reportCommand: CommandSpec = {

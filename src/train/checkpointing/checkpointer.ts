@@ -4,24 +4,24 @@
 // Tensors move between device and disk one at a time, so host memory stays at one tensor.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { HfSource } from "../checkpoint/hf/folder.ts";
-import { isOlmoCoreCheckpoint } from "../checkpoint/olmo-core/read.ts";
-import type { Backend, DevPtr } from "../backend/backend.ts";
-import { NativeWriter } from "../checkpoint/native/write.ts";
-import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../checkpoint/naming.ts";
-import { configMismatch } from "../checkpoint/source.ts";
-import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
-import { DivergedError, UserError } from "../errors.ts";
-import { paddedVocab } from "../model/config.ts";
-import type { ParamSpec } from "../model/params.ts";
-import type { Owned, ShardRegion } from "../model/sharding.ts";
+import { HfSource } from "../../checkpoint/hf/folder.ts";
+import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
+import type { Backend, DevPtr } from "../../backend/backend.ts";
+import { NativeWriter } from "../../checkpoint/native/write.ts";
+import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
+import { configMismatch } from "../../checkpoint/source.ts";
+import { type RunConfig, globalBatchTokens } from "../../config/schema.ts";
+import { DivergedError, UserError } from "../../errors.ts";
+import { paddedVocab } from "../../model/config.ts";
+import type { ParamSpec } from "../../model/params.ts";
+import type { Owned, ShardRegion } from "../../model/sharding.ts";
 import { AsyncSaver } from "./async-save.ts";
 import { type StateSource, openNativeState, openOlmoCoreState } from "./state-sources.ts";
 import type { SaveRegion } from "./async-save-protocol.ts";
-import { Progress } from "./progress.ts";
-import type { Trainer } from "./trainer.ts";
-import type { CheckpointMeta, Group } from "../checkpoint/native/format.ts";
-import { WORKER_FILES } from "../workers.ts";
+import { Progress } from "../../progress.ts";
+import type { Trainer } from "../trainer.ts";
+import type { CheckpointMeta, Group } from "../../checkpoint/native/format.ts";
+import { WORKER_FILES } from "../../workers.ts";
 
 /** What the data loader saves and restores (opaque here). */
 export interface DataStateful {

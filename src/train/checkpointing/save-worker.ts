@@ -6,8 +6,8 @@
 // shared status word (Atomics), not messages: see async-save.ts.
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { NativeWriter, partFile } from "../checkpoint/native/write.ts";
-import { pruneCheckpoints } from "../checkpoint/naming.ts";
+import { NativeWriter, partFile } from "../../checkpoint/native/write.ts";
+import { pruneCheckpoints } from "../../checkpoint/naming.ts";
 import { type SaveJob, STATUS, writeStatus } from "./async-save-protocol.ts";
 
 declare const self: Worker;

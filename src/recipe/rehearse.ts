@@ -3,7 +3,7 @@
 // final checkpoint (weights + Adam moments, fresh trainer state, their own data seeds, LR linear
 // from the stage-1 LR at its last step to 0) → uniform soup of the ingredients (streaming fp32,
 // src/checkpoint/soup.ts) → HF export of every final model → loss of each on held-out tokens.
-// The data is the embedded run's: the Brown corpus split by document (src/train/brown-split.ts);
+// The data is the embedded run's: the Brown corpus split by document (src/data/brown/split.ts);
 // each run evaluates the held-out documents in-loop at its end (the `eval` section, as any run),
 // and every exported model, the soup included, is evaluated on them again by `olmo eval`'s path.
 //
@@ -26,10 +26,10 @@ import { UserError } from "../errors.ts";
 import { openEvalInstances } from "../data/eval-instances.ts";
 import { DOLMA2_EOS_ID } from "../data/index.ts";
 import { lrAt } from "../optim/schedule.ts";
-import { embeddedBrownSplit } from "./data-source.ts";
-import { evaluateSet } from "./evaluate.ts";
-import { runTraining } from "./run.ts";
-import { recordEval } from "./run-metrics.ts";
+import { embeddedBrownSplit } from "../data/brown/files.ts";
+import { evaluateSet } from "../eval/evaluate.ts";
+import { runTraining } from "../train/run.ts";
+import { recordEval } from "../metrics/run-metrics.ts";
 
 /** The shipped recipe, validated: stage 1 and the stage-2 ingredients in order. */
 export interface Recipe {

@@ -3,7 +3,7 @@
 // "/tag" annotations and undo the tokenized spacing to get plain text, one document per file.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 
 /** The corpus already tokenized (uint32 part files), embedded in a compiled `olmo` binary, which has no node_modules. */
 let embeddedTokens: string[] | null = null;

@@ -7,7 +7,7 @@
 // cut from are unchanged.
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 
 export const HELDOUT_EVERY = 25;
 export const isHeldOut = (documentIndex: number): boolean => documentIndex % HELDOUT_EVERY === HELDOUT_EVERY - 1;

@@ -3,9 +3,8 @@
 // unless monitor.tensorboard is off, the same scalars as TensorBoard events in the run folder.
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { MetricsRecord } from "./records.ts";
 import { TensorBoardWriter } from "./tensorboard.ts";
-
-export type MetricsRecord = { step: number } & Record<string, number | string>;
 
 /** TensorBoard tag of each step field that is charted (the rest stay in metrics.jsonl only). */
 const STEP_TAGS: Record<string, string> = {

@@ -4,9 +4,9 @@
 // save, the end of the run and a stop wait for it; a failed background write is reported at the next
 // step and stops the run. The training thread runs no event loop while it trains, so the worker
 // answers through a status word on a SharedArrayBuffer (Atomics), never through messages.
-import type { Backend } from "../backend/backend.ts";
-import { UserError } from "../errors.ts";
-import { workerUrls } from "../workers.ts";
+import type { Backend } from "../../backend/backend.ts";
+import { UserError } from "../../errors.ts";
+import { workerUrls } from "../../workers.ts";
 import { type SaveJob, STATUS, STATUS_BYTES, readStatusText } from "./async-save-protocol.ts";
 
 export class AsyncSaver {

@@ -2,8 +2,8 @@
 // status word. Status: Int32Array [state, unused] on a SharedArrayBuffer, then UTF-8 text (the
 // published path, or the error) — the training thread polls it between steps and Atomics.waits on
 // it, since it runs no event loop while it trains.
-import type { CheckpointMeta, Group } from "../checkpoint/native/format.ts";
-import type { ModelConfig } from "../model/config.ts";
+import type { CheckpointMeta, Group } from "../../checkpoint/native/format.ts";
+import type { ModelConfig } from "../../model/config.ts";
 
 export const STATUS = { idle: 0, busy: 1, done: 2, failed: 3, ready: 4 } as const;
 export const STATUS_BYTES = 8 + 4096;

@@ -3,13 +3,13 @@
 // release's "OLMo format"). The checkpointer reads weights, moments, step counters, the trainer
 // state and the data position through it, so both load the same way — ranged reads under TP and
 // ZeRO-1 included.
-import type { Group } from "../checkpoint/native/format.ts";
-import { NativeReader, stepCountersOf } from "../checkpoint/native/read.ts";
-import { OlmoCoreReader } from "../checkpoint/olmo-core/read.ts";
-import { olmoCoreCursor } from "../checkpoint/olmo-core/train-state.ts";
-import { UserError } from "../errors.ts";
-import type { ModelConfig } from "../model/config.ts";
-import type { SkipHistory } from "../optim/skip-step.ts";
+import type { Group } from "../../checkpoint/native/format.ts";
+import { NativeReader, stepCountersOf } from "../../checkpoint/native/read.ts";
+import { OlmoCoreReader } from "../../checkpoint/olmo-core/read.ts";
+import { olmoCoreCursor } from "../../checkpoint/olmo-core/train-state.ts";
+import { UserError } from "../../errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import type { SkipHistory } from "../../optim/skip-step.ts";
 
 export interface StateSource {
   readonly path: string;
