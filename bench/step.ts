@@ -8,7 +8,7 @@
 import type { Backend } from "../src/backend/backend.ts";
 import { createBackend } from "../src/backend/native-backend.ts";
 import { profiledBackend } from "../src/backend/profile.ts";
-import { RecomputeModeSchema } from "../src/config/schema.ts";
+import { RecomputeModeSchema } from "../src/model/config.ts";
 import type { CommandSpec } from "../src/cli/args.ts";
 import { benchArgs } from "./args.ts";
 import { ModelConfigSchema, paddedVocab } from "../src/model/config.ts";

@@ -109,3 +109,10 @@ export function req<T extends string | number>(args: ParsedArgs, name: string, c
   if (v === undefined) throw new UserError(`${cmd}: missing required option --${name}`);
   return v as T;
 }
+
+/** bf16|fp32 (also bfloat16|float32|f32) -> our dtype name. */
+export function parseDtype(v: string, cmd: string): "bf16" | "f32" {
+  if (v === "bf16" || v === "bfloat16") return "bf16";
+  if (v === "fp32" || v === "f32" || v === "float32") return "f32";
+  throw new UserError(`${cmd}: --dtype must be bf16 or fp32, got "${v}"`);
+}

@@ -2,7 +2,7 @@
 // `--a.b=value` overrides are applied to that object and the result is validated here, so a typo
 // or a bad value is reported with its field path.
 import { z } from "zod";
-import { ModelConfigSchema } from "../model/config.ts";
+import { ModelConfigSchema, RecomputeModeSchema } from "../model/config.ts";
 import { ScheduleSchema } from "../optim/schedule.ts";
 import { EvalSchema, MonitorSchema } from "./eval-schema.ts";
 
@@ -32,10 +32,6 @@ export const DataSchema = z
     const n = Number(!!d.embedded) + Number(!!d.paths?.length) + Number(!!d.mixFile);
     if (n !== 1) ctx.addIssue({ code: "custom", path: ["paths"], message: "set exactly one of data.embedded, data.paths, data.mixFile" });
   });
-
-/** what a layer recomputes in the backward instead of keeping it (src/model/activations.ts) */
-export const RecomputeModeSchema = z.enum(["none", "attention", "block"]);
-export type RecomputeMode = z.output<typeof RecomputeModeSchema>;
 
 export const TrainSchema = z
   .object({

@@ -23,10 +23,9 @@
 //              or "selected_blocks" for every block_interval-th block when given per layer)
 // Dropped buffers of all recomputing layers share one set of scratch buffers ("r.<name>"): the
 // forward of such a layer writes there, and its backward first recomputes them there.
-import type { RecomputeMode } from "../config/schema.ts";
+import type { RecomputeMode } from "./config.ts";
 import { Arena } from "./layout.ts";
 
-export type { RecomputeMode };
 
 export const LAYER_BUFFERS = ["x", "qRaw", "kRaw", "v", "q", "k", "att", "lse", "a", "h", "gu", "sw", "f", "qRstd", "kRstd", "aRstd", "fRstd"] as const;
 export type LayerBuffer = (typeof LAYER_BUFFERS)[number];

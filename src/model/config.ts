@@ -3,6 +3,10 @@
 // beyond headDim = dModel / nHeads and the padded vocabulary.
 import { z } from "zod";
 
+/** what a layer recomputes in the backward instead of keeping it (src/model/activations.ts) */
+export const RecomputeModeSchema = z.enum(["none", "attention", "block"]);
+export type RecomputeMode = z.output<typeof RecomputeModeSchema>;
+
 export const ModelConfigSchema = z
   .object({
     /** width of the residual stream */

@@ -27,8 +27,8 @@
 // kernels run (rmsnorm, cross-entropy, embedding); with it the split ones, even at tp = 1.
 import type { Backend, DevPtr } from "../backend/backend.ts";
 import type { PtrComm } from "../parallel/comm/comm.ts";
-import { type LayerBuffer, type RecomputeMode, activationLayout, ceChunkRowsFor, isRecomputed, reserveAll, resolveRecompute } from "./activations.ts";
-import { type ModelConfig, headDim, paddedVocab } from "./config.ts";
+import { type LayerBuffer, activationLayout, ceChunkRowsFor, isRecomputed, reserveAll, resolveRecompute } from "./activations.ts";
+import { type ModelConfig, type RecomputeMode, headDim, paddedVocab } from "./config.ts";
 import { Arena } from "./layout.ts";
 import type { ParamStore } from "./param-store.ts";
 import { ropeTables } from "./rope.ts";

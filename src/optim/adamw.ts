@@ -40,6 +40,27 @@ export interface AdamWOptions {
   skipSteps?: SkipStepOptions;
 }
 
+/** The optimizer's fields of a run config (`optim`), as the config schema validates them. */
+export interface OptimSettings {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  stepIncrementBug: boolean;
+  skipSteps: boolean;
+  skipStepWindow: number;
+  skipStepSigmas: number;
+}
+
+/** AdamW's options from a run config's `optim` section. */
+export function adamWOptions(o: OptimSettings): AdamWOptions {
+  return {
+    beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm, stepIncrementBug: o.stepIncrementBug,
+    skipSteps: o.skipSteps ? { window: o.skipStepWindow, sigmas: o.skipStepSigmas } : undefined,
+  };
+}
+
 /** Fills `out` with local elements [lo, hi) of tensor `name`'s moment `group` (resume from a checkpoint). */
 export type MomentReader = (name: string, group: "m" | "v", lo: number, hi: number, out: Float32Array) => void;
 

@@ -71,6 +71,15 @@ export class InLoopEval {
       { training: false, tp: trainer.tpComm ?? undefined }));
   }
 
+  /** What the run will evaluate, and when. */
+  plan(): string {
+    const cfg = this.trainer.cfg, e = cfg.eval;
+    const when = [e.atStart ? "at the start" : "", e.everySteps > 0 ? `every ${e.everySteps} steps` : "", e.atEnd ? "at the end" : ""].filter(Boolean);
+    const sets = this.sets.map((s) => `${s.name} (${s.instances.count} × ${cfg.train.seqLen} tokens, ${s.instances.labelTokens} scored)`);
+    const tasks = this.tasks.map((t) => `${t.name} (${t.questions.length} questions)`);
+    return `${[...sets, ...tasks].join(", ")} | ${when.join(", ") || "never (eval.atEnd false, everySteps 0)"}`;
+  }
+
   /** null when the config evaluates nothing */
   static async open(trainer: Trainer, log: (l: string) => void, cacheDir?: string): Promise<InLoopEval | null> {
     const cfg = trainer.cfg;

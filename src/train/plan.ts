@@ -2,12 +2,13 @@
 // the LR at every checkpoint, every checkpoint name, memory per GPU for a parallel layout and the
 // wall time at an assumed MFU. `olmo plan` prints it; users read it before spending GPU hours.
 import { checkpointName } from "../checkpoint/naming.ts";
-import { type RecomputeMode, RecomputeModeSchema, type RunConfig, globalBatchTokens, totalSteps } from "../config/schema.ts";
+import { type RunConfig, globalBatchTokens, totalSteps } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
 import { activationArenaBytes, ceChunkRowsFor, resolveRecompute } from "../model/activations.ts";
 import { headDim, paddedVocab } from "../model/config.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import { lrAt } from "../optim/schedule.ts";
+import { type RecomputeMode, RecomputeModeSchema } from "../model/config.ts";
 
 /** H100 SXM dense bf16 peak (989.4 TFLOP/s), the MFU denominator */
 export const H100_PEAK_FLOPS = 989.4e12;

@@ -6,16 +6,14 @@
 // library, shared memory on the CPU library. Rank 0 logs and writes config.json and metrics.jsonl;
 // every rank writes its part of each checkpoint.
 import type { Backend } from "../backend/backend.ts";
-import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
+import type { RunConfig } from "../config/schema.ts";
 import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
 import { deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/sharding.ts";
-import { paramSpecs, totalParams } from "../model/params.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
-import { formatRate } from "../progress.ts";
 import { greedySample, samplePromptIds } from "./sample.ts";
 import { openRunData } from "./run-data.ts";
 import { RunCheckpointer } from "./checkpointing/checkpointer.ts";
@@ -23,6 +21,7 @@ import { checkLoadPath, checkMemoryFits } from "./preflight.ts";
 import { acquireRunLock } from "./run-lock.ts";
 import { InLoopEval } from "./in-loop-eval.ts";
 import { Trainer, writeResolvedConfig } from "./trainer.ts";
+import { lossLine, monitorLine, openingLine, optimizerLine, resumedLine } from "./run-log.ts";
 import type { StepRecord } from "../metrics/records.ts";
 
 export interface RunOptions {
@@ -34,16 +33,6 @@ export interface RunOptions {
   tp?: number;
   /** where the backend and thread count came from (cli/runtime.ts), for the first log line */
   runtime?: string;
-}
-
-/** What the optimizer will do: its counter (and whether it moves) and the skip rule. */
-function optimizerLine(cfg: RunConfig, counters: Float64Array): string {
-  const o = cfg.optim;
-  const lo = Math.min(...counters), hi = Math.max(...counters);
-  const counter = lo === hi ? `${lo}` : `${lo}…${hi} (per tensor)`;
-  return `optimizer: AdamW β=(${o.beta1}, ${o.beta2}) eps ${o.eps} wd ${o.weightDecay} clip ${o.maxGradNorm} | Adam step counter ${counter}` +
-    `${o.stepIncrementBug ? " (frozen: optim.stepIncrementBug)" : ""} | ` +
-    (o.skipSteps ? `skip rule: loss/grad-norm > ${o.skipStepSigmas}σ over the last ${o.skipStepWindow} steps` : "no skip rule");
 }
 
 /**
@@ -90,15 +79,6 @@ function checkResumePoint(step: number, total: number, stopAfter: number | undef
   if (stopAfter !== undefined && stopAfter <= step) {
     throw new UserError(`--stop-after ${stopAfter}: the run is already at step ${step} (${from}); nothing to train before it`);
   }
-}
-
-/** What the run will evaluate, and when. */
-function evalPlan(cfg: RunConfig, ev: InLoopEval): string {
-  const e = cfg.eval;
-  const when = [e.atStart ? "at the start" : "", e.everySteps > 0 ? `every ${e.everySteps} steps` : "", e.atEnd ? "at the end" : ""].filter(Boolean);
-  const sets = ev.sets.map((s) => `${s.name} (${s.instances.count} × ${cfg.train.seqLen} tokens, ${s.instances.labelTokens} scored)`);
-  const tasks = ev.tasks.map((t) => `${t.name} (${t.questions.length} questions)`);
-  return `${[...sets, ...tasks].join(", ")} | ${when.join(", ") || "never (eval.atEnd false, everySteps 0)"}`;
 }
 
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<RunOutcome> {
@@ -171,18 +151,14 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     }
     const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
     checkResumePoint(trainer.state.step, trainer.totalSteps, opts.stopAfterStep, resumed ?? runDir);
-    log(`olmo-bun: ${cfg.name} | backend ${be.name} (${be.deviceName}${opts.runtime ? `; ${opts.runtime}` : ""}) | ${(totalParams(paramSpecs(cfg.model)) / 1e6).toFixed(2)}M params | ` +
-      `${trainer.totalSteps} steps × ${globalBatchTokens(cfg)} tokens | act ${(trainer.model.activationBytes / 2 ** 20).toFixed(0)} MiB | ` +
-      `${tp > 1 ? `tensor parallel × ${tp} | ` : ""}${dpWorld > 1 ? `data parallel × ${dpWorld} (ZeRO-1) | ` : ""}run ${runDir}`);
-    const restart = Number(process.env.OLMO_RESTART_COUNT || process.env.TORCHELASTIC_RESTART_COUNT || 0);
-    if (resumed) log(`resumed from ${resumed} at step ${trainer.state.step}${trainer.state.step === trainer.totalSteps ? " (the run is complete: nothing to train)" : ""}` +
-      `${restart > 0 ? ` (restart ${restart} of the job)` : ""}`);
+    log(openingLine(cfg, be, { runtime: opts.runtime, tp, dpWorld, runDir, totalSteps: trainer.totalSteps, activationBytes: trainer.model.activationBytes }));
+    if (resumed) log(resumedLine(resumed, trainer.state.step, trainer.totalSteps));
     log(optimizerLine(cfg, trainer.optim.stepCounters));
     // rank 0 first, as for the training data: an embedded eval set is tokenized into the shared cache once
     if (!main && par.store) await par.store.barrier("olmo/eval", rank, world);
     evals = await InLoopEval.open(trainer, log);
     if (main && par.store) await par.store.barrier("olmo/eval", rank, world);
-    if (evals) log(`eval: ${evalPlan(cfg, evals)}`);
+    if (evals) log(`eval: ${evals.plan()}`);
     // only once the data, any checkpoint and the eval sets opened: a run that fails on bad input leaves nothing behind
     if (main) writeResolvedConfig(runDir, cfg);
     const ev = evals;
@@ -212,21 +188,8 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
       throw new UserError(`${e.message}; ${newest ? `the newest checkpoint ${newest} is intact` : "no checkpoint was saved before it"}`);
     }
     if (records.length > 0) {
-      const first = records[0], last = records[records.length - 1];
-      const meanTps = records.reduce((a, r) => a + r.tokens_per_s, 0) / records.length;
-      // single-step losses are noisy at small batches: also show the mean of the first and last tenth
-      const k = Math.max(1, Math.floor(records.length / 10));
-      const mean = (rs: StepRecord[]) => rs.reduce((a, r) => a + r.loss, 0) / rs.length;
-      // the held-out loss beside it: the same definition (CE + z-loss), on data never trained on
-      const heldOut = [...(evals?.last ?? [])].map(([name, r]) => ` | ${name} ${r.loss.toFixed(4)} (step ${r.step})`).join("");
-      log(`loss: first ${first.loss.toFixed(4)} (step ${first.step}) → last ${last.loss.toFixed(4)} (step ${last.step}); ` +
-        `mean of first ${k} steps ${mean(records.slice(0, k)).toFixed(4)} → last ${k} steps ${mean(records.slice(-k)).toFixed(4)}${heldOut} | ${formatRate(meanTps)} tok/s`);
-    }
-    if (records.length > 0) {
-      const m = trainer.monitors, skipped = records.filter((r) => r.step_skipped).length;
-      log(`monitor: ${m.spikes} loss/grad-norm spike${m.spikes === 1 ? "" : "s"} (> ${cfg.monitor.spikeSigmas}σ over the previous ${cfg.monitor.spikeWindow} steps)` +
-        `${cfg.optim.skipSteps ? `, ${skipped} step${skipped === 1 ? "" : "s"} skipped by the skip rule` : ""} | peak device memory ${(m.maxMemPeakBytes / 2 ** 20).toFixed(0)} MiB` +
-        ` | host RSS ${(m.maxRssBytes / 2 ** 20).toFixed(0)} MiB${m.peakFlops ? ` | MFU against ${(m.peakFlops / 1e12).toFixed(1)} TFLOP/s per device` : ""}`);
+      log(lossLine(records, evals?.last));
+      log(monitorLine(cfg, trainer.monitors, records));
     }
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);

@@ -8,15 +8,16 @@ import { type RunConfig, totalSteps } from "../config/schema.ts";
 import { Olmo2, shiftLabels } from "../model/olmo2.ts";
 import { ParamStore } from "../model/param-store.ts";
 import { ShardingMap } from "../model/sharding.ts";
-import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
+import { AdamW, adamWOptions } from "../optim/adamw.ts";
 import type { PtrComm } from "../parallel/comm/comm.ts";
 import { RankSummer } from "../parallel/comm/sum-over-ranks.ts";
 import { DivergedError, UserError } from "../errors.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { StepMonitors } from "./monitors.ts";
 import { flopsPerToken } from "./plan.ts";
-import { Progress, formatDuration, formatRate } from "../progress.ts";
+import { Progress, formatDuration } from "../progress.ts";
 import { RunMetrics } from "../metrics/run-metrics.ts";
+import { evalStepLine, stepLine } from "./run-log.ts";
 import type { MetricsRecord, StepRecord } from "../metrics/records.ts";
 
 /** Where batches come from: the data loader, already positioned for resume. */
@@ -95,15 +96,10 @@ export class Trainer {
       throw new UserError(`train.globalBatchInstances ${t.globalBatchInstances} is not divisible by train.microBatchInstances ${t.microBatchInstances} × ${this.dpWorld} data-parallel ranks`);
     }
     this.microPerStep = t.globalBatchInstances / (t.microBatchInstances * this.dpWorld);
-    const o = cfg.optim;
-    const adam: AdamWOptions = {
-      beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm, stepIncrementBug: o.stepIncrementBug,
-      skipSteps: o.skipSteps ? { window: o.skipStepWindow, sigmas: o.skipStepSigmas } : undefined,
-    };
     this.map = new ShardingMap(cfg.model, { tp: this.tpWorld, tpRank: this.tpRank, dp: this.dpWorld, dpRank: this.dpRank });
     this.params = new ParamStore(backend, cfg.model, this.map);
     this.model = new Olmo2(this.params, cfg.model, t.microBatchInstances, t.seqLen, { training: true, tp: this.tpComm ?? undefined, recompute: t.recompute });
-    this.optim = new AdamW(this.params, adam, { dp: this.dpComm, tp: this.tpComm });
+    this.optim = new AdamW(this.params, adamWOptions(cfg.optim), { dp: this.dpComm, tp: this.tpComm });
     if (this.tpComm) this.tpSum = new RankSummer(backend, this.tpComm);
     this.monitors = new StepMonitors(backend, cfg.monitor, flopsPerToken(cfg), this.dpWorld * this.tpWorld);
   }
@@ -179,14 +175,13 @@ export class Trainer {
     const records: StepRecord[] = [];
     const firstStep = this.state.step + 1;
     const bar = new Progress("train", this.totalSteps, "", main ? process.stderr : ({ isTTY: false } as NodeJS.WriteStream));
-    const width = String(this.totalSteps).length;
     const runStart = performance.now();
     const stamp = (r: MetricsRecord): MetricsRecord => ({ ...r, tokens_processed: this.state.tokensProcessed, time_s: (performance.now() - runStart) / 1000 });
     try {
       const atStart = hooks.evaluate?.(this.state.step, true);
       if (atStart) {
         sink?.write(atStart.records.map(stamp));
-        log(`step ${String(this.state.step).padStart(width)}/${this.totalSteps} | ${atStart.summary}`);
+        log(evalStepLine(this.state.step, this.totalSteps, atStart.summary));
       }
       for (let step = firstStep; step <= this.totalSteps; step++) {
         const micro = source.nextBatch();
@@ -200,10 +195,7 @@ export class Trainer {
         // a skipped step, a spike or an evaluation is always logged: it is an event, not a sample
         if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep || r.step_skipped || ev || mon.notes.length) {
           bar.clear();
-          log(`step ${String(step).padStart(width)}/${this.totalSteps} | loss ${r.loss.toFixed(4)} | ce ${r.ce_loss.toFixed(4)} | ` +
-            `gnorm ${r.grad_norm.toFixed(3)} | lr ${r.lr.toExponential(3)} | ${formatRate(r.tokens_per_s)} tok/s | ` +
-            `${mon.fields.mfu !== undefined ? `MFU ${(100 * mon.fields.mfu).toFixed(1)}% | ` : ""}${r.ms.toFixed(0)} ms` +
-            (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : "") + (ev ? ` | ${ev.summary}` : ""));
+          log(stepLine(step, this.totalSteps, r, mon.fields.mfu, ev ? ev.summary : null));
           for (const n of mon.notes) log(`  ${n}`);
         }
         bar.update(step);

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
 import type { Backend } from "../../src/backend/backend.ts";
-import type { RecomputeMode } from "../../src/config/schema.ts";
+import type { RecomputeMode } from "../../src/model/config.ts";
 import { ATTENTION_BUFFERS, LAYER_BUFFERS, layerBufferBytes } from "../../src/model/activations.ts";
 import { type ModelConfig, ModelConfigSchema } from "../../src/model/config.ts";
 import { initParams } from "../../src/model/init.ts";

@@ -6,13 +6,14 @@ import { resolve } from "node:path";
 import type { Backend } from "../../src/backend/backend.ts";
 import { createBackend } from "../../src/backend/native-backend.ts";
 import { validateConfig } from "../../src/config/load.ts";
-import type { RecomputeMode, RunConfig } from "../../src/config/schema.ts";
+import type { RunConfig } from "../../src/config/schema.ts";
 import { Olmo2, ceBudgetBytes } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { ShardingMap } from "../../src/model/sharding.ts";
 import type { PtrComm } from "../../src/parallel/comm/comm.ts";
 import { activationBytes, planRun } from "../../src/train/plan.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import type { RecomputeMode } from "../../src/model/config.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const cfg: RunConfig = validateConfig({

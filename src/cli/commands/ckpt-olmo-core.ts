@@ -4,7 +4,7 @@
 import { openOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { DTYPE_BYTES } from "../../checkpoint/torch/torch-save.ts";
-import { gb, modelLine } from "./ckpt.ts";
+import { gb, modelLine } from "../text.ts";
 
 export function olmoCoreInfo(path: string, quick: boolean, progress: (done: number, total: number) => void, t0: number, configPath?: string): [string, string][] {
   const r = openOlmoCoreCheckpoint(path, { configPath });

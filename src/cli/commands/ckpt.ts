@@ -11,21 +11,10 @@ import { checkSavedCursor } from "../../data/loader.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
-import { type ModelConfig, paddedVocab } from "../../model/config.ts";
 import { paramSpecs, totalParams } from "../../model/params.ts";
 import type { CommandSpec } from "../args.ts";
-import { byteProgress } from "./export-hf.ts";
+import { byteProgress, gb, modelLine } from "../text.ts";
 import { olmoCoreInfo } from "./ckpt-olmo-core.ts";
-
-export function gb(bytes: number): string {
-  return `${(bytes / 1e9).toFixed(3)} GB`;
-}
-
-export function modelLine(m: ModelConfig): string {
-  const n = totalParams(paramSpecs(m));
-  return `d_model ${m.dModel}, ${m.nLayers} layers, ${m.nHeads} heads (${m.nKvHeads} kv), ffn ${m.ffnHidden}, vocab ${m.vocabSize} (padded ${paddedVocab(m)}), ` +
-    `rope θ ${m.ropeTheta}, eps ${m.normEps} — ${n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${(n / 1e6).toFixed(2)}M`} params`;
-}
 
 /** The Adam step counters (optimizer state): one value for every tensor, or their range. */
 function adamStepLine(m: CheckpointMeta, path: string): string {

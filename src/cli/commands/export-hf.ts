@@ -3,27 +3,8 @@ import { UserError } from "../../errors.ts";
 import { HfSink } from "../../checkpoint/hf/folder.ts";
 import { checkFreshOutDir } from "../../output-dir.ts";
 import { copyModel, openSource } from "../../checkpoint/soup.ts";
-import { Progress } from "../../progress.ts";
-import { type CommandSpec, req } from "../args.ts";
-
-/** bf16|fp32 (also bfloat16|float32|f32) -> our dtype name. */
-export function parseDtype(v: string, cmd: string): "bf16" | "f32" {
-  if (v === "bf16" || v === "bfloat16") return "bf16";
-  if (v === "fp32" || v === "f32" || v === "float32") return "f32";
-  throw new UserError(`${cmd}: --dtype must be bf16 or fp32, got "${v}"`);
-}
-
-/** A byte-count progress bar (MB units) for the streaming tools. */
-export function byteProgress(label: string): { bar: Progress | null; cb: (done: number, total: number) => void } {
-  let bar: Progress | null = null;
-  return {
-    get bar() { return bar; },
-    cb: (done, total) => {
-      bar ??= new Progress(label, Math.round(total / 1e6), "MB");
-      bar.update(Math.round(done / 1e6));
-    },
-  };
-}
+import { type CommandSpec, parseDtype, req } from "../args.ts";
+import { byteProgress } from "../text.ts";
 
 export const exportHfCommand: CommandSpec = {
   name: "export-hf",

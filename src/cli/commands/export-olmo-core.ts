@@ -9,7 +9,7 @@ import { RunConfigSchema, totalSteps } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
 import { lrAt } from "../../optim/schedule.ts";
 import { type CommandSpec, req } from "../args.ts";
-import { byteProgress } from "./export-hf.ts";
+import { byteProgress } from "../text.ts";
 
 /** AdamW settings of the run that wrote the checkpoint, at its step; null without a run config. */
 function paramGroupsOf(ckpt: string): ParamGroupValues | undefined {

@@ -7,7 +7,7 @@ import { NativeWriter } from "../../checkpoint/native/write.ts";
 import { copyModel } from "../../checkpoint/soup.ts";
 import { UserError } from "../../errors.ts";
 import { type CommandSpec, req } from "../args.ts";
-import { byteProgress } from "./export-hf.ts";
+import { byteProgress } from "../text.ts";
 
 export const importHfCommand: CommandSpec = {
   name: "import-hf",

@@ -6,7 +6,7 @@ import { checkFreshOutDir } from "../../output-dir.ts";
 import { importOlmoCore } from "../../checkpoint/olmo-core/import.ts";
 import { UserError } from "../../errors.ts";
 import { type CommandSpec, req } from "../args.ts";
-import { byteProgress } from "./export-hf.ts";
+import { byteProgress } from "../text.ts";
 
 export const importOlmoCoreCommand: CommandSpec = {
   name: "import-olmo-core",

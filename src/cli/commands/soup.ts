@@ -7,8 +7,8 @@ import { NativeWriter } from "../../checkpoint/native/write.ts";
 import { openSource, soup, soupWeights } from "../../checkpoint/soup.ts";
 import type { TensorSink, TensorSource } from "../../checkpoint/source.ts";
 import { UserError } from "../../errors.ts";
-import { type CommandSpec, req } from "../args.ts";
-import { byteProgress, parseDtype } from "./export-hf.ts";
+import { type CommandSpec, parseDtype, req } from "../args.ts";
+import { byteProgress } from "../text.ts";
 
 export const soupCommand: CommandSpec = {
   name: "soup",

@@ -1,41 +1,27 @@
-// Checkpoints of a training run: resume from the newest complete checkpoint in the run folder,
-// or initialize from checkpoint.loadPath (native or HF; with or without trainer state, as OLMo-2
-// stage 2), or from scratch; save every saveInterval steps and at the end, keeping the last K.
+// Checkpoints of a training run: save every saveInterval steps and at the end, keeping the last K,
+// synchronously or on a worker thread (checkpoint.async), never from a non-finite state; how a run
+// starts (resume, checkpoint.loadPath, or scratch) is restore.ts's, which restoreOrInit calls.
 // Tensors move between device and disk one at a time, so host memory stays at one tensor.
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { HfSource } from "../../checkpoint/hf/folder.ts";
-import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
 import type { Backend, DevPtr } from "../../backend/backend.ts";
 import { NativeWriter } from "../../checkpoint/native/write.ts";
-import { checkpointName, findLatestCheckpoint, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
-import { configMismatch } from "../../checkpoint/source.ts";
+import { checkpointName, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
 import { type RunConfig, globalBatchTokens } from "../../config/schema.ts";
 import { DivergedError, UserError } from "../../errors.ts";
-import { paddedVocab } from "../../model/config.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import type { Owned, ShardRegion } from "../../model/sharding.ts";
 import { AsyncSaver } from "./async-save.ts";
-import { type StateSource, openNativeState, openOlmoCoreState } from "./state-sources.ts";
+import { type DataStateful, restoreOrInit } from "./restore.ts";
 import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "../../progress.ts";
 import type { Trainer } from "../trainer.ts";
 import type { CheckpointMeta, Group } from "../../checkpoint/native/format.ts";
 import { WORKER_FILES } from "../../workers.ts";
 
-/** What the data loader saves and restores (opaque here). */
-export interface DataStateful {
-  state(): unknown;
-  restore(state: unknown): void;
-}
-
 interface SavedTrainState {
   step: number;
   tokensProcessed: number;
 }
-
-/** β = (0.9, 0.95): bias correction at step 1 scales the step by √(1 − β2) / (1 − β1) */
-const frozenAtStepOneFactor = (b1: number, b2: number) => Math.sqrt(1 - b2) / (1 - b1);
 
 export class RunCheckpointer {
   private latest: string | null = null;
@@ -71,129 +57,11 @@ export class RunCheckpointer {
     return this.latest;
   }
 
-  /**
-   * Elements [lo, hi) of a local tensor from a reader of element ranges of whole tensors, mapped
-   * through the rank's TP shard (the sharding map), so a rank reads about what it keeps, any TP size
-   * loads any checkpoint, and initialization does not depend on the TP size.
-   */
-  private shardedRange(readFull: (full: ParamSpec, start: number, out: Float32Array) => void): (name: string, lo: number, hi: number, out: Float32Array) => void {
-    const map = this.trainer.map;
-    return (name, lo, hi, out) => map.readLocal(name, lo, hi, out, (start, o) => readFull(map.shard(name).full, start, o));
-  }
-
-  /** Returns the checkpoint path resumed from, or null for a fresh start. */
+  /** Returns the checkpoint path resumed from, or null for a fresh start (restore.ts). */
   restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
-    const store = this.trainer.params;
-    const latest = findLatestCheckpoint(this.runDir);
-    if (latest) {
-      this.loadState(openNativeState(latest), { optimizer: true, trainer: true, data }, log);
-      this.latest = latest;
-      return latest;
-    }
-    const from = this.cfg.checkpoint.loadPath;
-    if (!from) {
-      // each tensor generated whole from (seed, name), then this rank's part kept
-      const init = this.shardedRange((full, start, o) => {
-        const whole = new Float32Array(full.numel);
-        initTensor(full, whole);
-        o.set(whole.subarray(start, start + o.length));
-      });
-      store.fillEach((s, out) => init(s.name, 0, s.numel, out));
-      this.warnFrozenCounter(log);
-      return null;
-    }
-    let what: string;
-    const trainerState = this.cfg.checkpoint.loadTrainerState;
-    const native = existsSync(join(from, "metadata.msgpack"));
-    if (native || isOlmoCoreCheckpoint(from)) {
-      // an OLMo-core step folder (the release's "OLMo format") loads like ours: weights, moments, counters
-      const src = native ? openNativeState(from) : openOlmoCoreState(from);
-      this.loadState(src, { optimizer: true, trainer: trainerState, data }, log);
-      what = `${native ? "" : " (an OLMo-core checkpoint)"}${trainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)"}`;
-    } else if (existsSync(join(from, "config.json"))) {
-      what = " (weights only: an HF folder has no optimizer state)";
-      const src = new HfSource(from);
-      try {
-        this.checkModel(src.config, from);
-        const read = this.shardedRange((f, start, o) => src.readRange(f.name, start, o));
-        store.fillEach((s, out) => read(s.name, 0, s.numel, out));
-      } finally {
-        src.close();
-      }
-    } else {
-      throw new UserError(`checkpoint.loadPath ${from}: neither a native checkpoint (metadata.msgpack), an OLMo-core step folder (model_and_optim/.metadata) nor an HF folder (config.json)`);
-    }
-    log(`initialized from ${from}${what}`);
-    this.warnFrozenCounter(log);
-    return null;
-  }
-
-  /** stepIncrementBug with counters at 0: say what that means (it is not what stage 2 ran with). */
-  private warnFrozenCounter(log: (l: string) => void): void {
-    const o = this.cfg.optim;
-    if (!o.stepIncrementBug || this.trainer.optim.stepCounters.some((c) => c !== 0)) return;
-    log(`warning: optim.stepIncrementBug with an Adam step counter of 0 that never moves: the bias correction stays at step 1's, ` +
-      `a step ${frozenAtStepOneFactor(o.beta1, o.beta2).toFixed(3)}× the schedule's at every step (the OLMo-2 32B stage 2 inherited stage 1's counter instead)`);
-  }
-
-  private checkModel(found: RunConfig["model"], path: string): void {
-    const diff = configMismatch(this.cfg.model, found, paddedVocab);
-    if (diff) throw new UserError(`${path}: checkpoint is of another model: ${diff}`);
-  }
-
-  /**
-   * Load a checkpoint (native or OLMo-core): the weights, and (what.optimizer) the optimizer state,
-   * all of it or none: both moments of every tensor with its step counter (OLMo-core restores the
-   * whole optimizer state also when the trainer state is not loaded, as the 32B's stage 2 did);
-   * (what.trainer) the step, tokens, data position and the skip rule's history.
-   */
-  private loadState(src: StateSource, what: { optimizer: boolean; trainer: boolean; data: DataStateful }, log: (l: string) => void): void {
-    try {
-      this.checkModel(src.model, src.path);
-      const store = this.trainer.params, optim = this.trainer.optim;
-      const names = store.specs.map((s) => s.name);
-      const missing = names.flatMap((n) => (["adam_m", "adam_v"] as const).filter((g) => !src.has(g, n)).map((g) => `${g} of ${n}`));
-      const withOptim = what.optimizer && missing.length < 2 * names.length;
-      if (what.optimizer && missing.length > 0 && withOptim) {
-        throw new UserError(`${src.path}: incomplete optimizer state: ${missing.length} of ${2 * names.length} moment tensors missing (first: ${missing[0]}); ` +
-          "refusing to continue with part of the Adam state fresh");
-      }
-      if (what.trainer && !withOptim) {
-        throw new UserError(`${src.path}: holds no optimizer state, which continuing its run needs (it would go on with fresh Adam moments); ` +
-          "to start a run from its weights, set checkpoint.loadTrainerState false");
-      }
-      const counters = withOptim ? src.counters(names) : null;
-      // before reading gigabytes: the trainer state must be there to continue from
-      const ts = what.trainer ? src.trainState() : null;
-      const bar = new Progress("load", store.specs.length * (withOptim ? 3 : 1));
-      let done = 0;
-      // ranged reads: a TP rank reads its shard, a ZeRO-1 rank its slice of the moments
-      const model = this.shardedRange((f, start, o) => src.readRange("model", f.name, start, o));
-      store.fillEach((s, out) => {
-        model(s.name, 0, s.numel, out);
-        bar.update(++done);
-      });
-      if (withOptim) {
-        const moments = { m: this.shardedRange((f, start, o) => src.readRange("adam_m", f.name, start, o)),
-          v: this.shardedRange((f, start, o) => src.readRange("adam_v", f.name, start, o)) };
-        optim.fillMoments((name, group, lo, hi, out) => {
-          moments[group](name, lo, hi, out);
-          bar.update(++done);
-        });
-        optim.setCounters(counters!);
-      }
-      bar.done();
-      if (what.optimizer && !withOptim) log(`${src.path} holds no optimizer state: the Adam moments and step counters start at zero`);
-      if (ts) {
-        this.trainer.state = { step: ts.step, tokensProcessed: ts.tokensProcessed };
-        const cursor = src.dataCursor();
-        if (cursor != null) what.data.restore(cursor);
-        const history = src.skipHistory();
-        if (history && optim.skipRule) optim.skipRule.restore(history);
-      }
-    } finally {
-      src.close();
-    }
+    const resumed = restoreOrInit({ cfg: this.cfg, runDir: this.runDir, trainer: this.trainer }, initTensor, data, log);
+    if (resumed) this.latest = resumed;
+    return resumed;
   }
 
   /**
