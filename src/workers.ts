@@ -17,3 +17,14 @@ export function workerUrls(name: WorkerName): string[] {
   if (import.meta.url.includes("/$bunfs/")) urls.push(`/$bunfs/root/${path}`);
   return urls;
 }
+
+/**
+ * Where no Worker could start, each opener falls back (the store serves from the main thread, the
+ * save is synchronous, ranks go without the watch). OLMO_REQUIRE_WORKERS=1 makes that an error
+ * instead: how a compiled binary is checked to carry its entry files.
+ */
+export function workerMissing(name: WorkerName): void {
+  if (process.env.OLMO_REQUIRE_WORKERS === "1") {
+    throw new Error(`the ${name} worker (${WORKER_FILES[name]}) could not start (OLMO_REQUIRE_WORKERS=1)`);
+  }
+}

@@ -62,8 +62,6 @@ function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | n
   return state;
 }
 
-export { PREEMPTED_EXIT_CODE };
-
 /** How a run ended: at its end (or --stop-after), or stopped by a preemption signal with a checkpoint. */
 export interface RunOutcome {
   stoppedBy: NodeJS.Signals | null;

@@ -13,7 +13,7 @@ import { ParamStore } from "../../src/model/param-store.ts";
 import { AdamW } from "../../src/optim/adamw.ts";
 import { singlePtrComm } from "../../src/parallel/comm/comm.ts";
 import { profiledComm } from "../../src/parallel/comm/profiled-comm.ts";
-import { cudaStatus, openBackend } from "../helpers/native.ts";
+import { cudaStatus, openBackend } from "../support/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const cfg = ModelConfigSchema.parse({ dModel: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 24, vocabSize: 200, maxSeqLen: 16 });

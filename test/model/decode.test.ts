@@ -12,8 +12,8 @@ import { initParams } from "../../src/model/init.ts";
 import { Olmo2 } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { greedySample } from "../../src/train/sample.ts";
-import { expectClose } from "../helpers/compare.ts";
-import { cudaStatus } from "../helpers/native.ts";
+import { expectClose } from "../support/compare.ts";
+import { cudaStatus } from "../support/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const configs: Record<string, ModelConfig> = {

@@ -7,7 +7,7 @@ import { Olmo2 } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ShardingMap } from "../../src/model/sharding.ts";
-import { openBackend } from "../helpers/native.ts";
+import { openBackend } from "../support/native.ts";
 
 const cfg = ModelConfigSchema.parse({ dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnHidden: 32, vocabSize: 128, maxSeqLen: 16 });
 

@@ -14,7 +14,7 @@ import { Olmo2, shiftLabels } from "../../src/model/olmo2.ts";
 import { ParamStore } from "../../src/model/param-store.ts";
 import { AdamW } from "../../src/optim/adamw.ts";
 import { singlePtrComm } from "../../src/parallel/comm/comm.ts";
-import { cudaStatus, openBackend } from "../helpers/native.ts";
+import { cudaStatus, openBackend } from "../support/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 // the tiny model of test/model/model.test.ts, with a third layer so that per-layer lists mix modes

@@ -5,7 +5,7 @@
 // with fp32 atomics, whose order may change the bits: that result is printed, not asserted.
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cudaStatus } from "../helpers/native.ts";
+import { cudaStatus } from "../support/native.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const fixture = join(import.meta.dir, "fixtures/train-bits.ts");

@@ -2,7 +2,7 @@
 // library answers with cudaMemGetInfo / cudaHostRegister where a GPU is usable).
 import { expect, test } from "bun:test";
 import { freemem, totalmem } from "node:os";
-import { openBackend } from "../helpers/native.ts";
+import { openBackend } from "../support/native.ts";
 
 test("deviceMemory: the host's available and total memory on the CPU library", () => {
   const be = openBackend("cpu");

@@ -1,11 +1,11 @@
 // The op suite's frame: one context per backend and `checkOp`, which compares a backend's outputs
 // with an oracle. On the CPU library (fp32) the oracle is the float64 reference in
-// test/helpers/reference.ts; on any other backend (bf16 act) it is the CPU library run on the same
+// test/support/reference.ts; on any other backend (bf16 act) it is the CPU library run on the same
 // inputs, already rounded to bf16, with bf16 tolerances.
 import type { Backend, BackendName } from "../../src/backend/backend.ts";
-import { expectClose } from "../helpers/compare.ts";
-import { asAct, type Buffers, openBackend, withBuffers } from "../helpers/native.ts";
-import { Rng } from "../helpers/random.ts";
+import { expectClose } from "../support/compare.ts";
+import { asAct, type Buffers, openBackend, withBuffers } from "../support/native.ts";
+import { Rng } from "../support/random.ts";
 
 export type Outputs = Record<string, ArrayLike<number>>;
 export type Tol = number | Record<string, number>;

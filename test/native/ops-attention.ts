@@ -2,9 +2,9 @@
 // kv heads repeated.
 import { describe, expect, test } from "bun:test";
 import type { Backend } from "../../src/backend/backend.ts";
-import { expectClose } from "../helpers/compare.ts";
-import { type Buffers, withBuffers } from "../helpers/native.ts";
-import * as R from "../helpers/reference.ts";
+import { expectClose } from "../support/compare.ts";
+import { type Buffers, withBuffers } from "../support/native.ts";
+import * as R from "../support/reference.ts";
 import { checkOp, type OpsCtx } from "./harness.ts";
 
 export interface AttnShape { B: number; T: number; H: number; K: number; D: number }

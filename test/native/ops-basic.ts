@@ -1,10 +1,10 @@
 // Lifecycle, memory, casts, elementwise ops, GEMM, embedding, and the optimizer kernels.
 import { describe, expect, test } from "bun:test";
 import { loadNative } from "../../src/native/lib.ts";
-import { fromBf16Array, toBf16Array } from "../helpers/bf16.ts";
-import { expectClose } from "../helpers/compare.ts";
-import { staging, withBuffers } from "../helpers/native.ts";
-import * as R from "../helpers/reference.ts";
+import { fromBf16Array, toBf16Array } from "../support/bf16.ts";
+import { expectClose } from "../support/compare.ts";
+import { staging, withBuffers } from "../support/native.ts";
+import * as R from "../support/reference.ts";
 import { type Buffers, checkOp, type OpsCtx } from "./harness.ts";
 
 export function describeBasics(ctx: OpsCtx): void {

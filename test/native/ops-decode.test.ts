@@ -4,9 +4,10 @@
 // positions >= len and the outputs are NaN-poisoned, so reading past len or skipping a write shows.
 import { describe, expect, test } from "bun:test";
 import type { BackendName } from "../../src/backend/backend.ts";
-import { expectClose } from "../helpers/compare.ts";
-import { cudaStatus, ensureLibrary, withBuffers } from "../helpers/native.ts";
-import * as R from "../helpers/reference.ts";
+import { expectClose } from "../support/compare.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+import { cudaStatus, withBuffers } from "../support/native.ts";
+import * as R from "../support/reference.ts";
 import { checkOp, makeCtx, type OpsCtx } from "./harness.ts";
 
 interface DecodeShape { B: number; Tmax: number; len: number; H: number; K: number; D: number }
@@ -87,7 +88,7 @@ function describeDecode(ctx: OpsCtx): void {
   });
 }
 
-ensureLibrary("cpu");
+ensureNativeBuilt("cpu");
 describeDecode(makeCtx("cpu"));
 const cuda = cudaStatus();
 if (cuda === true) describeDecode(makeCtx("cuda" as BackendName));

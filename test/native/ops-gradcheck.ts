@@ -5,8 +5,8 @@
 // stay far below the 1e-3 tolerance. Only meaningful where act is f32; bf16 backends are checked
 // against the CPU library in the other files, so here they get a visible skip.
 import { describe, test } from "bun:test";
-import { withBuffers } from "../helpers/native.ts";
-import * as R from "../helpers/reference.ts";
+import { withBuffers } from "../support/native.ts";
+import * as R from "../support/reference.ts";
 import type { OpsCtx } from "./harness.ts";
 import { runAttention } from "./ops-attention.ts";
 import { ropeTablesF32 } from "./ops-layers.ts";

@@ -1,7 +1,7 @@
 // RMSNorm, RoPE, SwiGLU and cross-entropy + z-loss: forward and backward against the oracle on
 // several shapes, odd sizes included, and the in-place (aliasing) forms the ABI allows.
 import { describe, test } from "bun:test";
-import * as R from "../helpers/reference.ts";
+import * as R from "../support/reference.ts";
 import { checkOp, type OpsCtx } from "./harness.ts";
 
 const EPS = 1e-6;

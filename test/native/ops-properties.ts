@@ -2,8 +2,8 @@
 // the problem, and bitwise reproducibility (run to run; on the CPU also across thread counts).
 import { describe, expect, test } from "bun:test";
 import { NativeError, loadNative } from "../../src/native/lib.ts";
-import { expectBitwiseEqual, expectClose } from "../helpers/compare.ts";
-import { cpuLibrary, withBuffers } from "../helpers/native.ts";
+import { expectBitwiseEqual, expectClose } from "../support/compare.ts";
+import { cpuLibrary, withBuffers } from "../support/native.ts";
 import type { OpsCtx } from "./harness.ts";
 import { randomAttention, runAttention } from "./ops-attention.ts";
 import { ropeTablesF32 } from "./ops-layers.ts";

@@ -4,7 +4,8 @@
 // skipped test says why.
 import { describe, test } from "bun:test";
 import type { BackendName } from "../../src/backend/backend.ts";
-import { cudaStatus, ensureLibrary } from "../helpers/native.ts";
+import { ensureNativeBuilt } from "../support/build.ts";
+import { cudaStatus } from "../support/native.ts";
 import { makeCtx } from "./harness.ts";
 import { describeAttention } from "./ops-attention.ts";
 import { describeBasics } from "./ops-basic.ts";
@@ -23,7 +24,7 @@ export function describeOps(backendName: BackendName): void {
   });
 }
 
-ensureLibrary("cpu");
+ensureNativeBuilt("cpu");
 describeOps("cpu");
 const cuda = cudaStatus();
 if (cuda === true) describeOps("cuda");

@@ -1,9 +1,9 @@
 // The float64 references themselves, checked by central differences in float64 (h = 1e-6, every
 // coordinate): the op suite trusts their backward formulas, so they are verified independently.
 import { describe, test } from "bun:test";
-import { expectClose } from "../helpers/compare.ts";
-import { Rng } from "../helpers/random.ts";
-import * as R from "../helpers/reference.ts";
+import { expectClose } from "../support/compare.ts";
+import { Rng } from "../support/random.ts";
+import * as R from "../support/reference.ts";
 
 const H = 1e-6;
 

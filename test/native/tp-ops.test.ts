@@ -5,11 +5,11 @@
 // olmo_cross_entropy; the range embedding summed over shards equals the full lookup. Where a GPU is
 // usable, the CUDA kernels are compared with the CPU library (skipped otherwise, visibly).
 import { describe, expect, test } from "bun:test";
-import { expectBitwiseEqual, expectClose } from "../helpers/compare.ts";
+import { expectBitwiseEqual, expectClose } from "../support/compare.ts";
 import type { Backend } from "../../src/backend/backend.ts";
-import { roundBf16Array } from "../helpers/bf16.ts";
-import { type Buffers, cudaStatus, openBackend, withBuffers } from "../helpers/native.ts";
-import { Rng } from "../helpers/random.ts";
+import { roundBf16Array } from "../support/bf16.ts";
+import { type Buffers, cudaStatus, openBackend, withBuffers } from "../support/native.ts";
+import { Rng } from "../support/random.ts";
 
 const be = () => openBackend("cpu");
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cudaStatus } from "../helpers/native.ts";
+import { cudaStatus } from "../support/native.ts";
 import { type Metric, metrics, olmo, root, writeTinyJob } from "./run-compare.ts";
 
 const cuda = cudaStatus();

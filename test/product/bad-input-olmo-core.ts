@@ -7,7 +7,7 @@ import { parseDcpMetadata } from "../../src/checkpoint/olmo-core/dcp-metadata.ts
 import { PyDict, PyGlobal, PyObject, PyTuple } from "../../src/checkpoint/torch/pickle-read.ts";
 import { dataclassRecord, pickle } from "../../src/checkpoint/torch/pickle-write.ts";
 
-const FIXTURE = resolve(import.meta.dir, "../checkpoint/fixtures/olmo-core/step5");
+const FIXTURE = resolve(import.meta.dir, "../checkpoint/olmo-core/fixtures/step5");
 
 interface OlmoCoreRow {
   mistake: string;

@@ -87,6 +87,25 @@ describe("dist/olmo: a single executable", () => {
     expect(bad.err.trim().split("\n")).toEqual([expect.stringMatching(/invalid config at optim\.lr/)]);
   }, 60_000);
 
+  test("its Worker paths run from the empty folder: rank 0's store, the launcher watch, asynchronous saves", () => {
+    // OLMO_REQUIRE_WORKERS=1: a Worker that cannot start fails the run instead of falling back
+    const env = { ...bare, OLMO_REQUIRE_WORKERS: "1" };
+    const p = Bun.spawnSync([join(work, "olmo"), "launch", "--nproc-per-node", "2", "--", "train", "mine.ts", "--run-dir", "runs/workers",
+      "--train.steps=2", "--train.globalBatchInstances=2", "--checkpoint.async=true", "--checkpoint.saveInterval=1", "--quiet"],
+    { cwd: work, env, stdout: "pipe", stderr: "pipe" });
+    expect({ code: p.exitCode, err: p.stderr.toString() }).toEqual({ code: 0, err: "" });
+    expect(p.stdout.toString()).not.toContain("saving synchronously");
+    expect(readdirSync(join(work, "runs/workers")).filter((f) => f.startsWith("stage1-")).sort()).toEqual(["stage1-step1-tokens1B", "stage1-step2-tokens1B"]);
+    // and the check is real: a binary built without its Worker entry files fails it in one line
+    const noWorkers = Bun.spawnSync([process.execPath, "build", "--compile", join(root, "src/cli/main.ts"), "--outfile", join(D, "olmo-no-workers")],
+      { cwd: root, stdout: "pipe", stderr: "pipe" });
+    expect(noWorkers.exitCode).toBe(0);
+    const q = Bun.spawnSync([join(D, "olmo-no-workers"), "launch", "--nproc-per-node", "2", "--", "train", "mine.ts", "--run-dir", "runs/no-workers",
+      "--train.steps=1", "--train.globalBatchInstances=2", "--quiet"], { cwd: work, env: { ...process.env, OLMO_REQUIRE_WORKERS: "1" }, stdout: "pipe", stderr: "pipe" });
+    expect(q.exitCode).not.toBe(0);
+    expect(q.stderr.toString()).toMatch(/the (launcherWatch|store) worker \(src\/parallel\/.*\) could not start \(OLMO_REQUIRE_WORKERS=1\)/);
+  }, 120_000);
+
   test("compiled without libolmo_cuda.so: the binary says so, and asking for CUDA is a one-line error", () => {
     expect(olmo("olmo-cpu", "--version").out).toContain("no libolmo_cuda.so: CPU only");
     writeFileSync(join(work, "cuda.ts"), `export default { name: "c", model: { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnHidden: 32, vocabSize: 256, maxSeqLen: 64 },

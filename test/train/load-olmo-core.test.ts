@@ -13,7 +13,7 @@ import { openOlmoCoreCheckpoint } from "../../src/checkpoint/olmo-core/read.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { maxRel, metrics, olmo } from "../parallel/run-compare.ts";
 
-const fixture = resolve(import.meta.dir, "../checkpoint/fixtures/olmo-core/step5");
+const fixture = resolve(import.meta.dir, "../checkpoint/olmo-core/fixtures/step5");
 let dir: string, cfgPath: string;
 
 beforeAll(() => {

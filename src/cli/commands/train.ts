@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
 import { applyOverrides, loadConfig, validateConfig } from "../../config/load.ts";
-import { UserError } from "../../errors.ts";
+import { PREEMPTED_EXIT_CODE, UserError } from "../../errors.ts";
 import { readRankEnv } from "../../parallel/env.ts";
 import type { CommandSpec } from "../args.ts";
 import { describeRuntime, resolveRuntime } from "../runtime.ts";
@@ -46,7 +46,7 @@ export const trainCommand: CommandSpec = {
     const { localRank } = readRankEnv();
     const be = createBackend(rt.backend, { threads: rt.threads, localRank });
     // loaded on demand: training pulls in the tokenizer and data code, which other commands never need
-    const { PREEMPTED_EXIT_CODE, runTraining } = await import("../../train/run.ts");
+    const { runTraining } = await import("../../train/run.ts");
     const outcome = await runTraining(be, cfg, runDir, { quiet: !!args.opts.quiet, stopAfterStep: stopAfter, runtime: describeRuntime(rt) });
     // stopped by a preemption signal, with a checkpoint to resume from: a distinct code for schedulers
     return outcome.stoppedBy ? PREEMPTED_EXIT_CODE : 0;

@@ -5,7 +5,7 @@
 // training loop keeps the main thread busy for the whole run (no timer or stdin event would fire).
 // prctl(PR_SET_PDEATHSIG) would need FFI into libc; the pipe needs nothing but a thread.
 import { fstatSync } from "node:fs";
-import { workerUrls } from "../../workers.ts";
+import { workerMissing, workerUrls } from "../../workers.ts";
 
 let started = false;
 
@@ -44,5 +44,6 @@ export async function watchLauncher(env: Record<string, string | undefined> = pr
       w?.terminate(); // try the next place
     }
   }
+  workerMissing("launcherWatch");
   return false;
 }

@@ -14,7 +14,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { UserError } from "../../errors.ts";
 import { type Rendezvous, listRanks, publishFromRank0 } from "./rendezvous.ts";
-import { workerUrls } from "../../workers.ts";
+import { workerMissing, workerUrls } from "../../workers.ts";
 
 export const DEFAULT_STORE_TIMEOUT_S = 300;
 
@@ -310,8 +310,8 @@ export interface HostedStore {
 }
 
 /**
- * Start rank 0's store, on a Worker thread (see store-worker.ts for why). Where no Worker can start
- * (a compiled binary built without store-worker.ts as an extra entry point), serve it from this
+ * Start rank 0's store, on a Worker thread (see its entry file for why). Where no Worker can start
+ * (a compiled binary built without that entry point, src/workers.ts), serve it from this
  * thread: correct as long as every rank finishes its store calls before rank 0 blocks in a
  * collective, which initParallel and tpDpComms guarantee with a closing store barrier.
  */
@@ -320,6 +320,7 @@ export async function hostStore(hostname: string, port: number): Promise<HostedS
     const hosted = await tryWorker(url, hostname, port);
     if (hosted) return hosted;
   }
+  workerMissing("store");
   const server = new StoreServer(hostname, port);
   return {
     port: server.port,

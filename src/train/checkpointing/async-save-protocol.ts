@@ -1,5 +1,5 @@
-// What the training thread and the save worker (save-worker.ts) share: the job of one save and the
-// status word. Status: Int32Array [state, unused] on a SharedArrayBuffer, then UTF-8 text (the
+// What the training thread and the save worker (src/workers.ts names its entry file) share: the
+// job of one save and the status word. Status: Int32Array [state, unused] on a SharedArrayBuffer, then UTF-8 text (the
 // published path, or the error) — the training thread polls it between steps and Atomics.waits on
 // it, since it runs no event loop while it trains.
 import type { CheckpointMeta, Group } from "../../checkpoint/native/format.ts";

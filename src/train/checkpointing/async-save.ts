@@ -1,12 +1,12 @@
 // Asynchronous checkpoint saves (checkpoint.async): the training thread snapshots what this rank
 // owns into a shared host pool, page-locked on CUDA (device → host, the only part the step waits for), hands the job to a
-// Worker (save-worker.ts) and trains on while it writes. At most one save is in flight: the next
+// Worker (its entry file is named in src/workers.ts) and trains on while it writes. At most one save is in flight: the next
 // save, the end of the run and a stop wait for it; a failed background write is reported at the next
 // step and stops the run. The training thread runs no event loop while it trains, so the worker
 // answers through a status word on a SharedArrayBuffer (Atomics), never through messages.
 import type { Backend } from "../../backend/backend.ts";
 import { UserError } from "../../errors.ts";
-import { workerUrls } from "../../workers.ts";
+import { workerMissing, workerUrls } from "../../workers.ts";
 import { type SaveJob, STATUS, STATUS_BYTES, readStatusText } from "./async-save-protocol.ts";
 
 export class AsyncSaver {
@@ -31,7 +31,7 @@ export class AsyncSaver {
 
   /**
    * A saver with a pool of `poolFloats`, or null where no Worker can start (a compiled binary built
-   * without save-worker.ts as an entry point): the caller then saves synchronously.
+   * without the save worker as an entry point): the caller then saves synchronously.
    */
   static open(poolFloats: number, be?: Backend, log: (l: string) => void = () => {}): AsyncSaver | null {
     for (const url of workerUrls("save")) {
@@ -55,6 +55,7 @@ export class AsyncSaver {
       }
       worker.terminate();
     }
+    workerMissing("save");
     return null;
   }
 

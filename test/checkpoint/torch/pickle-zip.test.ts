@@ -3,11 +3,11 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PyDict, PyFloat, PyGlobal, PyObject, PyTuple, type PyValue, unpickle } from "../../src/checkpoint/torch/pickle-read.ts";
-import { pickle } from "../../src/checkpoint/torch/pickle-write.ts";
-import { ZipWriter, readZipDirectory, zipDataOffset } from "../../src/checkpoint/torch/zip.ts";
-import { findPython } from "../../bench/python.ts";
-import { tempDir, userErrorOf } from "./helpers.ts";
+import { PyDict, PyFloat, PyGlobal, PyObject, PyTuple, type PyValue, unpickle } from "../../../src/checkpoint/torch/pickle-read.ts";
+import { pickle } from "../../../src/checkpoint/torch/pickle-write.ts";
+import { ZipWriter, readZipDirectory, zipDataOffset } from "../../../src/checkpoint/torch/zip.ts";
+import { findPython } from "../../../bench/python.ts";
+import { tempDir, userErrorOf } from "../helpers.ts";
 
 const py = findPython("pickle");
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { UserError } from "../../src/errors.ts";
-import { freePort } from "../../src/parallel/launch/launcher.ts";
-import { StoreClient, StoreServer, storeTimeoutMs } from "../../src/parallel/store/store.ts";
+import { UserError } from "../../../src/errors.ts";
+import { freePort } from "../../../src/parallel/launch/launcher.ts";
+import { StoreClient, StoreServer, storeTimeoutMs } from "../../../src/parallel/store/store.ts";
 
 describe("rendezvous store", () => {
   const cleanup: (() => void)[] = [];
@@ -75,7 +75,7 @@ describe("rendezvous store", () => {
 });
 
 test("rank 0 hosts the store on a Worker thread (so blocking collectives cannot starve it)", async () => {
-  const { hostStore } = await import("../../src/parallel/store/store.ts");
+  const { hostStore } = await import("../../../src/parallel/store/store.ts");
   const h = await hostStore("127.0.0.1", 0);
   try {
     expect(h.onWorker).toBe(true);

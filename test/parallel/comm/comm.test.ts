@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { type ReduceOp, SingleComm, hostPtrComm, reduceInto } from "../../src/parallel/comm/comm.ts";
-import { initParallel } from "../../src/parallel/init.ts";
+import { type ReduceOp, SingleComm, hostPtrComm, reduceInto } from "../../../src/parallel/comm/comm.ts";
+import { initParallel } from "../../../src/parallel/init.ts";
 
 describe("host collectives (in process)", () => {
   test("reduceInto combines in rank order with f32 rounding after each step", () => {
@@ -53,8 +53,8 @@ describe("host collectives (in process)", () => {
 
 describe("NcclComm", () => {
   test("with the CPU library it fails with the library's message (NCCL lives in the CUDA library; not testable without GPUs)", async () => {
-    const { loadNative } = await import("../../src/native/lib.ts");
-    const { NcclComm } = await import("../../src/parallel/comm/nccl-comm.ts");
+    const { loadNative } = await import("../../../src/native/lib.ts");
+    const { NcclComm } = await import("../../../src/parallel/comm/nccl-comm.ts");
     await expect(NcclComm.create(loadNative("cpu"), null, 0, 1)).rejects.toThrow("collectives are not in the CPU library");
   });
 });

@@ -1,13 +1,13 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints, retireCheckpoint } from "../../src/checkpoint/naming.ts";
-import { CRC_BLOCK_BYTES, NativeWriter, saveCheckpoint } from "../../src/checkpoint/native/write.ts";
-import { crc32Combine, crc32Combiner } from "../../src/checkpoint/io.ts";
-import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native/read.ts";
-import { paramSpecs } from "../../src/model/params.ts";
-import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "./helpers.ts";
-import { FORMAT_VERSION, packr, readCheckpointMeta } from "../../src/checkpoint/native/metadata.ts";
+import { checkpointName, findLatestCheckpoint, listCheckpoints, parseCheckpointName, pruneCheckpoints, retireCheckpoint } from "../../../src/checkpoint/naming.ts";
+import { CRC_BLOCK_BYTES, NativeWriter, saveCheckpoint } from "../../../src/checkpoint/native/write.ts";
+import { crc32Combine, crc32Combiner } from "../../../src/checkpoint/io.ts";
+import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../../src/checkpoint/native/read.ts";
+import { paramSpecs } from "../../../src/model/params.ts";
+import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "../helpers.ts";
+import { FORMAT_VERSION, packr, readCheckpointMeta } from "../../../src/checkpoint/native/metadata.ts";
 
 afterAll(cleanupTemp);
 

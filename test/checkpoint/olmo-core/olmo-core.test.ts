@@ -1,25 +1,25 @@
 // OLMo-core checkpoints in and out, against fixtures made with real torch.save
-// (fixtures/olmo-core/make_fixtures.py; expected.f32 holds the tensors the fixtures were made from).
+// (fixtures/make_fixtures.py; expected.f32 holds the tensors the fixtures were made from).
 import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { HfSource } from "../../src/checkpoint/hf/folder.ts";
-import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
-import { NativeReader } from "../../src/checkpoint/native/read.ts";
-import { exportOlmoCore } from "../../src/checkpoint/olmo-core/export.ts";
-import { importOlmoCore } from "../../src/checkpoint/olmo-core/import.ts";
-import { hfName, olmoCoreName } from "../../src/checkpoint/olmo-core/names.ts";
-import { isOlmoCoreCheckpoint, openOlmoCoreCheckpoint } from "../../src/checkpoint/olmo-core/read.ts";
-import { copyModel, openSource } from "../../src/checkpoint/soup.ts";
-import { HfSink } from "../../src/checkpoint/hf/folder.ts";
-import { paramSpecs } from "../../src/model/params.ts";
-import { bf16ToF32, f32ToBf16 } from "../../src/tensor/dtype.ts";
-import { findPython } from "../../bench/python.ts";
-import { readZipDirectory, zipDataOffset } from "../../src/checkpoint/torch/zip.ts";
-import { cleanupTemp, randomArena, tempDir, tinyConfig } from "./helpers.ts";
-import { readCheckpointMeta } from "../../src/checkpoint/native/metadata.ts";
+import { HfSource } from "../../../src/checkpoint/hf/folder.ts";
+import { saveCheckpoint } from "../../../src/checkpoint/native/write.ts";
+import { NativeReader } from "../../../src/checkpoint/native/read.ts";
+import { exportOlmoCore } from "../../../src/checkpoint/olmo-core/export.ts";
+import { importOlmoCore } from "../../../src/checkpoint/olmo-core/import.ts";
+import { hfName, olmoCoreName } from "../../../src/checkpoint/olmo-core/names.ts";
+import { isOlmoCoreCheckpoint, openOlmoCoreCheckpoint } from "../../../src/checkpoint/olmo-core/read.ts";
+import { copyModel, openSource } from "../../../src/checkpoint/soup.ts";
+import { HfSink } from "../../../src/checkpoint/hf/folder.ts";
+import { paramSpecs } from "../../../src/model/params.ts";
+import { bf16ToF32, f32ToBf16 } from "../../../src/tensor/dtype.ts";
+import { findPython } from "../../../bench/python.ts";
+import { readZipDirectory, zipDataOffset } from "../../../src/checkpoint/torch/zip.ts";
+import { cleanupTemp, randomArena, tempDir, tinyConfig } from "../helpers.ts";
+import { readCheckpointMeta } from "../../../src/checkpoint/native/metadata.ts";
 
-const F = join(import.meta.dir, "fixtures/olmo-core");
+const F = join(import.meta.dir, "fixtures");
 const expected = JSON.parse(readFileSync(join(F, "expected.json"), "utf8")) as { tensors: { name: string; shape: number[]; step: number; w: number; m: number; v: number }[] };
 const raw = readFileSync(join(F, "expected.f32"));
 const all = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);

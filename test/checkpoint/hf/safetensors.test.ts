@@ -1,9 +1,9 @@
 import { afterAll, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SafetensorsReader, SafetensorsWriter } from "../../src/checkpoint/hf/safetensors.ts";
-import { bf16ToF32, f32ToBf16 } from "../../src/tensor/dtype.ts";
-import { cleanupTemp, tempDir, userErrorOf } from "./helpers.ts";
+import { SafetensorsReader, SafetensorsWriter } from "../../../src/checkpoint/hf/safetensors.ts";
+import { bf16ToF32, f32ToBf16 } from "../../../src/tensor/dtype.ts";
+import { cleanupTemp, tempDir, userErrorOf } from "../helpers.ts";
 
 afterAll(cleanupTemp);
 

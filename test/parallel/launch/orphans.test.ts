@@ -4,11 +4,11 @@ import { expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 
-import { writeTinyJob } from "./run-compare.ts";
+import { writeTinyJob } from "../run-compare.ts";
 
-const root = join(import.meta.dir, "../..");
+const root = join(import.meta.dir, "../../..");
 const cli = join(root, "src/cli/main.ts");
-const rankScript = join(import.meta.dir, "fixtures/rank.ts");
+const rankScript = join(import.meta.dir, "../fixtures/rank.ts");
 
 const alive = (pid: number) => {
   try {

@@ -5,12 +5,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { listCheckpoints } from "../../src/checkpoint/naming.ts";
-import { freePort } from "../../src/parallel/launch/launcher.ts";
-import { TorchStoreClient } from "../../src/parallel/store/torch-store.ts";
-import { UserError } from "../../src/errors.ts";
-import { startAgentStore } from "./fixtures/torch-agent-store.ts";
-import { metrics, olmo, writeTinyJob } from "./run-compare.ts";
+import { listCheckpoints } from "../../../src/checkpoint/naming.ts";
+import { freePort } from "../../../src/parallel/launch/launcher.ts";
+import { TorchStoreClient } from "../../../src/parallel/store/torch-store.ts";
+import { UserError } from "../../../src/errors.ts";
+import { startAgentStore } from "../fixtures/torch-agent-store.ts";
+import { metrics, olmo, writeTinyJob } from "../run-compare.ts";
 
 const job = writeTinyJob("torchrun");
 afterAll(() => rmSync(job.dir, { recursive: true, force: true }));

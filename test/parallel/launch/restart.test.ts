@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { loadCheckpoint } from "../../src/checkpoint/native/read.ts";
-import { listCheckpoints } from "../../src/checkpoint/naming.ts";
-import { ensureNativeBuilt } from "../support/build.ts";
-import { olmo, root, writeTinyJob } from "./run-compare.ts";
+import { loadCheckpoint } from "../../../src/checkpoint/native/read.ts";
+import { listCheckpoints } from "../../../src/checkpoint/naming.ts";
+import { ensureNativeBuilt } from "../../support/build.ts";
+import { olmo, root, writeTinyJob } from "../run-compare.ts";
 
 let dir: string, cfgPath: string;
 beforeAll(() => {

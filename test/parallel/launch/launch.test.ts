@@ -3,9 +3,9 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 
-const root = join(import.meta.dir, "../..");
+const root = join(import.meta.dir, "../../..");
 const cli = join(root, "src/cli/main.ts");
-const rankScript = join(import.meta.dir, "fixtures/rank.ts");
+const rankScript = join(import.meta.dir, "../fixtures/rank.ts");
 
 async function olmo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   const p = Bun.spawn([process.execPath, cli, ...args], { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
@@ -45,7 +45,7 @@ describe("olmo launch + store + shared-memory collectives", () => {
   }, 30_000);
 
   test("without a launcher (srun-style), peers of a rank that exited fail at once naming it", async () => {
-    const { freePort } = await import("../../src/parallel/launch/launcher.ts");
+    const { freePort } = await import("../../../src/parallel/launch/launcher.ts");
     const port = String(freePort());
     const t0 = performance.now();
     const ranks = [0, 1, 2].map((r) =>

@@ -5,12 +5,12 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FORMAT, decodeMetadata, encodeMetadata, packr, readCheckpointMeta } from "../../src/checkpoint/native/metadata.ts";
-import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../src/checkpoint/native/read.ts";
-import { saveCheckpoint } from "../../src/checkpoint/native/write.ts";
-import { paramSpecs } from "../../src/model/params.ts";
-import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "./helpers.ts";
-import type { CheckpointMeta } from "../../src/checkpoint/native/format.ts";
+import { FORMAT, decodeMetadata, encodeMetadata, packr, readCheckpointMeta } from "../../../src/checkpoint/native/metadata.ts";
+import { NativeReader, loadCheckpoint, verifyCheckpoint } from "../../../src/checkpoint/native/read.ts";
+import { saveCheckpoint } from "../../../src/checkpoint/native/write.ts";
+import { paramSpecs } from "../../../src/model/params.ts";
+import { cleanupTemp, randomArena, REPO, tempDir, tinyConfig, userErrorOf } from "../helpers.ts";
+import type { CheckpointMeta } from "../../../src/checkpoint/native/format.ts";
 
 afterAll(cleanupTemp);
 

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { bf16ToF32, f16ToF32, f32ToBf16 } from "../../src/tensor/dtype.ts";
-import { bf16BitsToF32, f32ToBf16Bits } from "../helpers/bf16.ts";
+import { bf16BitsToF32, f32ToBf16Bits } from "../support/bf16.ts";
 
 const specials = [0, -0, 1, -1, 1.00390625, 1.01171875, 1.0078125, 3.4e38, -3.4e38, 3.3961e38, 1e-40, -1e-45, Infinity, -Infinity, NaN, 65504, 1 / 3];
 

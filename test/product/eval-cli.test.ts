@@ -9,7 +9,7 @@ import { ModelConfigSchema } from "../../src/model/config.ts";
 import { initParams } from "../../src/model/init.ts";
 import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
-import { refLoss } from "./ref-model.ts";
+import { refLoss } from "../model/ref-model.ts";
 
 const root = resolve(import.meta.dir, "../..");
 // vocab already a multiple of 128, as HF configs store the padded size

@@ -6,17 +6,9 @@ import type { Backend, BackendName, DevPtr } from "../../src/backend/backend.ts"
 import { NativeBackend, cudaUsable } from "../../src/backend/native-backend.ts";
 import { librarySearchPaths, loadNative } from "../../src/native/lib.ts";
 import { fromBf16Array, roundBf16Array, toBf16Array } from "./bf16.ts";
+import { ensureNativeBuilt } from "./build.ts";
 
 const root = resolve(import.meta.dir, "../..");
-const built = new Set<string>();
-
-/** Run `bun cuda/build.ts <kind>` once per process (it is a no-op when the library is fresh). */
-export function ensureLibrary(kind: BackendName): void {
-  if (built.has(kind)) return;
-  const p = Bun.spawnSync([process.execPath, "cuda/build.ts", kind], { cwd: root, stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`bun cuda/build.ts ${kind} failed:\n${p.stderr.toString()}${p.stdout.toString()}`);
-  built.add(kind);
-}
 
 /**
  * true when the CUDA backend can run here, else the reason. The CUDA library is built only where a
@@ -26,7 +18,7 @@ export function cudaStatus(): true | string {
   const haveLib = librarySearchPaths("cuda").some((p) => existsSync(p));
   if (!haveLib && existsSync("/dev/nvidia0")) {
     try {
-      ensureLibrary("cuda");
+      ensureNativeBuilt("cuda");
     } catch (e) {
       return (e as Error).message.split("\n")[0];
     }
@@ -41,7 +33,7 @@ const backends = new Map<BackendName, Backend>();
 export function openBackend(name: BackendName): Backend {
   let be = backends.get(name);
   if (!be) {
-    if (name === "cpu") ensureLibrary("cpu");
+    if (name === "cpu") ensureNativeBuilt("cpu");
     be = new NativeBackend(loadNative(name));
     backends.set(name, be);
   }
@@ -50,7 +42,7 @@ export function openBackend(name: BackendName): Backend {
 
 /** The loaded CPU library itself (for thread-count control in determinism tests). */
 export function cpuLibrary() {
-  ensureLibrary("cpu");
+  ensureNativeBuilt("cpu");
   return loadNative("cpu");
 }
 
