@@ -10,12 +10,12 @@ import type { RunConfig } from "../config/schema.ts";
 import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
-import { deviceComms, initParallel } from "../parallel/init.ts";
+import { type Parallel, deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
 import { greedySample, samplePromptIds } from "./sample.ts";
-import { openRunData } from "./run-data.ts";
+import { type RunData, openRunData } from "./run-data.ts";
 import { RunCheckpointer } from "./checkpointing/checkpointer.ts";
 import { checkLoadPath, checkMemoryFits } from "./preflight.ts";
 import { acquireRunLock } from "./run-lock.ts";
@@ -91,14 +91,15 @@ export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, o
   }
 }
 
-async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions, tp: number, env: RankEnv): Promise<RunOutcome> {
-  // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
-  const par = await initParallel({ env, hostCollectives: be.hostView !== undefined });
+/**
+ * Join the job and build the run: communicators, the data (opened before anything large is
+ * allocated), the preflight checks, the trainer. On a failure a single process closes the job itself.
+ */
+async function openRun(be: Backend, cfg: RunConfig, runDir: string, tp: number, par: Parallel, log: (l: string) => void): Promise<{ trainer: Trainer; data: RunData; dpWorld: number }> {
   const { rank, world } = par.env;
   const main = rank === 0;
-  const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
   let trainer: Trainer;
-  let data: Awaited<ReturnType<typeof openRunData>>;
+  let data: RunData;
   // data-parallel rank and size: every rank of a TP group reads the same instances
   let dpRank = rank, dpWorld = world;
   try {
@@ -114,13 +115,23 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     data = await openRunData(cfg, { log, dpRank, dpWorld });
     if (main && par.store) await par.store.barrier("olmo/data", rank, world);
     checkLoadPath(cfg, runDir);
-    checkMemoryFits(cfg, be, tp, dpWorld, env.localWorld, free);
+    checkMemoryFits(cfg, be, tp, dpWorld, par.env.localWorld, free);
     trainer = new Trainer(be, cfg, runDir, { dp: comms.dp, tp: comms.tp });
   } catch (e) {
     if (world > 1) throw e; // the launcher (or the shm exit flag) stops the other ranks
     await par.close();
     throw e;
   }
+  return { trainer, data, dpWorld };
+}
+
+async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions, tp: number, env: RankEnv): Promise<RunOutcome> {
+  // the CPU library's ranks share memory on one host; the CUDA library's use NCCL (and may span nodes)
+  const par = await initParallel({ env, hostCollectives: be.hostView !== undefined });
+  const { rank, world } = par.env;
+  const main = rank === 0;
+  const log = !main ? () => {} : opts.log ?? ((l: string) => console.log(l));
+  const { trainer, data, dpWorld } = await openRun(be, cfg, runDir, tp, par, log);
   // a parallel save's shared temporary directory is named after rank 0's pid
   const leaderPid = par.store ? Number(await par.store.fromRank0("olmo/leader-pid", rank, String(process.pid))) : process.pid;
   let ckpt: RunCheckpointer;
