@@ -8,7 +8,10 @@
 // the model card of allenai/dolma2-tokenizer-special-tokens-v3-lc-reasoner on the Hugging Face Hub,
 // which lists the 22 tokens in this order. That order puts all five cl100k ids and dolma2's pad where
 // the two sources above say, so we take it for the ids in between. Not checked against the released
-// tokenizer.json itself.
+// tokenizer.json itself. dolma's own test (allenai/dolma @ 669f534, tests/python/test_tokenizer.py,
+// TestTokenizeSpecialTokens) encodes "|||PHONE_NUMBER|||" alike with and without
+// encode_special_tokens, so the released file likely does not mark the three |||…||| placeholders
+// special; our export marks all 22 special (checkpoint/hf/tokenizer.ts says why).
 import { DOLMA2_EOS, DOLMA2_PAD, DOLMA2_VOCAB } from "../model/config.ts";
 
 /** cl100k_base's mergeable tokens are ids 0..CL100K_MERGEABLE-1; the special tokens follow. */
