@@ -1,5 +1,6 @@
 // Text → OLMo token files: tokenize each document with cl100k_base (the base of OLMo-2's dolma2
-// vocabulary: ids < 100257 coincide), append EOS 100257, and write raw uint32 files
+// vocabulary: ids < 100257 coincide; tiktoken's split rule, see cl100k.ts), append EOS 100257, and
+// write raw uint32 files
 // part-00000.npy, part-00001.npy, … of at most maxFileTokens tokens. The files are written into a
 // temporary folder and moved into the output when all are complete (src/output-dir.ts), so a
 // failure or a crash never leaves part files that a rerun would refuse. Documents stay whole
@@ -10,6 +11,7 @@ import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { UserError } from "../errors.ts";
 import { stageOutputDir } from "../output-dir.ts";
+import { cl100kTable } from "./cl100k.ts";
 
 export const DOLMA2_EOS_ID = 100257;
 export const DEFAULT_MAX_FILE_TOKENS = 1 << 28; // 1 GiB of uint32 per file
@@ -33,8 +35,8 @@ let encoder: Encoder | null = null;
 /** The cl100k_base encoder (loaded once; its tables take ~a second to build). */
 export async function cl100k(): Promise<Encoder> {
   if (!encoder) {
-    const { getEncoding } = await import("js-tiktoken");
-    encoder = getEncoding("cl100k_base") as unknown as Encoder;
+    const { Tiktoken } = await import("js-tiktoken/lite");
+    encoder = new Tiktoken(cl100kTable()) as unknown as Encoder;
   }
   return encoder;
 }

@@ -1,10 +1,11 @@
 // `bun run compile` → one executable that runs the embedded default training from an empty folder
 // with no Bun, no node_modules and no checkout: native libraries, the tokenized Brown corpus, the
-// default config and the cl100k tokenizer are all inside it.
+// default config and the cl100k tokenizer (also for the tokenizer files of an HF export) are all inside it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { dolma2TokenizerJson, specialTokensMapJson } from "../../src/checkpoint/hf/tokenizer.ts";
 import { commands } from "../../src/cli/commands.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
@@ -65,6 +66,14 @@ describe("dist/olmo: a single executable", () => {
     const s = olmo("olmo", "soup", ck, ck, "--out", join(work, "soup"), "--format", "hf");
     expect({ code: s.code, err: s.err }).toEqual({ code: 0, err: "" });
     expect(readdirSync(join(work, "soup"))).toContain("config.json");
+    // the HF writers carry dolma2's tokenizer out of the binary too, byte for byte what the checkout writes
+    const e = olmo("olmo", "export-hf", ck, "--out", join(work, "hf"));
+    expect({ code: e.code, err: e.err }).toEqual({ code: 0, err: "" });
+    expect(e.out).toContain("dolma2 tokenizer");
+    for (const hf of ["soup", "hf"]) {
+      expect(readFileSync(join(work, hf, "tokenizer.json"), "utf8") === dolma2TokenizerJson()).toBe(true);
+      expect(JSON.parse(readFileSync(join(work, hf, "special_tokens_map.json"), "utf8"))).toEqual(specialTokensMapJson());
+    }
     const i = olmo("olmo", "ckpt", "info", ck);
     expect(i.code).toBe(0);
     expect(i.out).toMatch(/checksums\s+ok/);

@@ -14,6 +14,7 @@ import { type StagedDir, stageOutputDir } from "../../output-dir.ts";
 import { DOLMA2_EOS, DOLMA2_PAD, type ModelConfig, ModelConfigSchema, paddedVocab } from "../../model/config.ts";
 import { type ParamSpec, paramSpecs, totalParams } from "../../model/params.ts";
 import { SafetensorsReader, SafetensorsWriter } from "./safetensors.ts";
+import { holdsDolma2, writeDolma2Tokenizer } from "./tokenizer.ts";
 import type { OnProgress, TensorSink, TensorSource } from "../source.ts";
 
 /** transformers version stamped into the files we write (Olmo2 landed in 4.47). */
@@ -22,7 +23,7 @@ const TRANSFORMERS_VERSION = "4.48.0";
 function tokenIds(m: ModelConfig): { bos: number | null; eos: number | null; pad: number | null } {
   // The released OLMo-2 configs use dolma2's <|endoftext|> as BOS and EOS and <|pad|> as PAD; a
   // smaller (toy) vocabulary cannot hold those ids.
-  return paddedVocab(m) > DOLMA2_PAD ? { bos: DOLMA2_EOS, eos: DOLMA2_EOS, pad: DOLMA2_PAD } : { bos: null, eos: null, pad: null };
+  return holdsDolma2(m) ? { bos: DOLMA2_EOS, eos: DOLMA2_EOS, pad: DOLMA2_PAD } : { bos: null, eos: null, pad: null };
 }
 
 export function hfConfigJson(m: ModelConfig, dtype: "bf16" | "f32"): Record<string, unknown> {
@@ -180,13 +181,15 @@ export interface HfExportOptions {
 }
 
 /**
- * Writes an HF folder tensor by tensor: config.json, generation_config.json, shards, index. The
- * folder is written under a temporary name and appears whole at finish() (src/output-dir.ts); it
- * must be new or empty.
+ * Writes an HF folder tensor by tensor: config.json, generation_config.json, dolma2's tokenizer files
+ * (./tokenizer.ts; not for a vocabulary too small for its ids), shards, index. The folder is written
+ * under a temporary name and appears whole at finish() (src/output-dir.ts); it must be new or empty.
  */
 export class HfSink implements TensorSink {
   private readonly w: SafetensorsWriter;
   private readonly stage: StagedDir;
+  /** whether the folder carries the tokenizer files */
+  readonly tokenizer: boolean;
 
   constructor(readonly outDir: string, config: ModelConfig, opts: HfExportOptions = {}) {
     const dtype = opts.dtype ?? "bf16";
@@ -195,6 +198,7 @@ export class HfSink implements TensorSink {
     try {
       writeFileSync(join(dir, "config.json"), JSON.stringify(hfConfigJson(config, dtype), null, 2) + "\n");
       writeFileSync(join(dir, "generation_config.json"), JSON.stringify(generationConfigJson(config), null, 2) + "\n");
+      this.tokenizer = writeDolma2Tokenizer(dir, config);
       this.w = new SafetensorsWriter(dir, paramSpecs(config), { dtype, maxShardBytes: opts.maxShardBytes ?? 5e9 });
     } catch (e) {
       this.stage.abort();

@@ -8,7 +8,7 @@ import { byteProgress } from "../text.ts";
 
 export const exportHfCommand: CommandSpec = {
   name: "export-hf",
-  summary: "Write a checkpoint as a Hugging Face Olmo2ForCausalLM folder (sharded safetensors + config.json)",
+  summary: "Write a checkpoint as a Hugging Face Olmo2ForCausalLM folder (sharded safetensors, config.json, the dolma2 tokenizer)",
   usage: "olmo export-hf CKPT --out DIR [--dtype bf16|fp32] [--max-shard-gb 5]",
   options: [
     { name: "out", type: "string", help: "output folder (new or empty)", metavar: "DIR" },
@@ -24,12 +24,16 @@ export const exportHfCommand: CommandSpec = {
     checkFreshOutDir(out, "export-hf");
     const src = openSource(args.positional[0]);
     const p = byteProgress("export-hf");
+    let tokenizer = false;
     try {
-      copyModel(src, new HfSink(out, src.config, { dtype, maxShardBytes: gb * 1e9 }), p.cb);
+      const sink = new HfSink(out, src.config, { dtype, maxShardBytes: gb * 1e9 });
+      tokenizer = sink.tokenizer;
+      copyModel(src, sink, p.cb);
     } finally {
       p.bar?.done();
       src.close();
     }
-    console.log(`exported ${args.positional[0]} -> ${out} (${dtype}, ${src.specs.length} tensors)`);
+    const tok = tokenizer ? "dolma2 tokenizer" : `no tokenizer: dolma2's ids do not fit the model's ${src.config.vocabSize}-token vocabulary`;
+    console.log(`exported ${args.positional[0]} -> ${out} (${dtype}, ${src.specs.length} tensors, ${tok})`);
   },
 };
