@@ -17,6 +17,9 @@ export const DataSchema = z
     /** root that mix paths (and relative paths) are joined to; {TOKENIZER} is substituted */
     baseDir: z.string().optional(),
     tokenizer: z.string().default("allenai/dolma2-tokenizer"),
+    /** the tokenizer's end-of-text and padding ids (OLMo-core's dataset fingerprint hashes them); default: data.tokenizer's preset */
+    eosTokenId: z.number().int().nonnegative().optional(),
+    padTokenId: z.number().int().nonnegative().optional(),
     dtype: z.enum(["uint16", "uint32"]).default("uint32"),
     /** data-order seed: the global permutation is PCG64(seed + epoch) as OLMo-core */
     seed: z.number().int().nonnegative().default(34521),

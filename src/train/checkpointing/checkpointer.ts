@@ -11,7 +11,7 @@ import { DivergedError, UserError } from "../../errors.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import type { Owned, ShardRegion } from "../../model/sharding.ts";
 import { AsyncSaver } from "./async-save.ts";
-import { type DataStateful, restoreOrInit } from "./restore.ts";
+import { type DataStateful, type RunContext, restoreOrInit } from "./restore.ts";
 import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "../../progress.ts";
 import type { Trainer } from "../trainer.ts";
@@ -33,6 +33,8 @@ export class RunCheckpointer {
   private readonly partsTimeoutMs: number = 0;
   /** device scratch of the finiteness check */
   private scratch: DevPtr = 0;
+  /** the OLMo-core optimizer's form the run's state came from (restore.ts), written into each checkpoint */
+  private olmoCoreForm: unknown;
 
   /**
    * leaderPid: rank 0's process id, which names a parallel save's shared temporary directory (so
@@ -59,7 +61,9 @@ export class RunCheckpointer {
 
   /** Returns the checkpoint path resumed from, or null for a fresh start (restore.ts). */
   restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
-    const resumed = restoreOrInit({ cfg: this.cfg, runDir: this.runDir, trainer: this.trainer }, initTensor, data, log);
+    const run: RunContext = { cfg: this.cfg, runDir: this.runDir, trainer: this.trainer };
+    const resumed = restoreOrInit(run, initTensor, data, log);
+    this.olmoCoreForm = run.olmoCoreForm;
     if (resumed) this.latest = resumed;
     return resumed;
   }
@@ -170,7 +174,7 @@ export class RunCheckpointer {
     const trainer = this.trainer;
     const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed };
     const history = trainer.optim.skipHistory();
-    return { runConfig: this.cfg, trainState: { ...trainState }, dataCursor: dataState,
+    return { runConfig: this.cfg, trainState: { ...trainState, ...(this.olmoCoreForm ? { olmoCore: this.olmoCoreForm } : {}) }, dataCursor: dataState,
       optim: { step: trainer.optim.counters(), ...(history ? { skipHistory: history } : {}) } };
   }
 
