@@ -9,7 +9,7 @@
 // FSDP saves each rank's row block as one chunk, so a range reads only the bytes it needs inside the
 // chunks' blobs (bf16/fp16 converted to fp32), and a model that does not match its config is refused.
 import { closeSync, existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { UserError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { type ParamSpec, paramSpecs } from "../../model/params.ts";
@@ -87,6 +87,11 @@ export class OlmoCoreReader {
     this.checkModel(configPath);
     const rank0 = this.stepDir ? join(this.stepDir, "train", "rank0.pt") : null;
     this.trainState = rank0 && existsSync(rank0) ? readOlmoCoreTrainState(rank0) : null;
+    // OLMo-core names a step folder after its global step (Checkpointer.checkpoint_dirname): a folder must agree with itself
+    const named = this.stepDir ? /^step(\d+)$/.exec(basename(this.stepDir)) : null;
+    if (named && this.trainState && Number(named[1]) !== this.trainState.step) {
+      throw new UserError(`${rank0}: the trainer state's global_step is ${this.trainState.step}, but the folder is named ${basename(this.stepDir!)}`);
+    }
     const cfgSeed = this.config.data_loader?.seed;
     this.dataSeed = this.trainState?.dataLoader?.seed ?? (Number.isSafeInteger(cfgSeed) ? cfgSeed : null);
   }
