@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { Backend, DevPtr } from "../../backend/backend.ts";
 import { NativeWriter } from "../../checkpoint/native/write.ts";
-import { checkpointName, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
+import { type EphemeralSaves, checkpointName, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
 import { type RunConfig, globalBatchTokens } from "../../config/schema.ts";
 import { DivergedError, UserError } from "../../errors.ts";
 import type { ParamSpec } from "../../model/params.ts";
@@ -74,8 +74,8 @@ export class RunCheckpointer {
    */
   maybeSave(step: number, dataState: () => unknown, force = false): void {
     this.pollAsync();
-    const every = this.cfg.checkpoint.saveInterval;
-    if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0)) return;
+    const { saveInterval: every, ephemeralInterval: eph } = this.cfg.checkpoint;
+    if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0) && !(eph && step % eph === 0)) return;
     this.save(step, dataState());
   }
 
@@ -112,7 +112,7 @@ export class RunCheckpointer {
           at += regs.at(-1)!.to - lo;
         });
         this.saver.begin({ step, finalPath, tmp, runDir: this.runDir, model: cfg.model, rank, main, parts, partsTimeoutMs: this.partsTimeoutMs,
-          keep: cfg.checkpoint.keep, compress: cfg.checkpoint.compress, meta: main ? this.metaAt(step, dataState) : {}, regions });
+          keep: cfg.checkpoint.keep, ephemeral: ephemeralOf(cfg), compress: cfg.checkpoint.compress, meta: main ? this.metaAt(step, dataState) : {}, regions });
         return null;
       }
       w ??= new NativeWriter(finalPath, cfg.model, { ...opts, joinTmp: true });
@@ -128,7 +128,7 @@ export class RunCheckpointer {
       throw e;
     }
     if (!main) return null;
-    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
+    pruneCheckpoints(this.runDir, cfg.checkpoint.keep, ephemeralOf(cfg));
     this.latest = finalPath;
     return this.latest;
   }
@@ -238,6 +238,12 @@ function firstNonFinite(be: Backend, scratch: DevPtr, groups: [Group, DevPtr][],
     return `${what}${bad ? ` of ${bad.shard.full.name}` : ""} are`;
   }
   return null;
+}
+
+/** The run's ephemeral saves, for pruning (checkpoint.ephemeralInterval). */
+function ephemeralOf(cfg: RunConfig): EphemeralSaves | undefined {
+  const e = cfg.checkpoint.ephemeralInterval;
+  return e ? { every: e, saveInterval: cfg.checkpoint.saveInterval } : undefined;
 }
 
 /** How long rank 0's background writer waits for the other ranks' parts (OLMO_SAVE_TIMEOUT_S, default 1800). */
