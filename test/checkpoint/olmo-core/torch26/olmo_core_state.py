@@ -24,6 +24,7 @@
 #
 #   python3 olmo_core_state.py save DIR --optim skipstep|adamw [--compile] [--world 2] [--bf16]
 #   python3 olmo_core_state.py load DIR --optim skipstep|adamw [--compile] [--world 2] --report OUT.json
+#   python3 olmo_core_state.py plain-check DIR --report OUT.json   (every non-tensor item unpickles with no class, call or persistent id)
 #   python3 olmo_core_state.py resume-check DIR --seq L [--max-target M] --data FILE... --eos ID --pad ID --report OUT.json
 # --world 2 runs two gloo ranks (spawned here; torchrun's own store needs libuv, which Debian's torch
 # lacks) with the model wrapped by FSDP2's fully_shard: each rank saves its row block (uneven: 3/2).
@@ -269,9 +270,41 @@ def resume_check(a):
                    "scheduler": sched, "data_loader": dl}, f, indent=1, sort_keys=True)
 
 
+def plain_check(a):
+    """Python's own unpickler, allowed nothing but plain data, over every non-tensor item of a step folder."""
+    import io, pickle, zipfile
+    from torch.distributed.checkpoint.metadata import BytesStorageMetadata
+
+    class NoGlobals(pickle.Unpickler):
+        def find_class(self, module, name):
+            raise pickle.UnpicklingError(f"a reference to {module}.{name}")
+
+        def persistent_load(self, pid):
+            raise pickle.UnpicklingError("a persistent id")
+
+    reader = dcp.FileSystemReader(os.path.join(a.dir, "model_and_optim"))
+    md = reader.read_metadata()
+    found, bad = 0, []
+    for idx, info in md.storage_data.items():
+        if not isinstance(md.state_dict_metadata[idx.fqn], BytesStorageMetadata):
+            continue
+        found += 1
+        with open(os.path.join(a.dir, "model_and_optim", info.relative_path), "rb") as f:
+            f.seek(info.offset)
+            blob = f.read(info.length)
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            pkl = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+        try:
+            NoGlobals(io.BytesIO(pkl)).load()
+        except Exception as e:
+            bad.append(f"{idx.fqn}: {e}")
+    with open(a.report, "w") as f:
+        json.dump({"items": found, "bad": bad}, f)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["save", "load", "resume-check"])
+    p.add_argument("cmd", choices=["save", "load", "resume-check", "plain-check"])
     p.add_argument("dir")
     p.add_argument("--optim", choices=["skipstep", "adamw"], default="skipstep")
     p.add_argument("--compile", action="store_true")
@@ -288,6 +321,8 @@ def main():
     a = p.parse_args()
     if a.cmd == "resume-check":
         return resume_check(a)
+    if a.cmd == "plain-check":
+        return plain_check(a)
     if a.world > 1:
         import torch.multiprocessing as mp
         mp.spawn(run, args=(a,), nprocs=a.world)
