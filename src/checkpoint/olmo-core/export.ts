@@ -14,7 +14,6 @@
 // Everything goes to `<out>.tmp-<pid>` and is renamed into place last: a failure leaves no output.
 import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../../errors.ts";
 import { paramSpecs } from "../../model/params.ts";
 import { bytesOf } from "../../tensor/dtype.ts";
 import { type DcpItemOut, writeDcpMetadata } from "./dcp-metadata.ts";
