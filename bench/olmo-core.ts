@@ -123,7 +123,11 @@ async function main() {
 }
 
 async function runChild([what, from, to]: string[]) {
-  if (what === "export") (await import("../src/checkpoint/olmo-core/export.ts")).exportOlmoCore(from, to, { paramGroups: { lr: 1e-4, initialLr: 3e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 } });
+  if (what === "export") (await import("../src/checkpoint/olmo-core/export.ts")).exportOlmoCore(from, to, { run: {
+    paramGroups: { lr: 1e-4, initialLr: 3e-4, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 }, schedule: { kind: "cosine", warmupSteps: 0, alpha: 0.1 },
+    maxGradNorm: 1, zLossMult: 1e-5, skipStep: null, maxSteps: 1000, sequenceLength: 4096, maxTargetSequenceLength: null, globalBatchTokens: 4096 * 8,
+    dataSeed: 0, dtype: "uint32", tokenizer: { identifier: "allenai/dolma2-tokenizer", vocabSize: 100278, eosTokenId: 100257, padTokenId: 100277 },
+  } });
   else (await import("../src/checkpoint/olmo-core/import.ts")).importOlmoCore(from, to);
   // VmHWM, not getrusage's maxRSS: Linux carries the parent's peak into a spawned child's ru_maxrss.
   const hwmKiB = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))![1]);

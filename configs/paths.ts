@@ -27,8 +27,16 @@ export function runDirOf(name: string): string {
  * OLMo-core's in-loop perplexity evaluation of the OLMo-2 runs: the 11 v3-small validation sets
  * (allenai/OLMo-core @ d7301e62 src/olmo_core/internal/experiment.py build_common_components:
  * LMEvaluatorCallbackConfig on DataMix.v3_small_ppl_validation, NumpyDatasetType.padded_fsl — one
- * document per instance — at the training sequence length, eval_interval=1000, the whole set each
- * time), under OLMO_DATA_ROOT/eval-data/perplexity/v3_small_dolma2-tokenizer/<set>/val/part-0-00000.npy.
+ * document per instance — at the training sequence length, eval_interval=1000), under
+ * OLMO_DATA_ROOT/eval-data/perplexity/v3_small_dolma2-tokenizer/<set>/val/part-0-00000.npy.
+ * Not the whole set each time there: its evaluator reads the set with a NumpyFSLDataLoader of
+ * 2 × rank_microbatch_size × W tokens per batch (4W documents on W data-parallel ranks), reshuffled
+ * at every evaluation (Evaluator.__iter__ calls reshuffle: a new epoch of seed 0) and cut to whole
+ * batches (total_size drops N mod 4W documents), so each evaluation left out a different few
+ * (train/callbacks/evaluator_callback.py, eval/evaluator.py, data/data_loader.py @ d7301e62).
+ * olmo evaluates every document of the set, in order, at every evaluation (src/train/in-loop-eval.ts):
+ * evaluations are comparable step to step and do not depend on the number of ranks; they differ from
+ * OLMo-core's numbers by the share of the few documents OLMo-core left out.
  * For OLMo-2's tokenizer DataMix.build substitutes {TOKENIZER} with "dolma2-tokenizer" in this list
  * (not "allenai/dolma2-tokenizer" as in the training mixes).
  */

@@ -51,28 +51,35 @@ export default {
     maxGradNorm: 1.0,
     zLossMult: 1e-5,
     schedule: { kind: "cosine", warmupSteps: 2000, alpha: 0.1, tMaxSteps: STAGE1_T_MAX_STEPS },
-    // What ran (allenai/OLMo-core; the optimizer is chosen in src/scripts/train/OLMo2-32B.py):
-    // torch's AdamW from 2024-12-09 (784377d0, "It's now a 32B."); SkipStepAdamW from 2024-12-22
-    // (25ede331 on the 32B branch); AdamW again on 2024-12-29 (2ce06ae2, "SkipAdam optimizer has
-    // problems during startup?"); SkipStepAdamW from 2025-01-03 to the end (f751c773, "Put SkipStep
-    // back"; still so at d7301e62). Each switch resumed the run from its checkpoint, optimizer state
-    // included. torch's AdamW counts its `step` state; SkipStepAdamW at d7301e62
-    // (src/olmo_core/optim/adamw.py) keeps the same `state["step"]`, creates it at 0 only when the
-    // state is empty, reads it for the bias correction and never increments it (fixed by PR
-    // #309/#317 in mid-2025). So the counter froze at the number of AdamW steps run before the last
-    // switch — thousands at any plausible speed (the run was past step 205,000 by 2025-01-13:
-    // commit 0723199b on dirkg/32BHybrid loads peteish32/step205000).
+    // What ran (allenai/OLMo-core; the optimizer is chosen in src/scripts/train/OLMo2-32B.py), on the
+    // `32B` branch: torch's AdamW from 2024-12-09 (784377d0, "It's now a 32B."), then SkipStepAdamW
+    // from 2024-12-22 (25ede331) to the end (still so at d7301e62). The switch back to AdamW on
+    // 2024-12-29 (2ce06ae2) and to SkipStepAdamW on 2025-01-03 (f751c773) exist only on the
+    // experiment branches dirkg/32BHybrid and shanea/32BHybrid — and from 2024-12-22 on, AdamWConfig
+    // built OLMo-core's own AdamW (optim/adamw.py at 25ede331), which never counts either. torch's
+    // AdamW counts its `state["step"]`; OLMo-core's AdamW and SkipStepAdamW of that time create it at 0
+    // only when the state is empty, read it for the bias correction and never increment it (fixed by
+    // PR #309/#317 in mid-2025). Each switch resumed with the optimizer state. So on either branch the
+    // counter froze at the number of torch-AdamW steps the run had taken before 2024-12-22 — if the
+    // run that continued had taken any (the run was past step 205,000 by 2025-01-13: commit 0723199b
+    // on dirkg/32BHybrid loads peteish32/step205000, so thousands at that speed).
     // Past ~340 steps, 1 − 0.95^(t+1) and 1 − 0.9^(t+1) round to exactly 1 in fp32, so a frozen
     // large counter and a counting one give the same update: plain AdamW without bias correction.
     // Hence: the counter counts here (stepIncrementBug false), which equals the as-trained optimizer
-    // everywhere except the first few hundred steps if SkipStepAdamW had taken over before them.
-    // Unknown: the exact counter in the released checkpoint (its `optim.state.<name>.step`; `olmo ckpt
-    // info` shows it once imported), and which early steps ran with which optimizer.
+    // everywhere past the first few hundred steps. Only the released checkpoint can settle it: its
+    // `optim.state.<name>.step` (`olmo ckpt info` on the step folder). A counter of 0 there would mean
+    // SkipStepAdamW ran from step 1, every step 2.24× the schedule's (the bias correction of step 1).
     stepIncrementBug: false,
-    // SkipStepAdamW's rule (window 128, 6σ; skip_step_optimizer.py @ d7301e62) ran for all but the
-    // first ~12 days and 2024-12-29…2025-01-03; here it runs from the start.
+    // SkipStepAdamW's rule (window 128, 6σ; skip_step_optimizer.py @ d7301e62) ran from 2024-12-22
+    // (the first ~13 days ran torch's AdamW, without it); here it runs from the start.
     skipSteps: true,
+    // the 32B trained with fused_loss=True (OLMo2-32B.py @ d7301e62), whose triton loss returns CE + z-loss
+    // as "CE": the rule saw CE + z (src/optim/skip-step.ts)
+    skipStepLoss: "ce+z",
   },
+  // OLMo2-32B.py saved every 1000 steps; on the 32B branch also ephemerally every 250 until 2025-01-07
+  // ("No more ephemeral checkpoints", 5e4d04f1); at d7301e62 without. Add ephemeralInterval: 250 for a
+  // preemptible cluster (only the newest ephemeral checkpoint is kept).
   checkpoint: { saveInterval: 1000, keep: 3, loadTrainerState: true },
   // the run's in-loop perplexity evaluation: OLMo-core's v3-small validation sets every 1000 steps
   // (src/scripts/train/OLMo2-32B.py builds on internal/experiment.py's common callbacks). Its

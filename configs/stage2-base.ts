@@ -63,7 +63,10 @@ export function stage2Ingredient(k: IngredientSpec) {
     },
     // load_trainer_state=False: model + Adam moments; step, tokens, data cursor and LR start fresh
     // OLMO_STAGE1_CKPT=/path/to/peteish32/step721901 starts from the released OLMo-core checkpoint
-    checkpoint: { saveInterval: 1000, keep: 3, loadPath: STAGE1_CKPT_OVERRIDE ?? STAGE1_FINAL, loadTrainerState: false },
+    // every 1000 steps, and ephemerally every 500 (only the newest kept), as the anneal script saved
+    // (CheckpointerCallback(save_interval=1000, ephemeral_save_interval=500)): hence the released
+    // step11500 / step35500 folders beside the final ones
+    checkpoint: { saveInterval: 1000, ephemeralInterval: 500, keep: 3, loadPath: STAGE1_CKPT_OVERRIDE ?? STAGE1_FINAL, loadTrainerState: false },
     // stage 1's v3-small perplexity sets, every 1000 steps and at the end. OLMo-core's anneal script
     // ran only its downstream evaluator (OLMo2-32B-anneal.py @ d7301e62 has no LM evaluator); an
     // eval never changes training here (forward only), so the ingredients and the soup can be

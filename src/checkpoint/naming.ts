@@ -80,18 +80,28 @@ export function retireCheckpoint(path: string, pid = process.pid): string {
 }
 
 /**
- * Keep the newest `keep` complete checkpoints; delete older ones (retired first, see above) and
+ * Keep the newest `keep` complete checkpoints, and of the ephemeral ones only the newest; delete
+ * the others (retired first, see above) and
  * the temp directories of saves and deletes whose process is gone (a live pid may be another rank
  * or run still writing). Returns the deleted paths.
  */
-export function pruneCheckpoints(runDir: string, keep: number): string[] {
+export function pruneCheckpoints(runDir: string, keep: number, ephemeral?: EphemeralSaves): string[] {
   if (!existsSync(runDir)) return [];
   const removed: string[] = [];
-  const all = listCheckpoints(runDir);
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+  const drop = (c: CheckpointEntry) => {
     rmSync(retireCheckpoint(c.path), { recursive: true, force: true });
     removed.push(c.path);
+  };
+  let all = listCheckpoints(runDir);
+  // OLMo-core's ephemeral checkpoints (CheckpointerCallback, train/callbacks/checkpointer.py at
+  // d7301e62): only the newest one stays; the permanent ones are not touched by this
+  if (ephemeral && ephemeral.every > 0) {
+    const isEphemeral = (c: CheckpointEntry) => c.step % ephemeral.every === 0 && !(ephemeral.saveInterval > 0 && c.step % ephemeral.saveInterval === 0);
+    const eph = all.filter(isEphemeral);
+    for (const c of eph.slice(0, -1)) drop(c);
+    all = all.filter((c) => !removed.includes(c.path));
   }
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) drop(c);
   for (const name of readdirSync(runDir)) {
     const i = name.lastIndexOf(TMP_MARK);
     if (i < 0) continue;
@@ -102,6 +112,12 @@ export function pruneCheckpoints(runDir: string, keep: number): string[] {
     }
   }
   return removed;
+}
+
+/** Checkpoints saved at `every` steps that are not at a multiple of `saveInterval` (0: none permanent by interval). */
+export interface EphemeralSaves {
+  every: number;
+  saveInterval: number;
 }
 
 /** The temporary directory a save writes before the rename; a parallel save names it after rank 0's pid. */

@@ -17,6 +17,9 @@ export const DataSchema = z
     /** root that mix paths (and relative paths) are joined to; {TOKENIZER} is substituted */
     baseDir: z.string().optional(),
     tokenizer: z.string().default("allenai/dolma2-tokenizer"),
+    /** the tokenizer's end-of-text and padding ids (OLMo-core's dataset fingerprint hashes them); default: data.tokenizer's preset */
+    eosTokenId: z.number().int().nonnegative().optional(),
+    padTokenId: z.number().int().nonnegative().optional(),
     dtype: z.enum(["uint16", "uint32"]).default("uint32"),
     /** data-order seed: the global permutation is PCG64(seed + epoch) as OLMo-core */
     seed: z.number().int().nonnegative().default(34521),
@@ -87,6 +90,8 @@ export const OptimSchema = z
     skipStepWindow: z.number().int().min(2).default(128),
     /** sigma_factor: a spike is more than this many standard deviations above the window's mean */
     skipStepSigmas: z.number().positive().default(6),
+    /** the loss the rule sees: "ce" (OLMo-core's default loss) or "ce+z" (its fused_loss=True, as the 32B ran; src/optim/skip-step.ts) */
+    skipStepLoss: z.enum(["ce", "ce+z"]).default("ce"),
   })
   .strict();
 
@@ -94,6 +99,8 @@ export const CheckpointSchema = z
   .object({
     /** save every N steps (0: only at the end) */
     saveInterval: z.number().int().nonnegative().default(0),
+    /** also save every N steps, keeping only the newest such checkpoint (OLMo-core's ephemeral_save_interval) */
+    ephemeralInterval: z.number().int().positive().optional(),
     /** keep the newest K checkpoints in the run folder */
     keep: z.number().int().positive().default(3),
     /** initialize from this checkpoint (native dir or HF dir) */

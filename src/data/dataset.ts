@@ -216,6 +216,17 @@ export class Dataset {
     return h.digest("hex");
   }
 
+  /** sha256 of the files alone (dtype, vocabulary, basenames, sizes, limits): what a resume compares, the lengths apart. */
+  filesFingerprint(): string {
+    const h = createHash("sha256");
+    h.update(`olmo-bun-files-v1,dtype=${this.dtype},vocab_size=${this.vocabSize},`);
+    this.files.forEach((f, i) => {
+      h.update(`path=${basename(f.path)},size=${f.sizeBytes},`);
+      if (this.tokenLimits) h.update(`limit=${this.tokenLimits[i]},`);
+    });
+    return h.digest("hex");
+  }
+
   /**
    * OLMo-core's fingerprint of the same files (NumpyDatasetBase.fingerprint, version "v1.1",
    * src/olmo_core/data/numpy_dataset.py at d7301e62): sha256 of

@@ -22,7 +22,8 @@
 // Every user mistake (missing file, bad size, token ≥ vocab, empty mix, budget beyond the data,
 // fingerprint mismatch) is a one-line UserError.
 export { Dataset, type DatasetOptions, type InstanceLocation, openDataset } from "./dataset.ts";
-export { type Batch, DataLoader, type LoaderOptions, type LoaderState, stepsForBudget } from "./loader.ts";
+export { type Batch, DataLoader, type LoaderOptions, stepsForBudget } from "./loader.ts";
+export type { LoaderState } from "./cursor.ts";
 export { DOLMA2_TOKENIZER, type MixEntry, parseMix, readMixFile } from "./mix.ts";
 export { type MixturePlan, type MixtureSource, planSourceMixture } from "./mixture.ts";
 export { globalOrder, PCG64, randomInterval, seedSequenceState, shuffleInPlace } from "./pcg64.ts";

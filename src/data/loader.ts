@@ -7,8 +7,10 @@
 // floor(tokensProcessed / globalBatchTokens) whole global batches, then rebuild the same permutation.
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.ts";
-import { DOLMA2_EOS, DOLMA2_PAD } from "../model/config.ts";
 import type { Dataset } from "./dataset.ts";
+import { type LoaderState, type OlmoCoreCursor, checkLoaderState, checkSavedCursor, isOlmoCoreCursor } from "./cursor.ts";
+import { type ResumeOptions, type ResumeTarget, resumePosition } from "./resume.ts";
+import type { TokenizerIds } from "./tokenizers.ts";
 import { readCachedOrder, writeCachedOrder } from "./order-cache.ts";
 import { globalOrder } from "./pcg64.ts";
 
@@ -25,71 +27,10 @@ export interface LoaderOptions {
   allowRepetition?: boolean;
   /** cache each epoch's order here (a large mix takes seconds to shuffle); an OLMo-core work_dir's cached order is reused */
   orderCacheDir?: string;
-}
-
-/** What the trainer saves with a checkpoint and hands back to restore(). */
-export interface LoaderState {
-  /** global tokens consumed (all ranks): batchesProcessed · globalBatchTokens */
-  tokensProcessed: number;
-  /** global batches consumed */
-  batchesProcessed: number;
-  /** epoch of the next batch (1-based) */
-  epoch: number;
-  seed: number;
-  /** dataset fingerprint combined with the seed */
-  fingerprint: string;
-  /** global batches per epoch (so the position converts to OLMo-core's per-epoch count; absent in older checkpoints) */
-  batchesPerEpoch?: number;
-  /** OLMo-core's fingerprint of the same files (NumpyDatasetBase.fingerprint "v1.1"), for exports */
-  olmoCoreFingerprint?: string;
-}
-
-/**
- * OLMo-core's data-loader position (its train/rank0.pt `data_loader`), as a checkpoint imported from
- * OLMo-core carries it. Unlike ours it counts within the epoch: OLMo-core's loader resets
- * batches_processed and tokens_processed at the end of every epoch and numbers epochs from 1
- * (allenai/OLMo-core @ d7301e62, src/olmo_core/data/data_loader.py reset / reshuffle). The
- * fingerprint is NumpyDatasetBase.fingerprint (version "v1.1", numpy_dataset.py), which
- * Dataset.olmoCoreFingerprint computes for our files.
- */
-export interface OlmoCoreCursor {
-  olmoCore: {
-    epoch: number; batchesProcessed: number; tokensProcessed: number; seed: number; fingerprint: string; fingerprintVersion: string;
-    /** instance length and chunking (max_target_sequence_length / sequence_length) the order was drawn for; the
-     *  v1.1 fingerprint covers the files only, so these are compared on their own (null: not recorded) */
-    sequenceLength?: number | null;
-    chunk?: number | null;
-  };
-}
-
-export function isOlmoCoreCursor(state: unknown): state is OlmoCoreCursor {
-  return typeof state === "object" && state !== null && "olmoCore" in state;
-}
-
-/** A saved cursor, ours or OLMo-core's, must be well formed: one line naming the first field that is not. */
-export function checkSavedCursor(state: unknown): void {
-  if (!isOlmoCoreCursor(state)) return checkLoaderState(state);
-  const c = state.olmoCore as unknown as Record<string, unknown>;
-  for (const [k, min] of [["epoch", 1], ["tokensProcessed", 0], ["seed", 0]] as const) {
-    if (!Number.isSafeInteger(c?.[k]) || (c[k] as number) < min) {
-      throw new UserError(`the OLMo-core data-loader state is malformed: ${k} is ${JSON.stringify(c?.[k])?.slice(0, 40)}`);
-    }
-  }
-  if (typeof c.fingerprint !== "string") throw new UserError("the OLMo-core data-loader state is malformed: no dataset fingerprint");
-}
-
-/** A saved cursor must be a LoaderState: one line naming the first field that is not. */
-export function checkLoaderState(state: unknown): asserts state is LoaderState {
-  const s = state as Record<string, unknown> | null;
-  if (typeof s !== "object" || s === null || Array.isArray(s)) throw new UserError("the checkpoint's data-loader state is missing or malformed (not a map)");
-  const nat = (k: string, min: number) => {
-    if (!Number.isSafeInteger(s[k]) || (s[k] as number) < min) throw new UserError(`the checkpoint's data-loader state is malformed: ${k} is ${JSON.stringify(s[k])?.slice(0, 40)}, expected an integer >= ${min}`);
-  };
-  nat("tokensProcessed", 0);
-  nat("batchesProcessed", 0);
-  nat("epoch", 1);
-  nat("seed", 0);
-  if (typeof s.fingerprint !== "string") throw new UserError("the checkpoint's data-loader state is malformed: no fingerprint");
+  /** the tokenizer's EOS and PAD ids (OLMo-core's fingerprint hashes them); null or absent: unknown */
+  tokenIds?: TokenizerIds | null;
+  /** the tokenizer's name, for messages */
+  tokenizer?: string;
 }
 
 export interface Batch {
@@ -120,11 +61,11 @@ export class DataLoader {
   readonly batchesPerEpoch: number;
   /** OLMo-core's fingerprint of the files, computed on first use */
   private olmoCoreFp: string | undefined;
-  readonly seed: number;
+  private seedNow: number;
   readonly dpRank: number;
   readonly dpWorld: number;
   readonly allowRepetition: boolean;
-  readonly fingerprint: string;
+  private fingerprintNow: string;
   private batchesProcessed = 0;
   private order: { epoch: number; idx: Uint32Array } | null = null;
 
@@ -133,7 +74,7 @@ export class DataLoader {
     const gbt = opts.globalBatchTokens;
     this.dpWorld = opts.dpWorld ?? 1;
     this.dpRank = opts.dpRank ?? 0;
-    this.seed = opts.seed;
+    this.seedNow = opts.seed;
     this.allowRepetition = !!opts.allowRepetition;
     if (!Number.isSafeInteger(this.seed) || this.seed < 0) throw new UserError(`data seed must be a non-negative integer, got ${this.seed}`);
     if (!Number.isInteger(this.dpWorld) || this.dpWorld < 1 || !Number.isInteger(this.dpRank) || this.dpRank < 0 || this.dpRank >= this.dpWorld) {
@@ -156,7 +97,30 @@ export class DataLoader {
     if (this.batchesPerEpoch < 1) {
       throw new UserError(`the data has ${dataset.numInstances} instances of ${L} tokens, fewer than one global batch of ${this.instancesPerBatch}`);
     }
-    this.fingerprint = createHash("sha256").update(`${dataset.fingerprint()},seed=${this.seed}`).digest("hex");
+    this.fingerprintNow = this.combinedFingerprint(this.seed);
+  }
+
+  /** the data-order seed (a resume continues with its checkpoint's) */
+  get seed(): number {
+    return this.seedNow;
+  }
+
+  /** the dataset fingerprint combined with the seed */
+  get fingerprint(): string {
+    return this.fingerprintNow;
+  }
+
+  private combinedFingerprint(seed: number): string {
+    return createHash("sha256").update(`${this.dataset.fingerprint()},seed=${seed}`).digest("hex");
+  }
+
+  /** OLMo-core's fingerprint of the files, computed on first use; why not when the tokenizer's ids are unknown. */
+  private olmoCoreFingerprint(): string | { unknown: string } {
+    const ids = this.opts.tokenIds;
+    if (!ids) {
+      return { unknown: `its dataset fingerprint hashes the tokenizer's EOS and PAD ids, and data.tokenizer ${JSON.stringify(this.opts.tokenizer ?? "")} is not one olmo knows; set data.eosTokenId and data.padTokenId` };
+    }
+    return (this.olmoCoreFp ??= this.dataset.olmoCoreFingerprint(ids.pad, ids.eos));
   }
 
   /** Steps for a token budget; an error if that needs more than one epoch without allowRepetition. */
@@ -202,54 +166,41 @@ export class DataLoader {
   }
 
   state(): LoaderState {
+    const oc = this.olmoCoreFingerprint();
     return {
       tokensProcessed: this.batchesProcessed * this.globalBatchTokens,
       batchesProcessed: this.batchesProcessed,
       epoch: 1 + Math.floor(this.batchesProcessed / this.batchesPerEpoch),
       seed: this.seed,
       fingerprint: this.fingerprint,
+      filesFingerprint: this.dataset.filesFingerprint(),
+      seqLen: this.seqLen,
+      chunkTokens: this.dataset.maxTargetSeqLen,
       batchesPerEpoch: this.batchesPerEpoch,
-      olmoCoreFingerprint: (this.olmoCoreFp ??= this.dataset.olmoCoreFingerprint(DOLMA2_PAD, DOLMA2_EOS)),
+      ...(typeof oc === "string" ? { olmoCoreFingerprint: oc } : {}),
     };
   }
 
   /**
-   * Continue after a checkpoint: skip floor(tokensProcessed / globalBatchTokens) global batches (so
-   * a changed global batch size resumes at the same token position, as OLMo-core). A different
-   * dataset or seed is an error unless ignoreFingerprintMismatch (then this loader's data and seed
-   * are used from that token position on).
+   * Continue after a checkpoint, ours or OLMo-core's, by the one resume rule (resume.ts): the same
+   * files and chunk length, the checkpoint's seed, the same token position (so a changed global
+   * batch or sequence length resumes where the tokens stopped, as OLMo-core).
    */
-  restore(state: LoaderState | OlmoCoreCursor, opts: { ignoreFingerprintMismatch?: boolean } = {}): void {
-    if (isOlmoCoreCursor(state)) return this.restoreOlmoCore(state.olmoCore, opts);
-    checkLoaderState(state);
-    if (state.fingerprint !== this.fingerprint && !opts.ignoreFingerprintMismatch) {
-      const why = state.seed !== this.seed ? `the data seed differs (checkpoint ${state.seed}, now ${this.seed})` : "the dataset differs (files, sizes, dtype or sequence lengths)";
-      throw new UserError(`resume: ${why}; the data order would not continue where the run stopped — restore the original data/seed or override with ignore-fingerprint-mismatch`);
+  restore(state: LoaderState | OlmoCoreCursor, opts: ResumeOptions = {}): void {
+    if (isOlmoCoreCursor(state)) checkSavedCursor(state);
+    else checkLoaderState(state);
+    const target: ResumeTarget = {
+      seed: this.seed, seqLen: this.seqLen, chunkTokens: this.dataset.maxTargetSeqLen, globalBatchTokens: this.globalBatchTokens,
+      batchesPerEpoch: this.batchesPerEpoch, filesFingerprint: this.dataset.filesFingerprint(),
+      combinedFingerprint: (seed) => this.combinedFingerprint(seed), olmoCoreFingerprint: () => this.olmoCoreFingerprint(),
+    };
+    const { batchesProcessed, seed } = resumePosition(target, state, opts);
+    if (seed !== this.seedNow) {
+      this.seedNow = seed;
+      this.fingerprintNow = this.combinedFingerprint(seed);
+      this.order = null;
     }
-    this.batchesProcessed = Math.floor(state.tokensProcessed / this.globalBatchTokens);
-  }
-
-  /** Continue where an OLMo-core run's loader stopped (the same files, seed and global batch). */
-  private restoreOlmoCore(c: OlmoCoreCursor["olmoCore"], opts: { ignoreFingerprintMismatch?: boolean }): void {
-    checkSavedCursor({ olmoCore: c });
-    if (!opts.ignoreFingerprintMismatch) {
-      const d = this.dataset;
-      if (c.sequenceLength != null && c.sequenceLength !== d.seqLen) {
-        throw new UserError(`resume from OLMo-core: its instances are ${c.sequenceLength} tokens, this run's ${d.seqLen} (train.seqLen): the order would not continue; use ${c.sequenceLength} or override with ignore-fingerprint-mismatch`);
-      }
-      if (c.chunk != null && c.chunk !== d.chunk) {
-        throw new UserError(`resume from OLMo-core: its order shuffles chunks of ${c.chunk} instances, this run's of ${d.chunk} (data.maxTargetSeqLen / train.seqLen); the order would not continue`);
-      }
-      if (c.seed !== this.seed) throw new UserError(`resume from OLMo-core: the data seed differs (checkpoint ${c.seed}, now ${this.seed}); set data.seed ${c.seed} or override with ignore-fingerprint-mismatch`);
-      if (c.fingerprintVersion !== "v1.1") {
-        throw new UserError(`resume from OLMo-core: its dataset fingerprint is version ${JSON.stringify(c.fingerprintVersion)}, this olmo compares "v1.1" only; override with ignore-fingerprint-mismatch if the data is the same`);
-      }
-      if (c.fingerprint !== (this.olmoCoreFp ??= this.dataset.olmoCoreFingerprint(DOLMA2_PAD, DOLMA2_EOS))) {
-        throw new UserError("resume from OLMo-core: the dataset differs from the one the checkpoint was trained on (file names, sizes or dtype); " +
-          "the data order would not continue where the run stopped — use the same token files, or override with ignore-fingerprint-mismatch");
-      }
-    }
-    this.batchesProcessed = (c.epoch - 1) * this.batchesPerEpoch + Math.floor(c.tokensProcessed / this.globalBatchTokens);
+    this.batchesProcessed = batchesProcessed;
   }
 
   /** The epoch's full order, computed once per epoch (or mapped from the order cache, order-cache.ts). */

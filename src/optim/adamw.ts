@@ -25,7 +25,7 @@ import { noDecayPrefix } from "../model/params.ts";
 import type { PtrComm } from "../parallel/comm/comm.ts";
 import { RankSummer } from "../parallel/comm/sum-over-ranks.ts";
 import { GradNorm } from "./grad-norm.ts";
-import { type SkipHistory, type SkipStepOptions, SkipStepRule } from "./skip-step.ts";
+import { type SkipHistory, type SkipStepLoss, type SkipStepOptions, SkipStepRule, skipRuleLoss } from "./skip-step.ts";
 
 export interface AdamWOptions {
   beta1: number;
@@ -51,13 +51,14 @@ export interface OptimSettings {
   skipSteps: boolean;
   skipStepWindow: number;
   skipStepSigmas: number;
+  skipStepLoss: SkipStepLoss;
 }
 
 /** AdamW's options from a run config's `optim` section. */
 export function adamWOptions(o: OptimSettings): AdamWOptions {
   return {
     beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm, stepIncrementBug: o.stepIncrementBug,
-    skipSteps: o.skipSteps ? { window: o.skipStepWindow, sigmas: o.skipStepSigmas } : undefined,
+    skipSteps: o.skipSteps ? { window: o.skipStepWindow, sigmas: o.skipStepSigmas, loss: o.skipStepLoss } : undefined,
   };
 }
 
@@ -119,11 +120,12 @@ export class AdamW {
   }
 
   /**
-   * One step from params.grad with learning rate `lr` (collective under DP/TP). `ceLoss`: this step's
-   * CE loss of the whole global batch (the same on every rank), for the skip rule; a non-finite one
-   * is not applied.
+   * One step from params.grad with learning rate `lr` (collective under DP/TP). `loss`: this step's
+   * CE and z-loss of the whole global batch (the same on every rank), for the skip rule (which sees
+   * one of them or their sum: skip-step.ts); a non-finite one is not applied.
    */
-  update(lr: number, ceLoss?: number): StepStats {
+  update(lr: number, loss?: { ce: number; z: number }): StepStats {
+    const ceLoss = loss && skipRuleLoss(this.opts.skipSteps?.loss ?? "ce", loss.ce, loss.z);
     const { beta1, beta2, eps, weightDecay, maxGradNorm, stepIncrementBug } = this.opts;
     const p = this.params, be = this.be, ab = be.actBytes;
     const { S, start, rank } = p.map.zero1;

@@ -8,16 +8,32 @@
 //     torch.std_mean's default correction) over the previous values only.
 // A comparison with NaN is false in torch as here, so a NaN loss or norm is skipped, and while a
 // non-finite value sits in the window every step is skipped (its mean and std are NaN), as in
-// OLMo-core. OLMo-core's inputs: the CE loss without z-loss (`latest_loss = ce_batch_loss`,
+// OLMo-core. OLMo-core's inputs: the batch's "CE loss" (`latest_loss = ce_batch_loss`,
 // train/trainer.py) and the total gradient norm before clipping (`latest_grad_norm`,
-// train/callbacks/grad_clipper.py). Here the loss is the global batch's CE averaged over every
-// rank, so all ranks take the same decision (OLMo-core's v1 trainer fed each rank its own loss).
-// The statistics are computed in double (OLMo-core: fp32 tensors).
+// train/callbacks/grad_clipper.py). That "CE loss" is CE alone with the default loss, but CE + z-loss
+// with `fused_loss=True`: the triton kernel adds `lse_square_scale · lse²` into the loss it returns
+// (triton/cross_entropy_loss.py, `loss += z_loss`), which the trainer then logs and feeds to the rule
+// as CE (all at d7301e62). The OLMo-2 32B ran fused_loss=True (src/scripts/train/OLMo2-32B.py and
+// anneal/OLMo2-32B-anneal.py), so its rule saw CE + z: `loss: "ce+z"` (optim.skipStepLoss) is that.
+// Here the loss is the global batch's, averaged over every rank, so all ranks take the same decision
+// (OLMo-core's v1 trainer fed each rank its own loss). The statistics are computed in double
+// (OLMo-core: fp32 tensors).
+/** What the rule sees as the step's loss: the CE loss, or CE + z-loss (OLMo-core with fused_loss=True). */
+export type SkipStepLoss = "ce" | "ce+z";
+
 export interface SkipStepOptions {
   /** rolling_interval_length: how many previous values the statistics use */
   window: number;
   /** sigma_factor */
   sigmas: number;
+  /** the loss the rule sees (default "ce") */
+  loss?: SkipStepLoss;
+}
+
+/** The loss the rule sees from a step's CE and z-loss; NaN when either is not finite (the rule then skips). */
+export function skipRuleLoss(kind: SkipStepLoss, ce: number, z: number): number {
+  if (!Number.isFinite(z)) return NaN;
+  return kind === "ce+z" ? ce + z : ce;
 }
 
 export interface SkipHistory {

@@ -147,13 +147,12 @@ export function memoryPerGpu(cfg: RunConfig, layout: Layout, actBytes = 2): Memo
   return { weights, grads, optimizer, activations, total: weights + grads + optimizer + activations };
 }
 
-/** Steps at which the run saves: every saveInterval and the last one (what RunCheckpointer.maybeSave does). */
+/** Steps at which the run saves: every saveInterval, every ephemeralInterval, and the last one (what RunCheckpointer.maybeSave does). */
 export function checkpointSteps(cfg: RunConfig): number[] {
-  const steps = totalSteps(cfg), every = cfg.checkpoint.saveInterval;
-  const out: number[] = [];
-  if (every > 0) for (let s = every; s < steps; s += every) out.push(s);
-  out.push(steps);
-  return out;
+  const steps = totalSteps(cfg), { saveInterval: every, ephemeralInterval: eph } = cfg.checkpoint;
+  const at = new Set<number>([steps]);
+  for (const n of [every, eph ?? 0]) if (n > 0) for (let s = n; s < steps; s += n) at.add(s);
+  return [...at].sort((a, b) => a - b);
 }
 
 export function planRun(cfg: RunConfig, opts: PlanOptions = {}): Plan {

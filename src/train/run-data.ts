@@ -7,6 +7,7 @@ import { globalBatchTokens, totalSteps } from "../config/schema.ts";
 import { DataLoader, type LoaderState, openDataset } from "../data/index.ts";
 import { UserError } from "../errors.ts";
 import { embeddedBrownSplit } from "../data/brown/files.ts";
+import { tokenizerIds } from "../data/tokenizers.ts";
 import type { BatchSource } from "./trainer.ts";
 
 export interface RunData {
@@ -28,6 +29,7 @@ export async function openRunData(cfg: RunConfig, opts: { log: (l: string) => vo
   const loader = new DataLoader(dataset, {
     globalBatchTokens: globalBatchTokens(cfg), microBatchInstances: cfg.train.microBatchInstances, seed: d.seed,
     allowRepetition: d.allowRepetition, dpRank: opts.dpRank, dpWorld: opts.dpWorld,
+    tokenIds: tokenizerIds(d.tokenizer, d.eosTokenId, d.padTokenId), tokenizer: d.tokenizer,
   });
   // fail now, not hours in, when the data cannot cover the run
   loader.steps(totalSteps(cfg) * globalBatchTokens(cfg));
@@ -38,7 +40,7 @@ export async function openRunData(cfg: RunConfig, opts: { log: (l: string) => vo
     state: () => loader.state(),
     restore(state: unknown) {
       if (!state || typeof state !== "object") throw new UserError("checkpoint has no data cursor to resume from");
-      loader.restore(state as LoaderState, { ignoreFingerprintMismatch: d.ignoreFingerprintMismatch });
+      loader.restore(state as LoaderState, { ignoreFingerprintMismatch: d.ignoreFingerprintMismatch, note: opts.log });
     },
   };
 }

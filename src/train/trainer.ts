@@ -148,7 +148,7 @@ export class Trainer {
     const ce = ceSum / nTotal, z = (zMult * lseSqSum) / nTotal;
     const lr = this.lrAtStep(step);
     // a non-finite z-loss (with a finite CE) must not be applied either: the optimizer sees NaN
-    const { gradNorm, skipped, nonFinite } = this.optim.update(lr, Number.isFinite(z) ? ce : NaN);
+    const { gradNorm, skipped, nonFinite } = this.optim.update(lr, { ce, z });
     this.backend.synchronize();
     const ms = performance.now() - t0;
     const tokens = microBatches.length * B * T * this.dpWorld;

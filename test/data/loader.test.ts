@@ -114,19 +114,48 @@ test("token budgets: steps = ceil(budget / global batch tokens)", () => {
   expect(l.steps(6 * 128)).toBe(6);
 });
 
-test("fingerprint: same data and seed restore; another seed or file set is refused unless overridden", () => {
+test("resume rule (ours): the same files continue; another seed continues the checkpoint's order, noted; other files are refused unless overridden", () => {
   const a = new DataLoader(ds, { globalBatchTokens: 128, seed: 1 });
   a.nextBatch();
   const st = a.state();
   const again = new DataLoader(openDataset({ paths, seqLen: 16, vocabSize: 100278 }), { globalBatchTokens: 128, seed: 1 });
   again.restore(st);
   expect(again.state().batchesProcessed).toBe(1);
+  // OLMo-core's rule (data_loader.py load_state_dict at d7301e62): warn, and keep the checkpoint's seed
   const otherSeed = new DataLoader(ds, { globalBatchTokens: 128, seed: 2 });
-  expect(() => otherSeed.restore(st)).toThrow(/seed differs/);
+  const notes: string[] = [];
+  otherSeed.restore(st, { note: (l) => notes.push(l) });
+  expect(notes).toEqual(["data: continuing the checkpoint's data order (seed 1), not data.seed 2; a resume keeps its run's order, as OLMo-core does"]);
+  expect(otherSeed.seed).toBe(1);
+  expect(Array.from(otherSeed.nextBatch().instanceIds)).toEqual(Array.from(a.nextBatch().instanceIds));
   const otherData = new DataLoader(openDataset({ paths: paths.slice(0, 4), seqLen: 16, vocabSize: 100278 }), { globalBatchTokens: 128, seed: 1 });
-  expect(() => otherData.restore(st)).toThrow(/dataset differs/);
+  expect(() => otherData.restore(st)).toThrow("resume: the dataset differs from the checkpoint's (files, sizes, dtype or vocabulary)");
   otherData.restore(st, { ignoreFingerprintMismatch: true });
   expect(otherData.state().batchesProcessed).toBe(1);
+  // a checkpoint from before the parts were recorded: its one fingerprint still decides
+  const { filesFingerprint: _f, seqLen: _l, chunkTokens: _c, ...old } = st;
+  new DataLoader(ds, { globalBatchTokens: 128, seed: 2 }).restore(old);
+  expect(() => otherData.restore(old)).toThrow("the dataset differs (files, sizes, dtype or sequence lengths)");
+});
+
+test("resume rule: a new sequence length continues at the same token when the max-target length (the order's chunk) is the same; another chunk length is refused", () => {
+  const opts = { globalBatchTokens: 128, seed: 7 };
+  const by16 = new DataLoader(openDataset({ paths, seqLen: 16, maxTargetSeqLen: 32, vocabSize: 100278 }), opts);
+  by16.nextBatch();
+  by16.nextBatch();
+  const st = by16.state();
+  const by8 = new DataLoader(openDataset({ paths, seqLen: 8, maxTargetSeqLen: 32, vocabSize: 100278 }), opts);
+  const notes: string[] = [];
+  by8.restore(st, { note: (l) => notes.push(l) });
+  expect(notes).toEqual(["data: instances are now 8 tokens (the checkpoint's were 16); the order of 32-token chunks continues at the same token"]);
+  // the very tokens the uninterrupted run would have trained on next
+  const flat = (b: { microBatches: Int32Array[] }) => b.microBatches.flatMap((m) => Array.from(m));
+  expect(flat(by8.nextBatch())).toEqual(flat(by16.nextBatch()));
+  // chunks of 16 tokens (no max target): another order
+  const plain8 = new DataLoader(openDataset({ paths, seqLen: 8, maxTargetSeqLen: 16, vocabSize: 100278 }), opts);
+  expect(() => plain8.restore(st)).toThrow("resume: the checkpoint's data order shuffles chunks of 32 tokens (instances of 16), this run's chunks of 16 tokens (data.maxTargetSeqLen, else train.seqLen): the order would not continue; set data.maxTargetSeqLen 32");
+  const plain16 = new DataLoader(ds, opts);
+  expect(() => plain16.restore(st)).toThrow("this run's instances of 16 tokens");
 });
 
 test("order cache: written once under our own name (not OLMo-core's) and reused", () => {
@@ -139,7 +168,8 @@ test("order cache: written once under our own name (not OLMo-core's) and reused"
 });
 
 test("resume from OLMo-core's data-loader state: counted within the epoch (it resets each epoch), checked by OLMo-core's fingerprint", () => {
-  const opts = { globalBatchTokens: 16 * 8, seed: 34521, allowRepetition: true };
+  const dolma2 = { eos: 100257, pad: 100277 };
+  const opts = { globalBatchTokens: 16 * 8, seed: 34521, allowRepetition: true, tokenIds: dolma2 };
   const full = new DataLoader(ds, opts);
   const seq = Array.from({ length: 15 }, () => full.nextBatch());
   const bpe = full.batchesPerEpoch; // 6 batches of 8 instances out of 48
@@ -153,13 +183,31 @@ test("resume from OLMo-core's data-loader state: counted within the epoch (it re
   expect(Array.from(x.instanceIds)).toEqual(Array.from(seq[bpe + 3].instanceIds));
   // our saved state records what converts back: the epoch length and OLMo-core's fingerprint of the files
   expect(b.state()).toMatchObject({ batchesProcessed: bpe + 4, epoch: 2, batchesPerEpoch: bpe, olmoCoreFingerprint: fp });
-  // other files, another seed, an unknown fingerprint version: refused in one line
-  const restore = (over: object) => () => new DataLoader(ds, opts).restore({ olmoCore: { epoch: 1, batchesProcessed: 0, tokensProcessed: 0, seed: 34521, fingerprint: fp, fingerprintVersion: "v1.1", ...over } });
-  expect(restore({ fingerprint: "f".repeat(64) })).toThrow("the dataset differs from the one the checkpoint was trained on");
-  expect(restore({ seed: 1 })).toThrow("the data seed differs (checkpoint 1, now 34521)");
+  // other files, an unknown fingerprint version, another chunk length: refused in one line
+  const cursor = (over: object) => ({ olmoCore: { epoch: 1, batchesProcessed: 0, tokensProcessed: 0, seed: 34521, fingerprint: fp, fingerprintVersion: "v1.1", ...over } });
+  const restore = (over: object, o: object = opts) => () => new DataLoader(ds, o as typeof opts).restore(cursor(over));
+  expect(restore({ fingerprint: "f".repeat(64) })).toThrow("the dataset differs from the one the checkpoint was trained on (OLMo-core's fingerprint covers the files' names and sizes, their dtype and the tokenizer's EOS and PAD ids");
   expect(restore({ fingerprintVersion: "v2" })).toThrow('its dataset fingerprint is version "v2"');
   expect(restore({ epoch: 0 })).toThrow("epoch is 0");
-  expect(restore({ sequenceLength: 32 })).toThrow("its instances are 32 tokens, this run's 16");
-  expect(restore({ sequenceLength: 16, chunk: 2 })).toThrow("its order shuffles chunks of 2 instances, this run's of 1");
+  expect(restore({ sequenceLength: 32 })).toThrow("the checkpoint's data order shuffles instances of 32 tokens, this run's instances of 16 tokens");
+  expect(restore({ sequenceLength: 16, chunk: 2 })).toThrow("shuffles chunks of 32 tokens (instances of 16), this run's instances of 16 tokens");
   expect(restore({ sequenceLength: 16, chunk: 1 })).not.toThrow();
+  // OLMo-core's own leniencies that are sound: another sequence length over the same chunks; another seed (the checkpoint's wins)
+  expect(restore({ sequenceLength: 8, chunk: 2 })).not.toThrow();
+  const s2 = new DataLoader(ds, { ...opts, seed: 1 });
+  s2.restore(cursor({ seed: 34521 }));
+  expect(s2.seed).toBe(34521);
+});
+
+test("OLMo-core's fingerprint takes the tokenizer's EOS and PAD ids from the run, and names them when they differ or are unknown", () => {
+  const fpOther = ds.olmoCoreFingerprint(254, 255);
+  const cursor = { olmoCore: { epoch: 1, batchesProcessed: 1, tokensProcessed: 128, seed: 3, fingerprint: fpOther, fingerprintVersion: "v1.1" } };
+  const own = new DataLoader(ds, { globalBatchTokens: 128, seed: 3, tokenIds: { eos: 255, pad: 254 } });
+  own.restore(cursor);
+  expect(own.state()).toMatchObject({ batchesProcessed: 1, olmoCoreFingerprint: fpOther });
+  const dolma2 = new DataLoader(ds, { globalBatchTokens: 128, seed: 3, tokenIds: { eos: 100257, pad: 100277 } });
+  expect(() => dolma2.restore(cursor)).toThrow("the tokenizer's EOS and PAD ids: data.tokenizer, data.eosTokenId, data.padTokenId");
+  const unknown = new DataLoader(ds, { globalBatchTokens: 128, seed: 3, tokenIds: null, tokenizer: "my/tokenizer" });
+  expect(() => unknown.restore(cursor)).toThrow('resume from OLMo-core: its dataset fingerprint hashes the tokenizer\'s EOS and PAD ids, and data.tokenizer "my/tokenizer" is not one olmo knows; set data.eosTokenId and data.padTokenId');
+  expect(unknown.state().olmoCoreFingerprint).toBeUndefined();
 });

@@ -141,11 +141,11 @@ describe("AdamW = OLMo-core's adamw_step (float64 reference), from a checkpoint'
     // window 2: decisions start at the second step; a 100× gradient on the second step is a spike
     const l = loadWith(uniform(3), false, "skip", { skipSteps: true, skipStepWindow: 2, skipStepSigmas: 1 });
     const o = l.trainer.optim;
-    expect(o.update(LR, 2.0).skipped).toBe(false);
+    expect(o.update(LR, { ce: 2.0, z: 0 }).skipped).toBe(false);
     const before = download(l.trainer), counters = o.counters();
     const g = l.g.map((x) => x * 100);
     l.trainer.backend.upload(l.trainer.params.grad, g);
-    const stats = o.update(LR, 2.0);
+    const stats = o.update(LR, { ce: 2.0, z: 0 });
     expect(stats.skipped).toBe(true);
     expect(stats.gradNorm).toBeGreaterThan(100);
     const after = download(l.trainer);
@@ -155,5 +155,21 @@ describe("AdamW = OLMo-core's adamw_step (float64 reference), from a checkpoint'
     expect(o.counters()).toEqual(counters);
     expect(o.skipHistory()!.gradNorms).toHaveLength(2);
     l.trainer.free();
+  });
+
+  test("optim.skipStepLoss: the rule sees the CE loss, or CE + z-loss as OLMo-core's fused loss fed it (the 32B's choice)", () => {
+    for (const kind of ["ce", "ce+z"] as const) {
+      // window 6, 1σ (decisions from the third step): three quiet steps, then one whose z-loss alone jumps
+      const l = loadWith(uniform(3), false, `skip-${kind}`, { skipSteps: true, skipStepWindow: 6, skipStepSigmas: 1, skipStepLoss: kind });
+      const o = l.trainer.optim;
+      const losses = [{ ce: 2.0, z: 0.01 }, { ce: 2.1, z: 0.01 }, { ce: 2.05, z: 0.01 }, { ce: 2.0, z: 5 }];
+      const skipped = losses.map((loss) => {
+        l.trainer.backend.upload(l.trainer.params.grad, l.g);
+        return o.update(LR, loss).skipped;
+      });
+      expect({ kind, seen: o.skipHistory()!.losses }).toEqual({ kind, seen: losses.map((x) => (kind === "ce" ? x.ce : x.ce + x.z)) });
+      expect({ kind, skipped }).toEqual({ kind, skipped: [false, false, false, kind === "ce+z"] });
+      l.trainer.free();
+    }
   });
 });

@@ -2,12 +2,13 @@
 // fixture step folder, each imported with `olmo import-olmo-core`, which must fail in one line and
 // leave no output folder.
 import { cpSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseDcpMetadata } from "../../src/checkpoint/olmo-core/dcp-metadata.ts";
-import { PyDict, PyGlobal, PyObject, PyTuple } from "../../src/checkpoint/torch/pickle-read.ts";
+import { PyDict, PyFloat, PyGlobal, PyObject, PyTuple, type PyValue } from "../../src/checkpoint/torch/pickle-read.ts";
 import { dataclassRecord, pickle } from "../../src/checkpoint/torch/pickle-write.ts";
-
-const FIXTURE = resolve(import.meta.dir, "../checkpoint/olmo-core/fixtures/step5");
+import { decodeMetadata, encodeMetadata } from "../../src/checkpoint/native/metadata.ts";
+import { importOlmoCore } from "../../src/checkpoint/olmo-core/import.ts";
+import { FIXTURE, systemCall, trainerState, withItemPickle, withTrainerState } from "../checkpoint/olmo-core/crafted.ts";
 
 interface OlmoCoreRow {
   mistake: string;
@@ -16,9 +17,12 @@ interface OlmoCoreRow {
   absent?: () => string[];
 }
 
+/** The fixture's model, over the bad-input config's (whose model is smaller). */
+const fixtureModel = ["--model.dModel=32", "--model.ffnHidden=64"];
+
 export function olmoCoreRows(p: (...x: string[]) => string): OlmoCoreRow[] {
   const imp = (name: string, mistake: string, message: RegExp): OlmoCoreRow => ({
-    mistake, args: () => ["import-olmo-core", p(name), "--out", p(`imp-${name}`)], message, absent: () => [p(`imp-${name}`)],
+    mistake, args: () => ["import-olmo-core", p(name), "--out", p(`imp-${name.replace("/", "-")}`)], message, absent: () => [p(`imp-${name.replace("/", "-")}`)],
   });
   return [
     imp("oc-nometa", "OLMo-core folder without .metadata", /not an OLMo-core checkpoint: no model_and_optim\/\.metadata/),
@@ -28,6 +32,37 @@ export function olmoCoreRows(p: (...x: string[]) => string): OlmoCoreRow[] {
     imp("oc-bigcount", "OLMo-core .metadata with a count larger than the file", /\.metadata: not a valid pickle: a BINUNICODE string of 4294967280 bytes at offset 7 runs past the end \(12 bytes\)/),
     imp("oc-tiling", "OLMo-core chunks that do not tile the tensor", /the chunks of model\.embeddings\.weight \[256,32\] do not tile the tensor: they hold 7296 elements, the tensor 8192/),
     imp("oc-mismatch", "OLMo-core model that does not match its config.json", /tensor model\.blocks\.0\.feed_forward\.w1\.weight has shape \[64,32\], but .*config\.json implies \[96,32\]: the model does not match the config/),
+    imp("oc-ts-float/step5", "OLMo-core trainer state with a fractional step", /step5\/train\/rank0\.pt: the trainer state's global_step is 1\.5, expected an integer >= 0$/),
+    imp("oc-ts-inf/step5", "OLMo-core trainer state with infinite tokens seen", /rank0\.pt: the trainer state's global_train_tokens_seen is inf, expected an integer >= 0$/),
+    imp("oc-ts-name/step5", "OLMo-core step folder whose trainer state is another step", /rank0\.pt: the trainer state's global_step is 6, but the folder is named step5$/),
+    {
+      mistake: "ckpt info of an OLMo-core trainer state with a NaN step", args: () => ["ckpt", "info", p("oc-ts-nan", "step5")],
+      message: /rank0\.pt: the trainer state's global_step is nan, expected an integer >= 0$/,
+    },
+    {
+      mistake: "train from an OLMo-core trainer state with a negative step",
+      args: () => ["train", p("cfg.ts"), `--run-dir=${p("runs", "oc-neg")}`, "--quiet", `--checkpoint.loadPath=${p("oc-ts-neg", "step5")}`, "--checkpoint.loadTrainerState=true"],
+      message: /rank0\.pt: the trainer state's global_step is -5, expected an integer >= 0$/, absent: () => [join(p("runs", "oc-neg"), "metrics.jsonl")],
+    },
+    {
+      // the resume rule (src/data/resume.ts): the order is a shuffle of max-target-length chunks
+      mistake: "resume with another max-target length than the checkpoint's data order",
+      args: () => ["train", p("cfg.ts"), `--run-dir=${p("runs", "oc-chunk")}`, "--quiet", `--checkpoint.loadPath=${p("oc-fixture", "step5")}`, "--checkpoint.loadTrainerState=true", ...fixtureModel],
+      message: /resume from OLMo-core: the checkpoint's data order shuffles instances of 64 tokens, this run's instances of 16 tokens \(data\.maxTargetSeqLen, else train\.seqLen\): the order would not continue; set data\.maxTargetSeqLen 64/,
+      absent: () => [join(p("runs", "oc-chunk"), "metrics.jsonl")],
+    },
+    {
+      mistake: "resume from OLMo-core with a tokenizer olmo has no EOS/PAD ids for",
+      args: () => ["train", p("cfg.ts"), `--run-dir=${p("runs", "oc-tok")}`, "--quiet", `--checkpoint.loadPath=${p("oc-fixture", "step5")}`, "--checkpoint.loadTrainerState=true", ...fixtureModel,
+        "--train.seqLen=64", "--train.globalBatchInstances=8", "--train.microBatchInstances=4", "--train.steps=8", "--data.allowRepetition=true", "--data.tokenizer=my/tokenizer"],
+      message: /resume from OLMo-core: its dataset fingerprint hashes the tokenizer's EOS and PAD ids, and data\.tokenizer "my\/tokenizer" is not one olmo knows; set data\.eosTokenId and data\.padTokenId$/,
+      absent: () => [join(p("runs", "oc-tok"), "metrics.jsonl")],
+    },
+    imp("oc-payload/step5", "a pickled call in an OLMo-core param group", /__0_0\.distcp: item optim\.param_groups\.0\.foreach: holds a call of posix\.system, not plain data/),
+    {
+      mistake: "export of a native checkpoint that keeps a pickled call", args: () => ["export-olmo-core", p("oc-payload-native"), "--out", p("exp-oc-payload")],
+      message: /item optim\.param_groups\.1\.fused: holds a call of posix\.system, not plain data/, absent: () => [p("exp-oc-payload")],
+    },
   ];
 }
 
@@ -74,6 +109,20 @@ export function setupOlmoCoreBadInputs(p: (...x: string[]) => string): void {
   writeFileSync(copy("oc-badop")("model_and_optim", ".metadata"), new TextEncoder().encode("(dp0\n."));
   writeFileSync(copy("oc-bigcount")("model_and_optim", ".metadata"), Uint8Array.from([0x80, 0x02, 0x58, 0xf0, 0xff, 0xff, 0xff, 0x2e, 0x2e, 0x2e, 0x2e, 0x2e]));
   writeFileSync(copy("oc-tiling")("model_and_optim", ".metadata"), gapMetadata());
+  cpSync(FIXTURE, p("oc-fixture", "step5"), { recursive: true });
+  const state = (name: string, over: Record<string, PyValue>) => withTrainerState(p(name, "step5"), trainerState(over));
+  state("oc-ts-float", { global_step: new PyFloat(1.5) });
+  state("oc-ts-inf", { global_train_tokens_seen: new PyFloat(Infinity) });
+  state("oc-ts-name", { global_step: 6 });
+  state("oc-ts-nan", { global_step: new PyFloat(NaN) });
+  state("oc-ts-neg", { global_step: -5 });
+  withItemPickle(p("oc-payload"), "optim.param_groups.0.foreach", pickle(systemCall("touch /tmp/pwned")));
+  // a native checkpoint (an import) whose kept param-group item was edited into a call
+  importOlmoCore(FIXTURE, p("oc-payload-native"));
+  const metaFile = join(p("oc-payload-native"), "metadata.msgpack");
+  const m = decodeMetadata(readFileSync(metaFile), metaFile) as any;
+  m.trainState.olmoCore.items.find((it: any) => it.fqn === "optim.param_groups.1.fused").pickle = Buffer.from(pickle(systemCall("x"))).toString("base64");
+  writeFileSync(metaFile, encodeMetadata(m));
   const cfg = copy("oc-mismatch")("config.json");
   const j = JSON.parse(readFileSync(cfg, "utf8"));
   j.model.block.feed_forward.hidden_size = 96;

@@ -44,7 +44,7 @@ describe("configs/", () => {
 
   test("stage 1 and the three ingredients encode the recipe", async () => {
     const s1 = await loadConfig(join(configs, "stage1.ts"));
-    expect(s1.optim).toMatchObject({ lr: 6e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1, zLossMult: 1e-5, stepIncrementBug: false, skipSteps: true, skipStepWindow: 128, skipStepSigmas: 6 });
+    expect(s1.optim).toMatchObject({ lr: 6e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1, zLossMult: 1e-5, stepIncrementBug: false, skipSteps: true, skipStepWindow: 128, skipStepSigmas: 6, skipStepLoss: "ce+z" });
     expect(s1.optim.schedule).toEqual({ kind: "cosine", warmupSteps: 2000, alpha: 0.1, tMaxSteps: 774861 });
     expect(s1.data).toMatchObject({ seed: 34521, maxTargetSeqLen: 8192 });
     expect(s1.train).toMatchObject({ seqLen: 4096, globalBatchInstances: 2048, steps: 721901 });
@@ -58,9 +58,9 @@ describe("configs/", () => {
       expect(totalSteps(c)).toBe(steps);
       expect(c.optim.lr).toBe(lr2);
       expect(c.optim.schedule).toMatchObject({ kind: "linear", warmupSteps: 0, alpha: 0 });
-      expect(c.checkpoint).toMatchObject({ loadTrainerState: false });
+      expect(c.checkpoint).toMatchObject({ loadTrainerState: false, saveInterval: 1000, ephemeralInterval: 500 });
       // SkipStepAdamW before the counter fix: the counter loaded with stage 1's state stays frozen
-      expect(c.optim).toMatchObject({ stepIncrementBug: true, skipSteps: true, skipStepWindow: 128, skipStepSigmas: 6 });
+      expect(c.optim).toMatchObject({ stepIncrementBug: true, skipSteps: true, skipStepWindow: 128, skipStepSigmas: 6, skipStepLoss: "ce+z" });
       expect(c.checkpoint.loadPath).toEndWith("/stage1/stage1-step721901-tokens6056B");
       expect(c.runDir).not.toBe(s1.runDir); // its own folder: resume/pruning never touch stage 1
     }

@@ -28,22 +28,24 @@ const stage1Lr721901 = cosineWithWarmup(721901, 6e-4, 2000, 774861, 0.1);
 
 describe("olmo plan of the shipped recipe", () => {
   test("final checkpoint names and step counts match the OLMo-2 32B release", () => {
-    const expected: [string, string, number, number][] = [
-      ["configs/stage1.ts", "stage1-step721901-tokens6056B", 721901, 722],
-      ["configs/stage2-ingredient1.ts", "stage2-ingredient1-step11921-tokens101B", 11921, 12],
-      ["configs/stage2-ingredient2.ts", "stage2-ingredient2-step11921-tokens101B", 11921, 12],
-      ["configs/stage2-ingredient3.ts", "stage2-ingredient3-step35763-tokens301B", 35763, 36],
+    // stage 2 also saves ephemerally every 500 steps, as the anneal script did: the release's step11500 / step35500
+    const expected: [string, string, number, number, number][] = [
+      ["configs/stage1.ts", "stage1-step721901-tokens6056B", 721901, 722, 1000],
+      ["configs/stage2-ingredient1.ts", "stage2-ingredient1-step11921-tokens101B", 11921, 24, 500],
+      ["configs/stage2-ingredient2.ts", "stage2-ingredient2-step11921-tokens101B", 11921, 24, 500],
+      ["configs/stage2-ingredient3.ts", "stage2-ingredient3-step35763-tokens301B", 35763, 72, 500],
     ];
-    for (const [config, name, steps, nCkpt] of expected) {
+    for (const [config, name, steps, nCkpt, first] of expected) {
       const p = planJson(config);
       expect({ config, final: p.final_checkpoint, steps: p.steps }).toEqual({ config, final: name, steps });
       expect(p.global_batch_tokens).toBe(2048 * 4096);
       expect(p.params).toBe(32_234_279_936); // OLMo-2-0325-32B
       expect(p.params_no_embedding).toBe(31_720_477_696);
-      // every saveInterval (1000) and the last step; --json lists them all
+      // every saveInterval (1000), every ephemeralInterval and the last step; --json lists them all
       expect(p.checkpoints).toHaveLength(nCkpt);
       expect(p.checkpoints.at(-1)).toMatchObject({ step: steps, name });
-      expect(p.checkpoints[0].name).toMatch(/-step1000-tokens9B$/);
+      expect(p.checkpoints[0].step).toBe(first);
+      expect(p.checkpoints.at(-2).step).toBe(Math.floor((steps - 1) / first) * first);
       for (const k of ["flops_per_token", "lr_start", "lr_end", "est_hours"]) expect(Number.isFinite(p[k])).toBe(true);
       for (const k of ["weights", "grads", "optimizer", "activations", "total"]) expect(p.memory_per_gpu_bytes[k]).toBeGreaterThan(0);
     }

@@ -91,7 +91,8 @@ describe("checkpoint.loadPath = an OLMo-core step folder", () => {
     expect(refused.err.trim().split("\n")).toHaveLength(1);
     expect(refused.err).toContain("resume from OLMo-core: the dataset differs from the one the checkpoint was trained on");
     const shorter = await olmo(["train", cfgPath, "--run-dir", join(dir, "cont-seq"), ...cont, "--train.seqLen=32", "--train.globalBatchInstances=16"]);
-    expect(shorter.err.trim()).toEndWith("resume from OLMo-core: its instances are 64 tokens, this run's 32 (train.seqLen): the order would not continue; use 64 or override with ignore-fingerprint-mismatch");
+    expect(shorter.err.trim()).toEndWith("resume from OLMo-core: the checkpoint's data order shuffles instances of 64 tokens, this run's instances of 32 tokens " +
+      "(data.maxTargetSeqLen, else train.seqLen): the order would not continue; set data.maxTargetSeqLen 64 (a sequence length that divides it may differ)");
     const runDir = join(dir, "cont");
     const r = await olmo(["train", cfgPath, "--run-dir", runDir, ...cont, "--data.ignoreFingerprintMismatch=true"]);
     expect(r.err).toBe("");

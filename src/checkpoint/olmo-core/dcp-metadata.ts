@@ -41,6 +41,8 @@ export interface DcpMetadata {
   bytes: Map<string, DcpStorage>;
   /** qualified class name of the storage records (torch's or OLMo-core's _StorageInfo) */
   storageInfoClass: string;
+  /** planner_data: each item's path in the nested state dict (e.g. ["optim", "param_groups", 0, "lr"]), where recorded */
+  paths: Map<string, (string | number)[]>;
 }
 
 const MD = "torch.distributed.checkpoint.metadata";
@@ -104,7 +106,16 @@ export function parseDcpMetadata(buf: Uint8Array, where: string): DcpMetadata {
     checkTiling(fqn, size, chunks, where);
     tensors.set(fqn, { fqn, dtype: dtype!, size, chunks });
   }
-  return { tensors, bytes, storageInfoClass };
+  // planner_data keeps the nesting DCP flattened (a param group is a list index, a name a string)
+  const paths = new Map<string, (string | number)[]>();
+  const pd = field(root, "planner_data");
+  if (pd instanceof PyDict) {
+    for (const [fqn, path] of pd.entries) {
+      const parts = seq(path);
+      if (typeof fqn === "string" && parts?.every((x) => typeof x === "string" || Number.isSafeInteger(x))) paths.set(fqn, parts as (string | number)[]);
+    }
+  }
+  return { tensors, bytes, storageInfoClass, paths };
 }
 
 /** The chunks lie inside the tensor, do not overlap, and their volumes add up to the tensor's. */
@@ -154,7 +165,7 @@ export function writeDcpMetadata(items: DcpItemOut[]): Uint8Array {
     if (it.tensor) {
       const props = new PyObject(new PyGlobal(MD, "TensorProperties"), [], "newobj");
       const memFormat = new PyObject(new PyGlobal(MD, "_MEM_FORMAT_ENCODING"), [0], "reduce"); // TORCH_CONTIGUOUS_FORMAT
-      props.state = new PyTuple([new PyGlobal("torch", TORCH_DTYPE_NAME[it.tensor.dtype]!), new PyGlobal("torch", "strided"), false, memFormat, false]);
+      props.state = new PyTuple([new PyGlobal("torch", TORCH_DTYPE_NAME[it.tensor.dtype]), new PyGlobal("torch", "strided"), false, memFormat, false]);
       const chunk = dataclassRecord(MD, "ChunkStorageMetadata", [["offsets", torchSize(offsets!)], ["sizes", torchSize(it.tensor.size)]]);
       sdm.entries.push([it.fqn, dataclassRecord(MD, "TensorStorageMetadata", [["properties", props], ["size", torchSize(it.tensor.size)], ["chunks", [chunk]]])]);
     } else {

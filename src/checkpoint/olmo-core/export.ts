@@ -1,50 +1,39 @@
 // Native checkpoint → OLMo-core step folder that torch.distributed.checkpoint.load and OLMo-core's
 // load_model_and_optim_state / Trainer.load_checkpoint accept:
 //   model_and_optim/__0_0.distcp   one torch.save blob per item (fp32 whole tensors, one chunk each,
-//                                  as a one-rank save writes them), then the pickled non-tensor items
+//                                  as a one-rank save writes them), then the param-group items
 //   model_and_optim/.metadata      pickled Metadata (dcp-metadata.ts), written after the data
 //   train/rank0.pt                 trainer state (train-state.ts)
-//   config.json                    the experiment config (the imported one, else a minimal one)
+//   config.json                    the experiment config
 //   .metadata.json                 OLMo-core's CheckpointMetadata; Checkpointer.dir_is_checkpoint
 //                                  requires it with the other two (train/checkpoint.py at d7301e62)
 // Optimizer items follow OLMo-core's unflattened optimizer state dict: optim.state.<name>.{exp_avg,
-// exp_avg_sq, step} and optim.param_groups.<i>.<field> for the two groups OLMo-2 builds (the
-// embedding without weight decay first, then the rest: optim/config.py build_groups at d7301e62).
-// DCP loads only the keys the loading optimizer asks for, so the extra initial_lr is harmless.
+// exp_avg_sq, step}, then the param groups; what goes beside the tensors (param groups, trainer
+// state, config) is export-state.ts's decision. Every non-tensor item is our own pickle of a value
+// checked to be plain data (items.ts), never bytes passed through.
 // Everything goes to `<out>.tmp-<pid>` and is renamed into place last: a failure leaves no output.
 import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../../errors.ts";
 import { paramSpecs } from "../../model/params.ts";
 import { bytesOf } from "../../tensor/dtype.ts";
 import { type DcpItemOut, writeDcpMetadata } from "./dcp-metadata.ts";
 import { type StagedDir, fsyncPath, stageOutputDir } from "../../output-dir.ts";
 import { Scratch } from "../io.ts";
 import { NativeReader } from "../native/read.ts";
-import { olmoCoreConfigJson } from "./config.ts";
+import type { OlmoCoreRunSettings } from "./config.ts";
+import { exportState, originOf } from "./export-state.ts";
 import type { OlmoCoreOrigin } from "./import.ts";
 import { dcpKey } from "./read.ts";
-import { olmoCoreName } from "./names.ts";
-import { type OlmoCoreDataLoaderState, type OlmoCoreTrainState, writeOlmoCoreTrainState } from "./train-state.ts";
-import { type LoaderState, isOlmoCoreCursor } from "../../data/loader.ts";
-import { PyFloat, PyTuple, type PyValue } from "../torch/pickle-read.ts";
-import { pickle } from "../torch/pickle-write.ts";
-import { writePickleArchive, writeTensorArchive } from "../torch/torch-save.ts";
+import { olmoCoreName, olmoCoreOrder } from "./names.ts";
+import { writeOlmoCoreTrainState } from "./train-state.ts";
+import { type TorchDType, writePickleArchive, writeTensorArchive } from "../torch/torch-save.ts";
+import { plainPickle } from "../torch/plain-data.ts";
+import { type KeptItem, checkKeptItem, derivedPath, keptValue } from "./items.ts";
 import type { OnProgress } from "../source.ts";
 
-/** The AdamW hyperparameters written into the param groups (a checkpoint that came from OLMo-core keeps its own). */
-export interface ParamGroupValues {
-  /** the learning rate at the checkpoint's step */
-  lr: number;
-  /** the schedule's peak (OLMo-core's initial_lr) */
-  initialLr: number;
-  betas: [number, number];
-  eps: number;
-  weightDecay: number;
-}
-
 export interface ExportOlmoCoreOptions {
-  paramGroups?: ParamGroupValues;
+  /** the run that trained the checkpoint, as OLMo-core sees it (none for an import not trained since) */
+  run?: OlmoCoreRunSettings;
   onProgress?: OnProgress;
 }
 
@@ -52,29 +41,20 @@ export interface ExportOlmoCoreOptions {
 const OLMO_CORE_VERSION = "1.8.0";
 const DISTCP = "__0_0.distcp";
 
-function paramGroupItems(names: string[], g: ParamGroupValues): [string, (string | number)[], PyValue][] {
-  const groups = [
-    { weight_decay: 0, params: names.slice(0, 1) }, // embeddings.weight: no weight decay (OLMo-2)
-    { weight_decay: g.weightDecay, params: names.slice(1) },
-  ];
-  const out: [string, (string | number)[], PyValue][] = [];
-  groups.forEach((grp, i) => {
-    const fields: [string, PyValue][] = [
-      ["weight_decay", new PyFloat(grp.weight_decay)], ["lr", new PyFloat(g.lr)], ["betas", new PyTuple(g.betas.map((b) => new PyFloat(b)))],
-      ["eps", new PyFloat(g.eps)], ["foreach", null], ["fused", null], ["initial_lr", new PyFloat(g.initialLr)], ["params", grp.params],
-    ];
-    for (const [k, v] of fields) out.push([`optim.param_groups.${i}.${k}`, ["optim", "param_groups", i, k], v]);
-  });
-  return out;
-}
-
-/** The DCP path of a stored byte item from its key (planner_data: param groups index by number when unflattened). */
-function bytePath(fqn: string, names: Set<string>): (string | number)[] {
-  const rest = fqn.slice("optim.param_groups.".length);
-  const last = rest.lastIndexOf(".");
-  const group = rest.slice(0, last), field = rest.slice(last + 1);
-  if (!fqn.startsWith("optim.param_groups.") || last < 0) return fqn.split(".");
-  return ["optim", "param_groups", names.has(group) ? group : /^\d+$/.test(group) ? Number(group) : group, field];
+/**
+ * The kept items of an origin. Native checkpoints imported before items were kept carry `byteItems`
+ * (fqn → the item's pickle as it came): those pass the plain-data rule and are pickled anew.
+ */
+function originItems(origin: OlmoCoreOrigin | undefined, names: Set<string>, where: string): KeptItem[] {
+  if (!origin) return [];
+  const legacy = (origin as { byteItems?: unknown }).byteItems;
+  if (!origin.items && legacy && typeof legacy === "object") {
+    return Object.entries(legacy).map(([fqn, b64]) => {
+      const { value } = plainPickle(Buffer.from(String(b64), "base64"), `${where}: item ${fqn}`);
+      return keptValue(fqn, derivedPath(fqn, names), value);
+    });
+  }
+  return Array.isArray(origin.items) ? origin.items : [];
 }
 
 export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOptions = {}): { items: number; bytes: number; optimizer: boolean } {
@@ -87,8 +67,10 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
     const ps = paramSpecs(meta.model);
     const withOptim = ps.every((s) => r.has("adam_m", s.name) && r.has("adam_v", s.name));
     const ts = (meta.trainState ?? {}) as Record<string, any>;
-    const origin = ts.olmoCore as OlmoCoreOrigin | undefined;
-    if (withOptim && !origin && !opts.paramGroups) throw new UserError(`export-olmo-core: ${ckpt} has optimizer state but no optimizer settings to write its param groups from`);
+    const names = olmoCoreOrder(ps.map((s) => s.name));
+    // decided (and checked) before anything is written
+    const state = exportState(meta, names, withOptim, opts.run, originItems(originOf(meta), new Set(names), ckpt), ckpt);
+    const extra = state.items.map((it) => checkKeptItem(it, ckpt));
     // written under a temporary sibling and published with one rename (output-dir.ts)
     stage = stageOutputDir(out, "export-olmo-core");
     const tmp = stage.dir;
@@ -106,6 +88,11 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
       pos += len;
       done += data.byteLength;
       opts.onProgress?.(done, total);
+    };
+    const putRaw = (fqn: string, path: (string | number)[], dtype: TorchDType, shape: number[], bytes: Uint8Array) => {
+      const len = writeTensorArchive(fd, pos, dtype, shape, [bytes]);
+      items.push({ fqn, tensor: { dtype, size: shape }, storage: { relativePath: DISTCP, offset: pos, length: len }, path });
+      pos += len;
     };
     const putPickle = (fqn: string, path: (string | number)[], pkl: Uint8Array) => {
       const len = writePickleArchive(fd, pos, pkl);
@@ -130,23 +117,16 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
         const step = Float32Array.of(counters[s.name] ?? fallback);
         putTensor(dcpKey("step", oc), ["optim", "state", oc, "step"], [], step);
       }
-      const names = ps.map((s) => olmoCoreName(s.name));
-      if (origin && Object.keys(origin.byteItems).length) {
-        const nameSet = new Set(names);
-        for (const [fqn, b64] of Object.entries(origin.byteItems)) putPickle(fqn, bytePath(fqn, nameSet), Buffer.from(b64, "base64"));
-      } else {
-        for (const [fqn, path, v] of paramGroupItems(names, opts.paramGroups!)) putPickle(fqn, path, pickle(v));
-      }
     }
+    for (const it of extra) "pickle" in it ? putPickle(it.fqn, it.path, it.pickle) : putRaw(it.fqn, it.path, it.dtype, it.shape, it.bytes);
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
     const metaPath = join(tmp, "model_and_optim", ".metadata");
     writeFileSync(metaPath, writeDcpMetadata(items));
     fsyncPath(metaPath);
-    const dataSeed = origin?.trainer?.dataLoader?.seed ?? (meta.dataCursor as { seed?: number } | null)?.seed ?? null;
-    writeFileSync(join(tmp, "config.json"), JSON.stringify(origin?.config ?? olmoCoreConfigJson(meta.model, dataSeed), null, 2) + "\n");
-    writeOlmoCoreTrainState(join(tmp, "train", "rank0.pt"), trainStateFor(meta.trainState ?? {}, meta.dataCursor, origin));
+    writeFileSync(join(tmp, "config.json"), JSON.stringify(state.config, null, 2) + "\n");
+    writeOlmoCoreTrainState(join(tmp, "train", "rank0.pt"), state.trainState);
     writeFileSync(join(tmp, ".metadata.json"), JSON.stringify({ version: OLMO_CORE_VERSION }) + "\n");
     // the subfolders' files and entries too (commit syncs the top level)
     for (const f of ["train/rank0.pt", "train", "model_and_optim"]) fsyncPath(join(tmp, f));
@@ -161,37 +141,3 @@ export function exportOlmoCore(ckpt: string, out: string, opts: ExportOlmoCoreOp
   }
 }
 
-/**
- * The trainer state to write: the imported one's fields with our step, tokens and data position.
- * The position is OLMo-core's per-epoch count (its loader resets at each epoch): from an imported
- * cursor as it was, or from ours (global batches) with the epoch length it records; the dataset
- * fingerprint is OLMo-core's ("v1.1", which OLMo-core verifies) when our loader recorded it.
- */
-function trainStateFor(ts: Record<string, unknown>, cursor: unknown, origin: OlmoCoreOrigin | undefined): OlmoCoreTrainState {
-  const step = typeof ts.step === "number" ? ts.step : 0;
-  const tokens = typeof ts.tokensProcessed === "number" ? ts.tokensProcessed : 0;
-  const base = origin?.trainer;
-  const dl = base?.dataLoader ?? null;
-  const pos = olmoCorePosition(cursor);
-  const dataLoader: OlmoCoreDataLoaderState | null = pos
-    ? { datasetType: "fsl", sequenceLength: null, maxTargetSequenceLength: null, ...(dl ?? {}), ...pos }
-    : dl;
-  return { step, tokensSeen: tokens, maxSteps: base?.maxSteps ?? null, epoch: pos?.epoch ?? base?.epoch ?? 1, worldSize: base?.worldSize ?? 1, dataLoader };
-}
-
-type Position = Pick<OlmoCoreDataLoaderState, "seed" | "epoch" | "batchesProcessed" | "tokensProcessed" | "fingerprint" | "fingerprintVersion">;
-
-function olmoCorePosition(cursor: unknown): Position | null {
-  if (isOlmoCoreCursor(cursor)) {
-    const c = cursor.olmoCore;
-    return { seed: c.seed, epoch: c.epoch, batchesProcessed: c.batchesProcessed, tokensProcessed: c.tokensProcessed, fingerprint: c.fingerprint, fingerprintVersion: c.fingerprintVersion };
-  }
-  const c = cursor as Partial<LoaderState> | null;
-  if (!c || typeof c.seed !== "number" || typeof c.batchesProcessed !== "number" || typeof c.tokensProcessed !== "number") return null;
-  const epoch = c.epoch ?? 1;
-  // batches into the current epoch; without the epoch length (older checkpoints) only epoch 1 is exact
-  const within = c.batchesPerEpoch ? c.batchesProcessed - (epoch - 1) * c.batchesPerEpoch : c.batchesProcessed;
-  const batchTokens = c.batchesProcessed > 0 ? c.tokensProcessed / c.batchesProcessed : 0;
-  return { seed: c.seed, epoch, batchesProcessed: within, tokensProcessed: within * batchTokens,
-    fingerprint: c.olmoCoreFingerprint ?? c.fingerprint ?? "", fingerprintVersion: c.olmoCoreFingerprint ? "v1.1" : "olmo-bun" };
-}

@@ -1,7 +1,7 @@
 // OLMo-core step folder → native checkpoint: weights, both Adam moments and the per-tensor AdamW
 // step counters (our `optim.step`), the trainer state (global step, tokens seen, the data loader's
-// position and seed) and, kept verbatim for export, the experiment config and the pickled
-// non-tensor optimizer items (param groups). One tensor in memory at a time.
+// position and seed) and, kept for export, the experiment config and every item beyond the model
+// and the Adam state (the param groups; items.ts). One tensor in memory at a time.
 // AdamW's counter: OLMo-core's SkipStepAdamW keeps state["step"] per parameter, a 0-d fp32 tensor
 // holding the number of updates applied (the bias corrections of the next update use step + 1;
 // at d7301e62, the OLMo-2 32B's code, it was never incremented, so it stays 0: see
@@ -16,6 +16,7 @@ import { type OlmoCoreOpenOptions, OlmoCoreReader } from "./read.ts";
 import { olmoCoreCursor } from "./train-state.ts";
 import type { OnProgress, TensorSource } from "../source.ts";
 import type { OptimMeta } from "../native/format.ts";
+import type { KeptItem } from "./items.ts";
 
 /** An OLMo-core checkpoint's model weights as a streaming TensorSource (export-hf, soup, info). */
 export class OlmoCoreSource implements TensorSource {
@@ -46,8 +47,8 @@ export class OlmoCoreSource implements TensorSource {
 export interface OlmoCoreOrigin {
   config: Record<string, unknown> | null;
   trainer: OlmoCoreReader["trainState"];
-  /** torch.save data.pkl of each non-tensor DCP item (base64), written back verbatim on export */
-  byteItems: Record<string, string>;
+  /** every DCP item outside model.* and optim.state.* (the param groups), as it was (items.ts) */
+  items: KeptItem[];
   paramGroupFormat: "unflattened" | "flattened" | null;
 }
 
@@ -69,9 +70,7 @@ export function importOlmoCore(dir: string, out: string, opts: OlmoCoreOpenOptio
     const steps = withOptim ? r.stepCounters(r.specs.map((s) => s.name)) : {};
     const counters = Object.values(steps);
     const ts = r.trainState;
-    const byteItems: Record<string, string> = {};
-    for (const fqn of r.meta.bytes.keys()) byteItems[fqn] = Buffer.from(r.byteItemPickle(fqn)!.pickle).toString("base64");
-    const origin: OlmoCoreOrigin = { config: r.config, trainer: ts, byteItems, paramGroupFormat: r.paramGroupFormat() };
+    const origin: OlmoCoreOrigin = { config: r.config, trainer: ts, items: r.keptItems(), paramGroupFormat: r.paramGroupFormat() };
     const dl = ts?.dataLoader;
     const optim: OptimMeta | undefined = withOptim ? { step: steps } : undefined;
     const total = r.specs.reduce((a, s) => a + s.numel, 0) * 4 * (withOptim ? 3 : 1);

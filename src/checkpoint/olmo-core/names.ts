@@ -5,6 +5,8 @@
 // Note the MLP: OLMo-core's w1 is gate_proj, w3 is up_proj and w2 is down_proj.
 import { UserError } from "../../errors.ts";
 
+// Both tables are in OLMo-core's module order (its named_parameters order, which is the order of
+// the param groups' `params` lists in its checkpoints): the embedding, the blocks, then the head.
 const GLOBAL_NAMES: [hf: string, olmoCore: string][] = [
   ["model.embed_tokens.weight", "embeddings.weight"],
   ["model.norm.weight", "lm_head.norm.weight"],
@@ -20,8 +22,8 @@ const LAYER_NAMES: [hf: string, olmoCore: string][] = [
   ["self_attn.k_norm.weight", "attention.k_norm.weight"],
   ["post_attention_layernorm.weight", "attention_norm.weight"],
   ["mlp.gate_proj.weight", "feed_forward.w1.weight"],
-  ["mlp.up_proj.weight", "feed_forward.w3.weight"],
   ["mlp.down_proj.weight", "feed_forward.w2.weight"],
+  ["mlp.up_proj.weight", "feed_forward.w3.weight"],
   ["post_feedforward_layernorm.weight", "feed_forward_norm.weight"],
 ];
 
@@ -52,4 +54,18 @@ export function hfNameOrThrow(olmoCore: string, where: string): string {
   const n = hfName(olmoCore);
   if (n === null) throw new UserError(`${where}: tensor ${olmoCore} is not a parameter of an OLMo-2 model (reordered-norm Transformer)`);
   return n;
+}
+
+/** OLMo-core names of `hfNames`, in OLMo-core's module order (the embedding first, the head last). */
+export function olmoCoreOrder(hfNames: string[]): string[] {
+  const rank = (hf: string): [number, number, number] => {
+    const g = GLOBAL_NAMES.findIndex(([h]) => h === hf);
+    if (g === 0) return [0, 0, 0];
+    if (g > 0) return [2, 0, g];
+    const m = hfLayer.exec(hf)!;
+    return [1, Number(m[1]), LAYER_NAMES.findIndex(([h]) => h === m[2])];
+  };
+  const keyed = hfNames.map((n) => ({ n, k: rank(n) }));
+  keyed.sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.k[2] - b.k[2]);
+  return keyed.map((x) => olmoCoreName(x.n));
 }

@@ -9,7 +9,7 @@
 // FSDP saves each rank's row block as one chunk, so a range reads only the bytes it needs inside the
 // chunks' blobs (bf16/fp16 converted to fp32), and a model that does not match its config is refused.
 import { closeSync, existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { UserError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { type ParamSpec, paramSpecs } from "../../model/params.ts";
@@ -19,8 +19,10 @@ import { Scratch, fileSize, openForRead } from "../io.ts";
 import { modelConfigFromOlmoCore, readJsonObject } from "./config.ts";
 import { hfNameOrThrow, olmoCoreName } from "./names.ts";
 import { type OlmoCoreTrainState, readOlmoCoreTrainState } from "./train-state.ts";
-import { type PyValue } from "../torch/pickle-read.ts";
+import { PyFloat, type PyValue } from "../torch/pickle-read.ts";
+import { checkPlainData } from "../torch/plain-data.ts";
 import { DTYPE_BYTES, type TorchTensor, readTensorElements, readTorchArchive } from "../torch/torch-save.ts";
+import { type KeptItem, MAX_KEPT_TENSOR_BYTES, derivedPath, keptValue } from "./items.ts";
 
 export type OlmoCoreGroup = "model" | "adam_m" | "adam_v";
 
@@ -85,6 +87,11 @@ export class OlmoCoreReader {
     this.checkModel(configPath);
     const rank0 = this.stepDir ? join(this.stepDir, "train", "rank0.pt") : null;
     this.trainState = rank0 && existsSync(rank0) ? readOlmoCoreTrainState(rank0) : null;
+    // OLMo-core names a step folder after its global step (Checkpointer.checkpoint_dirname): a folder must agree with itself
+    const named = this.stepDir ? /^step(\d+)$/.exec(basename(this.stepDir)) : null;
+    if (named && this.trainState && Number(named[1]) !== this.trainState.step) {
+      throw new UserError(`${rank0}: the trainer state's global_step is ${this.trainState.step}, but the folder is named ${basename(this.stepDir!)}`);
+    }
     const cfgSeed = this.config.data_loader?.seed;
     this.dataSeed = this.trainState?.dataLoader?.seed ?? (Number.isSafeInteger(cfgSeed) ? cfgSeed : null);
   }
@@ -115,6 +122,15 @@ export class OlmoCoreReader {
       const oc = fqn.slice(6);
       hfNameOrThrow(oc, this.mcDir);
       if (!want.has(oc)) throw new UserError(`${this.mcDir}: tensor ${fqn} is not a parameter of the model in ${configPath} (a model with more layers?)`);
+    }
+    // the Adam state holds the moments and the counter of each parameter, nothing else olmo would drop
+    for (const fqn of [...this.meta.tensors.keys(), ...this.meta.bytes.keys()]) {
+      if (!fqn.startsWith("optim.state.")) continue;
+      const last = fqn.lastIndexOf("."), oc = fqn.slice("optim.state.".length, last), field = fqn.slice(last + 1);
+      if (!want.has(oc)) throw new UserError(`${this.mcDir}: ${fqn} is optimizer state of ${oc}, which is not a parameter of the model in ${configPath}`);
+      if (!["exp_avg", "exp_avg_sq", "step"].includes(field)) {
+        throw new UserError(`${this.mcDir}: ${fqn} is optimizer state olmo does not keep (AdamW's is exp_avg, exp_avg_sq and step; amsgrad's max_exp_avg_sq is not supported)`);
+      }
     }
     for (const [oc, s] of want) {
       const t = this.meta.tensors.get(`model.${oc}`);
@@ -243,22 +259,44 @@ export class OlmoCoreReader {
       return v[0];
     }
     const item = this.byteItem(dcpKey("step", olmoCoreName(hf)));
-    return typeof item === "number" ? item : null;
+    return typeof item === "number" ? item : item instanceof PyFloat ? item.value : null;
   }
 
-  /** The pickled Python value of a non-tensor item (e.g. optim.param_groups.0.lr), or undefined. */
+  /**
+   * The value of a non-tensor item (e.g. optim.param_groups.0.fused), or undefined when absent:
+   * checked to be plain data (a pickled call is refused, never passed on), floats as PyFloat.
+   */
   byteItem(fqn: string): PyValue {
-    const raw = this.byteItemPickle(fqn);
-    return raw === null ? undefined : raw.value;
+    const s = this.meta.bytes.get(fqn);
+    if (!s) return undefined;
+    const where = `${join(this.mcDir, s.relativePath)}: item ${fqn}`;
+    const root = readTorchArchive(this.fd(s.relativePath), s.offset, s.length, where, { keepFloats: true }).root;
+    checkPlainData(root, where);
+    return root;
   }
 
-  /** A non-tensor item's torch.save data.pkl bytes and decoded value (export keeps the bytes). */
-  byteItemPickle(fqn: string): { pickle: Uint8Array; value: PyValue } | null {
-    const s = this.meta.bytes.get(fqn);
-    if (!s) return null;
-    const fd = this.fd(s.relativePath), where = `${join(this.mcDir, s.relativePath)}: item ${fqn} at ${s.offset}`;
-    const a = readTorchArchive(fd, s.offset, s.length, where);
-    return { pickle: a.rawPickle, value: a.root };
+  /**
+   * Every item outside model.* and optim.state.* (the optimizer's param groups), as it was: a value
+   * checked to be plain data, a tensor (a compiled optimizer's lr) with its dtype, shape and bytes.
+   */
+  keptItems(): KeptItem[] {
+    const kept = (fqn: string) => !fqn.startsWith("model.") && !fqn.startsWith("optim.state.");
+    const names = new Set(this.specs.map((s) => olmoCoreName(s.name)));
+    const path = (fqn: string) => this.meta.paths.get(fqn) ?? derivedPath(fqn, names);
+    const out: KeptItem[] = [];
+    for (const fqn of this.meta.bytes.keys()) if (kept(fqn)) out.push(keptValue(fqn, path(fqn), this.byteItem(fqn)));
+    for (const t of this.meta.tensors.values()) {
+      if (!kept(t.fqn)) continue;
+      const numel = t.size.reduce((a, b) => a * b, 1), bytes = numel * DTYPE_BYTES[t.dtype];
+      const c = t.chunks[0];
+      if (bytes > MAX_KEPT_TENSOR_BYTES || t.chunks.length !== 1 || c.sizes.join(",") !== t.size.join(",")) {
+        throw new UserError(`${this.mcDir}: tensor ${t.fqn} [${t.size}] is neither model nor Adam state, and not a small whole tensor olmo can keep as it is (a param-group field)`);
+      }
+      const g = this.chunkTensor(t, c.sizes, c.storage), data = new Uint8Array(bytes);
+      readTensorElements(g.fd, g.t, 0, numel, data, `${g.file} (${t.fqn})`);
+      out.push({ fqn: t.fqn, path: path(t.fqn), dtype: t.dtype, shape: t.size, data: Buffer.from(data).toString("base64") });
+    }
+    return out;
   }
 
   /** "unflattened" (optim.param_groups.<i>.<field>) or "flattened" (optim.param_groups.<name>.<field>). */

@@ -14,9 +14,9 @@
 import { closeSync, openSync } from "node:fs";
 import { UserError } from "../../errors.ts";
 import { fileSize } from "../io.ts";
-import { PyDict, PyTuple, type PyValue, typeName } from "../torch/pickle-read.ts";
+import { PyDict, PyFloat, PyTuple, type PyValue, typeName } from "../torch/pickle-read.ts";
 import { pyDict, readTorchArchive, writeObjectArchive } from "../torch/torch-save.ts";
-import type { OlmoCoreCursor } from "../../data/loader.ts";
+import type { OlmoCoreCursor } from "../../data/cursor.ts";
 import { fsyncPath } from "../../output-dir.ts";
 
 export interface OlmoCoreDataLoaderState {
@@ -43,32 +43,88 @@ export interface OlmoCoreTrainState {
   dataLoader: OlmoCoreDataLoaderState | null;
 }
 
-const num = (v: PyValue): number | null => (typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : null);
+/** A value as Python would print it, cut short (a crafted file must not make a long line). */
+function pyShown(v: unknown): string {
+  if (v instanceof PyFloat) return Number.isNaN(v.value) ? "nan" : !Number.isFinite(v.value) ? (v.value > 0 ? "inf" : "-inf") : Number.isInteger(v.value) ? `${v.value}.0` : String(v.value);
+  if (v === null) return "None";
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v);
+  if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+  return v === undefined ? "missing" : `a ${typeName(v as PyValue)}`;
+}
 
-/** Parse `train/rank0.pt`. Only the fields above are read; the RNG states are left alone. */
+/**
+ * The one check of an OLMo-core trainer state, as strict as a native checkpoint's train state
+ * (../native/validate.ts): counters are whole numbers (Python ints, not floats, not NaN or inf, not
+ * negative), lengths positive, the fingerprint a string. It runs on the file as read and on the copy a
+ * native checkpoint keeps for export, before anything is written from either. `get` reads a field
+ * of the state (key path), `where` names the file.
+ */
+function checkedTrainState(get: (...keys: string[]) => unknown, where: string): OlmoCoreTrainState {
+  const bad = (name: string, v: unknown, want: string): never => {
+    throw new UserError(`${where}: the trainer state's ${name} is ${pyShown(v)}, expected ${want}`);
+  };
+  const int = (name: string, v: unknown, min: number, nullable = false): number | null => {
+    if (v == null && nullable) return null;
+    if (typeof v === "number" && Number.isSafeInteger(v) && v >= min) return v;
+    return bad(name, v, `an integer >= ${min}${nullable ? " or None" : ""}`);
+  };
+  const str = (name: string, v: unknown): string => (typeof v === "string" ? v : bad(name, v, "a string"));
+  const step = int("global_step", get("global_step"), 0)!;
+  const tokensSeen = int("global_train_tokens_seen", get("global_train_tokens_seen"), 0)!;
+  const dl = get("data_loader");
+  let dataLoader: OlmoCoreDataLoaderState | null = null;
+  if (dl != null) {
+    const f = (k: string) => get("data_loader", k);
+    const sequenceLength = int("data_loader.sequence_length", f("sequence_length"), 1, true);
+    const maxTarget = int("data_loader.max_target_sequence_length", f("max_target_sequence_length"), 1, true);
+    if (maxTarget !== null && (sequenceLength === null || maxTarget % sequenceLength !== 0)) {
+      bad("data_loader.max_target_sequence_length", maxTarget, `a multiple of sequence_length ${sequenceLength ?? "None"}`);
+    }
+    dataLoader = {
+      seed: int("data_loader.seed", f("seed"), 0)!, epoch: int("data_loader.epoch", f("epoch"), 1, true),
+      batchesProcessed: int("data_loader.batches_processed", f("batches_processed"), 0)!,
+      tokensProcessed: int("data_loader.tokens_processed", f("tokens_processed"), 0)!,
+      fingerprint: str("data_loader.dataset_fingerprint", f("dataset_fingerprint")),
+      fingerprintVersion: str("data_loader.dataset_fingerprint_version", f("dataset_fingerprint_version")),
+      datasetType: f("dataset_type") === undefined ? "fsl" : str("data_loader.dataset_type", f("dataset_type")),
+      sequenceLength, maxTargetSequenceLength: maxTarget,
+    };
+  }
+  return { step, tokensSeen, maxSteps: int("max_steps", get("max_steps"), 1, true), epoch: int("epoch", get("epoch"), 1, true),
+    worldSize: int("world_size", get("world_size"), 1, true), dataLoader };
+}
+
+/** Parse `train/rank0.pt` and check it (checkedTrainState). Only the fields above are read; the RNG states are left alone. */
 export function readOlmoCoreTrainState(path: string): OlmoCoreTrainState {
   const fd = openSync(path, "r");
+  let root: PyValue;
   try {
-    const root = readTorchArchive(fd, 0, fileSize(path), path).root;
-    if (!(root instanceof PyDict)) throw new UserError(`${path}: the trainer state is a ${typeName(root)}, not a dict`);
-    const step = num(root.get("global_step")), tokens = num(root.get("global_train_tokens_seen"));
-    if (step === null || tokens === null) throw new UserError(`${path}: not an OLMo-core trainer state: no global_step / global_train_tokens_seen`);
-    const dl = root.get("data_loader");
-    let dataLoader: OlmoCoreDataLoaderState | null = null;
-    if (dl instanceof PyDict) {
-      const seed = num(dl.get("seed")), bp = num(dl.get("batches_processed")), tp = num(dl.get("tokens_processed"));
-      if (seed === null || bp === null || tp === null) throw new UserError(`${path}: data_loader state lacks seed / batches_processed / tokens_processed`);
-      const str = (k: string) => (typeof dl.get(k) === "string" ? (dl.get(k) as string) : "");
-      dataLoader = {
-        seed, epoch: num(dl.get("epoch")), batchesProcessed: bp, tokensProcessed: tp, fingerprint: str("dataset_fingerprint"),
-        fingerprintVersion: str("dataset_fingerprint_version"), datasetType: str("dataset_type") || "fsl",
-        sequenceLength: num(dl.get("sequence_length")), maxTargetSequenceLength: num(dl.get("max_target_sequence_length")),
-      };
-    }
-    return { step, tokensSeen: tokens, maxSteps: num(root.get("max_steps")), epoch: num(root.get("epoch")), worldSize: num(root.get("world_size")), dataLoader };
+    root = readTorchArchive(fd, 0, fileSize(path), path, { keepFloats: true }).root;
   } finally {
     closeSync(fd);
   }
+  if (!(root instanceof PyDict)) throw new UserError(`${path}: the trainer state is a ${typeName(root)}, not a dict`);
+  if (!root.has("global_step") || !root.has("global_train_tokens_seen")) throw new UserError(`${path}: not an OLMo-core trainer state: no global_step / global_train_tokens_seen`);
+  const get = (...keys: string[]): unknown => {
+    let v: PyValue = root;
+    for (const k of keys) v = v instanceof PyDict ? v.get(k) : undefined;
+    return v;
+  };
+  const dl = get("data_loader");
+  if (dl != null && !(dl instanceof PyDict)) throw new UserError(`${path}: the trainer state's data_loader is ${pyShown(dl)}, expected a dict`);
+  return checkedTrainState(get, path);
+}
+
+/** A trainer state kept in a native checkpoint (an import's), checked again before it is written. */
+export function checkKeptTrainState(s: unknown, where: string): OlmoCoreTrainState {
+  const o = s as Record<string, any>;
+  if (typeof o !== "object" || o === null) throw new UserError(`${where}: the kept OLMo-core trainer state is ${pyShown(o)}, expected a map`);
+  const dl = o.dataLoader;
+  const fields: Record<string, unknown> = { global_step: o.step, global_train_tokens_seen: o.tokensSeen, max_steps: o.maxSteps, epoch: o.epoch, world_size: o.worldSize,
+    data_loader: dl == null ? null : { seed: dl.seed, epoch: dl.epoch, batches_processed: dl.batchesProcessed, tokens_processed: dl.tokensProcessed,
+      dataset_fingerprint: dl.fingerprint, dataset_fingerprint_version: dl.fingerprintVersion, dataset_type: dl.datasetType,
+      sequence_length: dl.sequenceLength, max_target_sequence_length: dl.maxTargetSequenceLength } };
+  return checkedTrainState((...keys) => keys.reduce<any>((v, k) => (v == null ? undefined : v[k]), fields), where);
 }
 
 /** Write `train/rank0.pt` (archive name "rank0", as torch.save names it after the file). */

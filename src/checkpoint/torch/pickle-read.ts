@@ -50,7 +50,7 @@ export class PyPersistent {
   constructor(readonly pid: PyValue) {}
 }
 
-/** A Python float that must stay a float when written (the reader returns plain numbers). */
+/** A Python float that must stay a float when written (the reader returns plain numbers unless asked to keep floats). */
 export class PyFloat {
   constructor(readonly value: number) {}
 }
@@ -75,8 +75,13 @@ export type PyValue =
 const MARK = Symbol("mark");
 type StackItem = PyValue | typeof MARK;
 
+export interface UnpickleOptions {
+  /** return Python floats as PyFloat (so 0.0 stays a float when the value is written again) */
+  keepFloats?: boolean;
+}
+
 /** Unpickle `buf`. `where` names the file (and item) in errors. */
-export function unpickle(buf: Uint8Array, where: string): PyValue {
+export function unpickle(buf: Uint8Array, where: string, opts: UnpickleOptions = {}): PyValue {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const end = buf.length;
   let pos = 0;
@@ -197,7 +202,13 @@ export function unpickle(buf: Uint8Array, where: string): PyValue {
         stack.push(longFrom(take(n, "a LONG4")));
         break;
       }
-      case 0x47: need(8, "a BINFLOAT"); stack.push(dv.getFloat64(pos, false)); pos += 8; break;
+      case 0x47: { // BINFLOAT
+        need(8, "a BINFLOAT");
+        const f = dv.getFloat64(pos, false);
+        pos += 8;
+        stack.push(opts.keepFloats ? new PyFloat(f) : f);
+        break;
+      }
       case 0x58: stack.push(text(u32(), "a BINUNICODE string")); break;
       case 0x8c: stack.push(text(u8(), "a SHORT_BINUNICODE string")); break;
       case 0x8d: stack.push(text(u64(), "a BINUNICODE8 string")); break;
@@ -323,6 +334,7 @@ export function typeName(v: PyValue): string {
   if (v instanceof PyTuple) return "tuple";
   if (v instanceof Set) return "set";
   if (v instanceof PyPersistent) return "persistent id";
+  if (v instanceof PyFloat) return "float";
   return typeof v;
 }
 

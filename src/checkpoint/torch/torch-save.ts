@@ -12,7 +12,7 @@
 import { UserError } from "../../errors.ts";
 import { type DType } from "../../tensor/dtype.ts";
 import { preadExact } from "../io.ts";
-import { PyDict, PyGlobal, PyObject, PyPersistent, PyTuple, type PyValue, seq, typeName, unpickle } from "./pickle-read.ts";
+import { PyDict, PyGlobal, PyObject, PyPersistent, PyTuple, type PyValue, type UnpickleOptions, seq, typeName, unpickle } from "./pickle-read.ts";
 import { pickle } from "./pickle-write.ts";
 import { type ZipEntry, ZipWriter, readZipDirectory, zipDataOffset } from "./zip.ts";
 
@@ -28,8 +28,8 @@ export const TORCH_DTYPE: Record<string, TorchDType> = {
   float32: "f32", bfloat16: "bf16", float16: "f16", float64: "f64", int64: "i64", int32: "i32", int16: "i16", int8: "i8", uint8: "u8", bool: "bool",
 };
 export const DTYPE_BYTES: Record<TorchDType, number> = { f32: 4, bf16: 2, f16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1 };
-const STORAGE_OF: Partial<Record<TorchDType, string>> = { f32: "FloatStorage", bf16: "BFloat16Storage" };
-export const TORCH_DTYPE_NAME: Partial<Record<TorchDType, string>> = { f32: "float32", bf16: "bfloat16" };
+const STORAGE_OF = Object.fromEntries(Object.entries(STORAGE_DTYPE).map(([s, d]) => [d, s])) as Record<TorchDType, string>;
+export const TORCH_DTYPE_NAME = Object.fromEntries(Object.entries(TORCH_DTYPE).map(([n, d]) => [d, n])) as Record<TorchDType, string>;
 
 export interface TorchTensor {
   dtype: TorchDType;
@@ -86,7 +86,7 @@ export class TorchArchive {
 }
 
 /** Read the archive at [base, base + length) of fd (a whole .pt file, or one item of a .distcp file). */
-export function readTorchArchive(fd: number, base: number, length: number, where: string): TorchArchive {
+export function readTorchArchive(fd: number, base: number, length: number, where: string, opts: UnpickleOptions = {}): TorchArchive {
   const entries = readZipDirectory(fd, base, length, where);
   const first = entries.keys().next().value as string | undefined;
   const slash = first?.indexOf("/") ?? -1;
@@ -97,7 +97,7 @@ export function readTorchArchive(fd: number, base: number, length: number, where
   const pklAt = zipDataOffset(fd, base, length, pkl, where);
   const bytes = new Uint8Array(pkl.size);
   preadExact(fd, bytes, base + pklAt, where, `${prefix}data.pkl`);
-  const root = unpickle(bytes, `${where} (${prefix}data.pkl)`);
+  const root = unpickle(bytes, `${where} (${prefix}data.pkl)`, opts);
   const storages = new Map<string, { at: number; bytes: number }>();
   const dataPrefix = `${prefix}data/`;
   for (const [name, e] of entries as Map<string, ZipEntry>) {
@@ -154,7 +154,6 @@ const BYTEORDER_RECORD = new TextEncoder().encode("little");
 /** data.pkl of a torch.save(tensor): _rebuild_tensor_v2 over storage "0", contiguous. */
 function tensorPickle(dtype: TorchDType, shape: number[]): Uint8Array {
   const storage = STORAGE_OF[dtype];
-  if (!storage) throw new Error(`torch-save: writing ${dtype} tensors is not supported`);
   const numel = shape.reduce((a, b) => a * b, 1);
   const stride: number[] = [];
   for (let i = shape.length - 1, s = 1; i >= 0; i--) {

@@ -29,6 +29,10 @@ export function olmoCoreInfo(path: string, quick: boolean, progress: (done: numb
         counts.set(c, (counts.get(c) ?? 0) + 1);
       }
       rows.push(["adam step", [...counts].map(([c, n]) => `${c} (${n} tensors)`).join(", ") + `; param groups ${r.paramGroupFormat() ?? "none"}`]);
+      // what an import keeps and an export writes back, checked as they do (plain data only)
+      const kept = r.keptItems();
+      const lr = kept.find((it) => it.fqn.endsWith(".lr"));
+      rows.push(["param groups", `${kept.length} items kept as they are${lr ? `; lr ${"dtype" in lr ? `a ${lr.dtype} tensor (a compiled optimizer)` : "a float"}` : ""}`]);
     } else {
       rows.push(["adam step", "no optimizer state (weights only)"]);
     }

@@ -7,7 +7,7 @@ import type { CheckpointMeta } from "../../checkpoint/native/format.ts";
 import { NativeReader, stepCountersOf, verifyCheckpoint } from "../../checkpoint/native/read.ts";
 import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
 import { claimsOptimizer } from "../../checkpoint/native/validate.ts";
-import { checkSavedCursor } from "../../data/loader.ts";
+import { checkSavedCursor } from "../../data/cursor.ts";
 import { METADATA_FILE, parseCheckpointName } from "../../checkpoint/naming.ts";
 import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";

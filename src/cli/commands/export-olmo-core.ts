@@ -1,25 +1,36 @@
 // olmo export-olmo-core CKPT --out DIR: a native checkpoint -> an OLMo-core step folder
 // (model_and_optim/ for torch.distributed.checkpoint.load and OLMo-core's load_model_and_optim_state,
-// train/rank0.pt, config.json). The param groups' AdamW settings come from the checkpoint's run
-// config (lr: the schedule's value at the checkpoint's step), or verbatim from an imported one.
+// train/rank0.pt, config.json). For a checkpoint a run wrote, what OLMo-core needs of that run
+// (param groups, trainer state, config) comes from its run config; an import not trained since is
+// written back as it came.
 import { checkFreshOutDir } from "../../output-dir.ts";
 import { NativeReader } from "../../checkpoint/native/read.ts";
-import { type ParamGroupValues, exportOlmoCore } from "../../checkpoint/olmo-core/export.ts";
-import { RunConfigSchema, totalSteps } from "../../config/schema.ts";
+import type { OlmoCoreRunSettings } from "../../checkpoint/olmo-core/config.ts";
+import { exportOlmoCore } from "../../checkpoint/olmo-core/export.ts";
+import { RunConfigSchema, globalBatchTokens, totalSteps } from "../../config/schema.ts";
+import { presetVocabSize, tokenizerIds } from "../../data/tokenizers.ts";
 import { UserError } from "../../errors.ts";
 import { lrAt } from "../../optim/schedule.ts";
 import { type CommandSpec, req } from "../args.ts";
 import { byteProgress } from "../text.ts";
 
-/** AdamW settings of the run that wrote the checkpoint, at its step; null without a run config. */
-function paramGroupsOf(ckpt: string): ParamGroupValues | undefined {
+/** The run that wrote the checkpoint, as OLMo-core sees it, at its step; undefined without a run config. */
+function runSettingsOf(ckpt: string): OlmoCoreRunSettings | undefined {
   const r = new NativeReader(ckpt);
   r.close();
   const parsed = RunConfigSchema.safeParse(r.meta.runConfig);
   if (!parsed.success) return undefined;
-  const c = parsed.data, o = c.optim;
+  const c = parsed.data, o = c.optim, d = c.data;
   const step = typeof r.meta.trainState?.step === "number" ? (r.meta.trainState.step as number) : 0;
-  return { lr: lrAt(o.schedule, step, o.lr, totalSteps(c)), initialLr: o.lr, betas: [o.beta1, o.beta2], eps: o.eps, weightDecay: o.weightDecay };
+  const ids = tokenizerIds(d.tokenizer, d.eosTokenId, d.padTokenId);
+  return {
+    paramGroups: { lr: lrAt(o.schedule, step, o.lr, totalSteps(c)), initialLr: o.lr, betas: [o.beta1, o.beta2], eps: o.eps, weightDecay: o.weightDecay },
+    schedule: o.schedule, maxGradNorm: o.maxGradNorm, zLossMult: o.zLossMult,
+    skipStep: o.skipSteps ? { window: o.skipStepWindow, sigmas: o.skipStepSigmas } : null,
+    maxSteps: totalSteps(c), sequenceLength: c.train.seqLen, maxTargetSequenceLength: d.maxTargetSeqLen ?? null,
+    globalBatchTokens: globalBatchTokens(c), dataSeed: d.seed, dtype: d.dtype,
+    tokenizer: { identifier: d.tokenizer, vocabSize: presetVocabSize(d.tokenizer) ?? c.model.vocabSize, eosTokenId: ids?.eos ?? null, padTokenId: ids?.pad ?? null },
+  };
 }
 
 export const exportOlmoCoreCommand: CommandSpec = {
@@ -35,7 +46,7 @@ export const exportOlmoCoreCommand: CommandSpec = {
     const p = byteProgress("export-olmo-core");
     let r;
     try {
-      r = exportOlmoCore(ckpt, out, { paramGroups: paramGroupsOf(ckpt), onProgress: p.cb });
+      r = exportOlmoCore(ckpt, out, { run: runSettingsOf(ckpt), onProgress: p.cb });
     } finally {
       p.bar?.done();
     }

@@ -4,6 +4,7 @@
 // it, since it runs no event loop while it trains.
 import type { CheckpointMeta, Group } from "../../checkpoint/native/format.ts";
 import type { ModelConfig } from "../../model/config.ts";
+import type { EphemeralSaves } from "../../checkpoint/naming.ts";
 
 export const STATUS = { idle: 0, busy: 1, done: 2, failed: 3, ready: 4 } as const;
 export const STATUS_BYTES = 8 + 4096;
@@ -29,6 +30,8 @@ export interface SaveJob {
   parts: { world: number; tp: number; dp: number } | null;
   partsTimeoutMs: number;
   keep: number;
+  /** checkpoint.ephemeralInterval, for pruning (naming.ts) */
+  ephemeral?: EphemeralSaves;
   compress: boolean;
   meta: Partial<Pick<CheckpointMeta, "runConfig" | "trainState" | "dataCursor" | "optim">>;
   regions: SaveRegion[];

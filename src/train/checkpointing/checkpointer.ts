@@ -5,13 +5,13 @@
 import { join } from "node:path";
 import type { Backend, DevPtr } from "../../backend/backend.ts";
 import { NativeWriter } from "../../checkpoint/native/write.ts";
-import { checkpointName, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
+import { type EphemeralSaves, checkpointName, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
 import { type RunConfig, globalBatchTokens } from "../../config/schema.ts";
 import { DivergedError, UserError } from "../../errors.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import type { Owned, ShardRegion } from "../../model/sharding.ts";
 import { AsyncSaver } from "./async-save.ts";
-import { type DataStateful, restoreOrInit } from "./restore.ts";
+import { type DataStateful, type RunContext, restoreOrInit } from "./restore.ts";
 import type { SaveRegion } from "./async-save-protocol.ts";
 import { Progress } from "../../progress.ts";
 import type { Trainer } from "../trainer.ts";
@@ -33,6 +33,8 @@ export class RunCheckpointer {
   private readonly partsTimeoutMs: number = 0;
   /** device scratch of the finiteness check */
   private scratch: DevPtr = 0;
+  /** the OLMo-core optimizer's form the run's state came from (restore.ts), written into each checkpoint */
+  private olmoCoreForm: unknown;
 
   /**
    * leaderPid: rank 0's process id, which names a parallel save's shared temporary directory (so
@@ -59,7 +61,9 @@ export class RunCheckpointer {
 
   /** Returns the checkpoint path resumed from, or null for a fresh start (restore.ts). */
   restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
-    const resumed = restoreOrInit({ cfg: this.cfg, runDir: this.runDir, trainer: this.trainer }, initTensor, data, log);
+    const run: RunContext = { cfg: this.cfg, runDir: this.runDir, trainer: this.trainer };
+    const resumed = restoreOrInit(run, initTensor, data, log);
+    this.olmoCoreForm = run.olmoCoreForm;
     if (resumed) this.latest = resumed;
     return resumed;
   }
@@ -70,8 +74,8 @@ export class RunCheckpointer {
    */
   maybeSave(step: number, dataState: () => unknown, force = false): void {
     this.pollAsync();
-    const every = this.cfg.checkpoint.saveInterval;
-    if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0)) return;
+    const { saveInterval: every, ephemeralInterval: eph } = this.cfg.checkpoint;
+    if (!force && step !== this.trainer.totalSteps && !(every > 0 && step % every === 0) && !(eph && step % eph === 0)) return;
     this.save(step, dataState());
   }
 
@@ -108,7 +112,7 @@ export class RunCheckpointer {
           at += regs.at(-1)!.to - lo;
         });
         this.saver.begin({ step, finalPath, tmp, runDir: this.runDir, model: cfg.model, rank, main, parts, partsTimeoutMs: this.partsTimeoutMs,
-          keep: cfg.checkpoint.keep, compress: cfg.checkpoint.compress, meta: main ? this.metaAt(step, dataState) : {}, regions });
+          keep: cfg.checkpoint.keep, ephemeral: ephemeralOf(cfg), compress: cfg.checkpoint.compress, meta: main ? this.metaAt(step, dataState) : {}, regions });
         return null;
       }
       w ??= new NativeWriter(finalPath, cfg.model, { ...opts, joinTmp: true });
@@ -124,7 +128,7 @@ export class RunCheckpointer {
       throw e;
     }
     if (!main) return null;
-    pruneCheckpoints(this.runDir, cfg.checkpoint.keep);
+    pruneCheckpoints(this.runDir, cfg.checkpoint.keep, ephemeralOf(cfg));
     this.latest = finalPath;
     return this.latest;
   }
@@ -170,7 +174,7 @@ export class RunCheckpointer {
     const trainer = this.trainer;
     const trainState: SavedTrainState = { step, tokensProcessed: trainer.state.tokensProcessed };
     const history = trainer.optim.skipHistory();
-    return { runConfig: this.cfg, trainState: { ...trainState }, dataCursor: dataState,
+    return { runConfig: this.cfg, trainState: { ...trainState, ...(this.olmoCoreForm ? { olmoCore: this.olmoCoreForm } : {}) }, dataCursor: dataState,
       optim: { step: trainer.optim.counters(), ...(history ? { skipHistory: history } : {}) } };
   }
 
@@ -234,6 +238,12 @@ function firstNonFinite(be: Backend, scratch: DevPtr, groups: [Group, DevPtr][],
     return `${what}${bad ? ` of ${bad.shard.full.name}` : ""} are`;
   }
   return null;
+}
+
+/** The run's ephemeral saves, for pruning (checkpoint.ephemeralInterval). */
+function ephemeralOf(cfg: RunConfig): EphemeralSaves | undefined {
+  const e = cfg.checkpoint.ephemeralInterval;
+  return e ? { every: e, saveInterval: cfg.checkpoint.saveInterval } : undefined;
 }
 
 /** How long rank 0's background writer waits for the other ranks' parts (OLMO_SAVE_TIMEOUT_S, default 1800). */

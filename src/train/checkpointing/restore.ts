@@ -15,6 +15,7 @@ import type { ParamSpec } from "../../model/params.ts";
 import { Progress } from "../../progress.ts";
 import type { Trainer } from "../trainer.ts";
 import { type StateSource, openNativeState, openOlmoCoreState } from "./state-sources.ts";
+import type { OlmoCoreOrigin } from "../../checkpoint/olmo-core/import.ts";
 
 /** What the data loader saves and restores (opaque here). */
 export interface DataStateful {
@@ -27,6 +28,8 @@ export interface RunContext {
   cfg: RunConfig;
   runDir: string;
   trainer: Trainer;
+  /** set when the optimizer state came from OLMo-core (directly or through our checkpoints): its form, carried on */
+  olmoCoreForm?: OlmoCoreOrigin;
 }
 
 /** β = (0.9, 0.95): bias correction at step 1 scales the step by √(1 − β2) / (1 − β1) */
@@ -131,6 +134,7 @@ function loadState(run: RunContext, src: StateSource, what: { optimizer: boolean
         bar.update(++done);
       });
       optim.setCounters(counters!);
+      run.olmoCoreForm = src.olmoCoreForm();
     }
     bar.done();
     if (what.optimizer && !withOptim) log(`${src.path} holds no optimizer state: the Adam moments and step counters start at zero`);

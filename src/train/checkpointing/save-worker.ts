@@ -35,7 +35,7 @@ function run(job: SaveJob): string {
     }
     if (job.parts) waitForParts(job.tmp, job.parts.world, job.partsTimeoutMs);
     const path = w.finish(job.meta, job.parts ?? undefined);
-    pruneCheckpoints(job.runDir, job.keep);
+    pruneCheckpoints(job.runDir, job.keep, job.ephemeral);
     return path;
   } catch (e) {
     w.abort();

@@ -7,6 +7,8 @@ import type { Group } from "../../checkpoint/native/format.ts";
 import { NativeReader, stepCountersOf } from "../../checkpoint/native/read.ts";
 import { OlmoCoreReader } from "../../checkpoint/olmo-core/read.ts";
 import { olmoCoreCursor } from "../../checkpoint/olmo-core/train-state.ts";
+import type { OlmoCoreOrigin } from "../../checkpoint/olmo-core/import.ts";
+import { originOf } from "../../checkpoint/olmo-core/export-state.ts";
 import { UserError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { SkipHistory } from "../../optim/skip-step.ts";
@@ -25,8 +27,18 @@ export interface StateSource {
   /** the data loader's position, in a form DataStateful.restore accepts; null when not stored */
   dataCursor(): unknown;
   skipHistory(): SkipHistory | undefined;
+  /**
+   * The form of the OLMo-core optimizer the state came from (its param-group items: AdamW or
+   * SkipStepAdamW, lr a tensor under compile=True), carried in the run's checkpoints so that an
+   * export gives OLMo-core the optimizer it had; undefined when the state did not come from OLMo-core.
+   */
+  olmoCoreForm(): OlmoCoreOrigin | undefined;
   close(): void;
 }
+
+/** What a run carries on of an origin: the optimizer's form, not the imported trainer state or config (the run's replace them). */
+const formOf = (o: OlmoCoreOrigin | undefined): OlmoCoreOrigin | undefined =>
+  o && Array.isArray(o.items) ? { config: null, trainer: null, items: o.items, paramGroupFormat: o.paramGroupFormat ?? null } : undefined;
 
 /** A native checkpoint, its whole index validated first (src/checkpoint/native/validate.ts). */
 export function openNativeState(path: string): StateSource {
@@ -42,6 +54,7 @@ export function openNativeState(path: string): StateSource {
     trainState: () => ({ step: ts.step ?? 0, tokensProcessed: ts.tokensProcessed ?? 0 }),
     dataCursor: () => r.meta.dataCursor ?? null,
     skipHistory: () => r.meta.optim?.skipHistory,
+    olmoCoreForm: () => formOf(originOf(r.meta)),
     close: () => r.close(),
   };
 }
@@ -61,6 +74,7 @@ export function openOlmoCoreState(path: string): StateSource {
     dataCursor: () => (r.trainState?.dataLoader ? olmoCoreCursor(r.trainState.dataLoader) : null),
     // OLMo-core kept the skip rule's history in memory only
     skipHistory: () => undefined,
+    olmoCoreForm: () => formOf({ config: null, trainer: null, items: r.keptItems(), paramGroupFormat: r.paramGroupFormat() }),
     close: () => r.close(),
   };
 }
