@@ -2,6 +2,7 @@
 // src/train/in-loop-eval.ts) and `monitor` (throughput/MFU, memory, loss and grad-norm spikes,
 // TensorBoard; src/train/monitors.ts).
 import { z } from "zod";
+import { DOLMA2_EOS } from "../model/config.ts";
 
 export const EvalSetSchema = z
   .object({
@@ -22,7 +23,7 @@ export const EvalSetSchema = z
      *  padded FSL eval data); "windows": consecutive train.seqLen-token windows (the training layout) */
     instances: z.enum(["documents", "windows"]).default("documents"),
     /** the token that ends a document ("documents"; dolma2 / cl100k_base EOS) */
-    eosId: z.number().int().nonnegative().default(100257),
+    eosId: z.number().int().nonnegative().default(DOLMA2_EOS),
     /** evaluate at most this many tokens of the set (instances in file order) */
     maxTokens: z.number().int().positive().optional(),
   })

@@ -11,9 +11,10 @@ import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { UserError } from "../errors.ts";
 import { stageOutputDir } from "../output-dir.ts";
+import { DOLMA2_EOS } from "../model/config.ts";
 import { cl100kTable } from "./cl100k.ts";
 
-export const DOLMA2_EOS_ID = 100257;
+export const DOLMA2_EOS_ID = DOLMA2_EOS;
 export const DEFAULT_MAX_FILE_TOKENS = 1 << 28; // 1 GiB of uint32 per file
 
 export interface PrepareOptions {

@@ -3,6 +3,7 @@
 // TokenizerConfig classmethods (allenai/OLMo-core @ d7301e62, src/olmo_core/data/tokenizer.py:
 // dolma2, gpt_neox_olmo_dolma_v1_5, gpt2); data.eosTokenId / data.padTokenId set them for any other
 // tokenizer and win over a preset.
+import { DOLMA2_EOS, DOLMA2_PAD, DOLMA2_VOCAB } from "../model/config.ts";
 
 export interface TokenizerIds {
   eos: number;
@@ -10,7 +11,7 @@ export interface TokenizerIds {
 }
 
 const PRESETS: Record<string, TokenizerIds & { vocabSize: number }> = {
-  "allenai/dolma2-tokenizer": { vocabSize: 100278, eos: 100257, pad: 100277 },
+  "allenai/dolma2-tokenizer": { vocabSize: DOLMA2_VOCAB, eos: DOLMA2_EOS, pad: DOLMA2_PAD },
   "allenai/gpt-neox-olmo-dolma-v1_5": { vocabSize: 50280, eos: 50279, pad: 1 },
   gpt2: { vocabSize: 50257, eos: 50256, pad: 50256 },
 };

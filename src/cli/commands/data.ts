@@ -1,6 +1,7 @@
 // olmo data order: the global instance order (numpy PCG64-compatible, as OLMo-core).
 // olmo data inspect: which instances (file, offset) and tokens a training step saw.
 import { UserError } from "../../errors.ts";
+import { DOLMA2_VOCAB } from "../../model/config.ts";
 import { loadConfig } from "../../config/load.ts";
 import { globalBatchTokens } from "../../config/schema.ts";
 import { type Dataset, DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
@@ -47,7 +48,7 @@ export const dataInspectCommand: CommandSpec = {
     { name: "mix", type: "string", help: "OLMo mix file (label,relative/path lines)", metavar: "FILE" },
     { name: "base-dir", type: "string", help: "base folder for mix paths", default: ".", metavar: "DIR" },
     { name: "dtype", type: "string", help: "token dtype uint16|uint32 (default: from --vocab-size)", metavar: "DTYPE" },
-    { name: "vocab-size", type: "number", help: "vocabulary size (dolma2: 100278)", default: 100278, metavar: "V" },
+    { name: "vocab-size", type: "number", help: "vocabulary size (dolma2: 100278)", default: DOLMA2_VOCAB, metavar: "V" },
     { name: "seq-len", type: "number", help: "sequence length", metavar: "T" },
     { name: "max-target-seq-len", type: "number", help: "OLMo-core max_target_sequence_length (stage 1: 8192)", metavar: "T" },
     { name: "global-batch-tokens", type: "number", help: "global batch in tokens", metavar: "B" },

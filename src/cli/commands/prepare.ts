@@ -1,6 +1,6 @@
 // olmo prepare INPUT... --out DIR: text → uint32 OLMo token files (cl100k_base + EOS per document).
 import { UserError } from "../../errors.ts";
-import { DEFAULT_MAX_FILE_TOKENS, inputBytes, prepareDocuments, readDocuments } from "../../data/index.ts";
+import { DEFAULT_MAX_FILE_TOKENS, DOLMA2_EOS_ID, inputBytes, prepareDocuments, readDocuments } from "../../data/index.ts";
 import { formatRate, Progress } from "../../progress.ts";
 import { type CommandSpec, req } from "../args.ts";
 
@@ -38,6 +38,6 @@ export const prepareCommand: CommandSpec = {
     }
     const s = (performance.now() - t0) / 1000;
     for (const f of res.files) console.log(`${f.path}\t${f.tokens} tokens`);
-    console.log(`prepared ${res.documents} documents, ${res.tokens} tokens (uint32, EOS 100257) in ${res.files.length} files, ${s.toFixed(1)} s (${formatRate(res.tokens / Math.max(s, 1e-9))} tokens/s)`);
+    console.log(`prepared ${res.documents} documents, ${res.tokens} tokens (uint32, EOS ${DOLMA2_EOS_ID}) in ${res.files.length} files, ${s.toFixed(1)} s (${formatRate(res.tokens / Math.max(s, 1e-9))} tokens/s)`);
   },
 };
