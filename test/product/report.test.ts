@@ -210,6 +210,20 @@ describe("olmo report", () => {
     }
   }, 120_000);
 
+  test.skipIf(!chromium)("a flat loss alternating by one ulp (not zero-based) draws with round ticks; the tick generator does not chase the ulp", () => {
+    const ulp = 2.5000000000000004;
+    expect(ulp).not.toBe(2.5);
+    const dir = makeRun("flat", jsonl(Array.from({ length: 300 }, (_, i) => ({ step: i + 1, loss: i % 2 ? ulp : 2.5, lr: i % 2 ? 0.0010000000000000002 : 0.001 }))));
+    expect(olmo("report", dir).code).toBe(0);
+    const dom = browser(join(dir, "report.html"), ["--dump-dom"]);
+    expect(dom.out).toContain('data-rendered="true"');
+    const loss = drawnCharts(dom.out).get("loss")!;
+    expect(loss.points).toEqual([300, 300]);
+    expect(loss.yTicks.length).toBeGreaterThanOrEqual(3);
+    expect({ ticks: loss.yTicks, round: loss.yTicks.every((t) => /^\d+(\.\d{1,3})?$/.test(t)), one: oneNotation(loss.yTicks) }).toEqual({ ticks: loss.yTicks, round: true, one: true });
+    expect(loss.y[0]).toBeLessThan(2.45); // ±5% of the value, not ±1 ulp
+  }, 120_000);
+
   describe("a 1M-step run", () => {
     const N = 1_000_000, SPIKE_STEP = 654_321, SPIKE = 40;
     let dir: string, page: string, reportMs: number;
