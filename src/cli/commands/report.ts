@@ -34,6 +34,6 @@ export const reportCommand: CommandSpec = {
     writeFileSync(tmp, html);
     renameSync(tmp, out);
     const points = runs.reduce((a, r) => a + r.history.steps.length, 0);
-    console.log(`report: ${runs.length} run${runs.length === 1 ? "" : "s"}, ${points} steps -> ${out} (${(html.length / 1024).toFixed(0)} KiB)`);
+    console.log(`report: ${runs.length} run${runs.length === 1 ? "" : "s"}, ${points} steps -> ${out} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KiB)`);
   },
 };
