@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { paramSpecs, totalParams } from "../src/model/params.ts";
 import { ModelConfigSchema } from "../src/model/config.ts";
+import { readMetricsHistory } from "../src/metrics/metrics-history.ts";
 
 const { values } = parseArgs({ options: { steps: { type: "string", default: "12" }, every: { type: "string", default: "3" },
   layers: { type: "string", default: "4" }, dir: { type: "string", default: tmpdir() } } });
@@ -35,7 +36,7 @@ function run(name: string, over: string[]): { plain: number; afterSave: number; 
     { cwd: root, env: { ...process.env, OLMO_THREADS: "1" }, stdout: "pipe", stderr: "pipe" });
   if (p.exitCode !== 0) throw new Error(`${name}: ${p.stderr.toString()}`);
   const wallS = (performance.now() - t0) / 1000;
-  const t = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).time_s as number);
+  const t = Array.from(readMetricsHistory(join(runDir, "metrics.jsonl")).steps.column("time_s")!); // the run's history: one time per step
   const plain: number[] = [], afterSave: number[] = [];
   for (let s = 2; s <= t.length; s++) ((s - 1) % every === 0 && over.length ? afterSave : plain).push(t[s - 1] - t[s - 2]);
   const median = (xs: number[]) => (xs.length ? xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);

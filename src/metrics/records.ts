@@ -17,3 +17,20 @@ export interface StepRecord {
 }
 
 export type MetricsRecord = { step: number } & Record<string, number | string>;
+
+/** An evaluation record: {"step", "eval": set or task, "kind": "lm" | "mc", ...}. */
+export interface EvalRecord {
+  step: number;
+  eval: string;
+  kind: "lm" | "mc";
+  loss?: number;
+  ce_loss?: number;
+  z_loss?: number;
+  ppl?: number;
+  n_tokens?: number;
+  acc_raw?: number;
+  acc_per_token?: number;
+  acc_per_char?: number;
+  acc_uncond?: number;
+  n_questions?: number;
+}

@@ -1,114 +1,54 @@
-// TensorBoard event files, so that `tensorboard --logdir runs/` shows every run: scalars only,
-// written by hand (no dependency). The format, from TensorFlow's sources:
-//  - a file is a sequence of records (tensorflow/core/lib/io/record_writer.cc):
-//      uint64 length (little-endian) | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
-//    masked(crc) = ((crc >>> 15) | (crc << 17)) + 0xa282ead8 (tensorflow/core/lib/hash/crc32c.h Mask),
-//    crc32c the Castagnoli CRC (reflected polynomial 0x82f63b78);
-//  - each record's data is a serialized tensorflow.Event (tensorflow/core/util/event.proto):
-//      1 wall_time double, 2 step int64, 3 file_version string ("brain.Event:2" in the first), 5 summary;
-//    Summary (tensorflow/core/framework/summary.proto): repeated Value value = 1; Value: 1 tag
-//    string, 2 simple_value float — the scalar form TensorBoard's scalar plugin reads.
-//  - the file is named events.out.tfevents.<unix seconds>.<host>.<pid>.<n> (what TensorFlow's
-//    EventsWriter and torch's SummaryWriter name theirs); a resumed run starts a new file beside it.
-import { closeSync, openSync, writeSync } from "node:fs";
+// A run's TensorBoard event file, so that `tensorboard --logdir runs/` shows every run: the step and
+// eval scalars (tags in tensorboard-tags.ts) and the resolved config as a text summary; the format
+// is tensorboard-format.ts.
+//  - Each start of a run writes its own file, opened only when the first event is due: a finished
+//    run started again (nothing to train) writes none.
+//  - A (re)start: the file's second event is SessionLog START at the first step this attempt
+//    trains. TensorBoard's loader purges, on every START after a run's first, whatever it holds at
+//    or past that step (tensorboard 2.21.0, tensorboard/backend/event_processing/
+//    plugin_event_accumulator.py _CheckForRestartAndMaybePurge): a TensorBoard that is watching
+//    drops the abandoned steps. Readers that open the folder later never see them: before this
+//    attempt's file is opened, the older files are cut to the resumed step (tensorboard-history.ts).
+import { closeSync, existsSync, openSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { EVENT_FILE_PREFIX, fileVersionEvent, scalarEvent, sessionStartEvent, textEvent, tfRecord } from "./tensorboard-format.ts";
+import { cutEventFiles } from "./tensorboard-history.ts";
 
-const CRC32C_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32c(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC32C_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-export function maskedCrc32c(bytes: Uint8Array): number {
-  const c = crc32c(bytes);
-  return ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
-}
-
-/** Protocol-buffer encoding of the few fields an Event of scalars needs. */
-class ProtoWriter {
-  private readonly bytes: number[] = [];
-
-  private varint(v: bigint | number): void {
-    let x = BigInt(v);
-    if (x < 0n) x += 1n << 64n; // int64 negatives: ten-byte two's complement
-    while (x >= 0x80n) {
-      this.bytes.push(Number(x & 0x7fn) | 0x80);
-      x >>= 7n;
-    }
-    this.bytes.push(Number(x));
-  }
-  private key(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
-  }
-  double(field: number, v: number): this {
-    this.key(field, 1);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, v, true);
-    this.bytes.push(...b);
-    return this;
-  }
-  float(field: number, v: number): this {
-    this.key(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    this.bytes.push(...b);
-    return this;
-  }
-  int64(field: number, v: number): this {
-    this.key(field, 0);
-    this.varint(v);
-    return this;
-  }
-  bytesField(field: number, v: Uint8Array): this {
-    this.key(field, 2);
-    this.varint(v.length);
-    this.bytes.push(...v);
-    return this;
-  }
-  string(field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s));
-  }
-  finish(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
-
-/** One serialized record (length, its CRC, data, its CRC). */
-export function tfRecord(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length + 4);
-  const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, BigInt(data.length), true);
-  dv.setUint32(8, maskedCrc32c(out.subarray(0, 8)), true);
-  out.set(data, 12);
-  dv.setUint32(12 + data.length, maskedCrc32c(data), true);
-  return out;
-}
-
-export function scalarEvent(step: number, wallTimeS: number, scalars: [tag: string, value: number][]): Uint8Array {
-  const summary = new ProtoWriter();
-  for (const [tag, value] of scalars) summary.bytesField(1, new ProtoWriter().string(1, tag).float(2, value).finish());
-  return new ProtoWriter().double(1, wallTimeS).int64(2, step).bytesField(5, summary.finish()).finish();
+export interface TensorBoardStart {
+  /** the step the run resumed after (0 for a fresh start): what earlier attempts wrote past it is superseded */
+  resumedAfter: number;
+  /** the resolved config, shown as a text summary */
+  config?: unknown;
+  /** called with the name of each older event file that was cut to the resumed step */
+  onCut?: (file: string, droppedEvents: number) => void;
 }
 
 export class TensorBoardWriter {
-  readonly path: string;
-  private fd: number;
+  private fd = -1;
+  private file: string | null = null;
 
-  constructor(dir: string, now = Date.now()) {
-    this.path = join(dir, `events.out.tfevents.${Math.floor(now / 1000)}.${hostname()}.${process.pid}.0`);
-    this.fd = openSync(this.path, "a");
-    this.write(new ProtoWriter().double(1, now / 1000).int64(2, 0).string(3, "brain.Event:2").finish());
+  constructor(readonly dir: string, private readonly start: TensorBoardStart) {}
+
+  /** this attempt's event file, once an event has been written */
+  get path(): string | null {
+    return this.file;
+  }
+
+  private open(wallTimeS: number): void {
+    for (const cut of cutEventFiles(this.dir, this.start.resumedAfter)) this.start.onCut?.(cut.file, cut.droppedEvents);
+    // <time>.<host>.<pid>.<n>: n counts up past names taken (a restart within the same second and process)
+    const stem = join(this.dir, `${EVENT_FILE_PREFIX}${Math.floor(wallTimeS)}.${hostname()}.${process.pid}.`);
+    let n = 0;
+    while (existsSync(stem + n)) n++;
+    this.file = stem + n;
+    this.fd = openSync(this.file, "a");
+    const first = this.start.resumedAfter + 1;
+    this.write(fileVersionEvent(wallTimeS));
+    this.write(sessionStartEvent(first, wallTimeS));
+    if (this.start.config !== undefined) {
+      this.write(textEvent(first, wallTimeS, "config", "```json\n" + JSON.stringify(this.start.config, null, 2) + "\n```"));
+    }
   }
 
   private write(event: Uint8Array): void {
@@ -118,7 +58,9 @@ export class TensorBoardWriter {
   /** One event holding the step's scalars (non-finite values are left out). */
   scalars(step: number, values: [tag: string, value: number][], wallTimeS = Date.now() / 1000): void {
     const finite = values.filter(([, v]) => Number.isFinite(v));
-    if (finite.length) this.write(scalarEvent(step, wallTimeS, finite));
+    if (finite.length === 0) return;
+    if (this.fd < 0) this.open(wallTimeS);
+    this.write(scalarEvent(step, wallTimeS, finite));
   }
 
   close(): void {

@@ -12,7 +12,6 @@
 // schedule shapes (the cosine truncated at the same fraction of t_max, linear to 0), data seeds,
 // chunking, stage/ingredient numbers, load-without-trainer-state and the 1:1:3 budget ratio come
 // from them; only sizes, the peak LR and warmup are scaled so a tiny model learns in seconds.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { HfSink, HfSource } from "../checkpoint/hf/folder.ts";
@@ -29,6 +28,8 @@ import { lrAt } from "../optim/schedule.ts";
 import { embeddedBrownSplit } from "../data/brown/files.ts";
 import { evaluateSet } from "../eval/evaluate.ts";
 import { runTraining } from "../train/run.ts";
+import { metricsPath } from "../metrics/metrics-log.ts";
+import { readMetricsHistory } from "../metrics/metrics-history.ts";
 import { recordEval } from "../metrics/run-metrics.ts";
 
 /** The shipped recipe, validated: stage 1 and the stage-2 ingredients in order. */
@@ -156,11 +157,11 @@ export interface RehearsalResult {
   seconds: number;
 }
 
-/** The run's last step record and its last eval record of the held-out set. */
+/** The loss of the run's last step and its last evaluation of the held-out set (its history: metrics-history.ts). */
 function lastLosses(runDir: string): { train: number; eval: number | null } {
-  const rows = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-  const steps = rows.filter((r) => r.eval === undefined), evals = rows.filter((r) => r.eval === "heldout");
-  return { train: steps[steps.length - 1].loss, eval: evals.length ? evals[evals.length - 1].loss : null };
+  const h = readMetricsHistory(metricsPath(runDir));
+  const evals = h.evals.filter((e) => e.eval === "heldout");
+  return { train: h.steps.column("loss")![h.steps.length - 1], eval: evals.length ? evals[evals.length - 1].loss ?? null : null };
 }
 
 export async function rehearse(be: Backend, recipe: Recipe, opts: { scale: RehearsalScale; workDir: string; log: (l: string) => void; trainLog?: (l: string) => void; cacheDir?: string }): Promise<RehearsalResult> {

@@ -92,10 +92,16 @@ export class InLoopEval {
     return new InLoopEval(trainer, sets, tasks);
   }
 
-  /** whether step (just trained; 0 = before the first) is evaluated */
+  /**
+   * Whether step is evaluated: `first` is the run's start (step 0, or the step it resumed at), the
+   * rest are steps just trained. At a resumed start only eval.atStart asks for one: the periodic and
+   * final evaluations of the resumed step were made by the attempt that saved its checkpoint (they
+   * come before the save), so a finished run started again evaluates (and writes) nothing.
+   */
   due(step: number, first: boolean): boolean {
     const e = this.trainer.cfg.eval;
-    return (first && e.atStart) || (e.everySteps > 0 && step > 0 && step % e.everySteps === 0) || (e.atEnd && step === this.trainer.totalSteps);
+    if (first) return e.atStart;
+    return (e.everySteps > 0 && step > 0 && step % e.everySteps === 0) || (e.atEnd && step === this.trainer.totalSteps);
   }
 
   /** Evaluate everything at `step`: a record per set and task, and a short summary for the step line. */

@@ -171,7 +171,8 @@ export class Trainer {
     const main = this.isMain;
     const log = !main ? () => {} : hooks.log ?? ((l: string) => console.log(l));
     if (main) mkdirSync(this.runDir, { recursive: true });
-    const sink = main ? new RunMetrics(this.runDir, { tensorboard: this.cfg.monitor.tensorboard }) : null;
+    const sink = main ? new RunMetrics(this.runDir, { tensorboard: this.cfg.monitor.tensorboard, resumedAfter: this.state.step,
+      devices: this.dpWorld * this.tpWorld, config: this.cfg, log }) : null;
     const records: StepRecord[] = [];
     const firstStep = this.state.step + 1;
     const bar = new Progress("train", this.totalSteps, "", main ? process.stderr : ({ isTTY: false } as NodeJS.WriteStream));

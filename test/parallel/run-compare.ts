@@ -12,6 +12,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "nod
 import { listCheckpoints } from "../../src/checkpoint/naming.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { historyRows } from "../support/metrics-rows.ts";
 import { type TinyJobOverrides, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 
 export const root = resolve(import.meta.dir, "../..");
@@ -48,8 +49,8 @@ export function seedFromStep4(fromRunDir: string, runDir: string): void {
 
 export interface Metric { step: number; loss: number; ce_loss: number; grad_norm: number; tokens: number; tokens_processed: number }
 
-export const metrics = (runDir: string): Metric[] =>
-  readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+/** the run's history (step records, then eval records), as metrics.jsonl's reader sees it */
+export const metrics = (runDir: string): Metric[] => historyRows(runDir) as unknown as Metric[];
 
 /** max |a - b| over max |b| */
 export function maxRel(a: Float32Array, b: Float32Array): number {

@@ -90,7 +90,19 @@ describe("dist/olmo: a single executable", () => {
     expect(plan.out).toContain("stage1-step1-tokens1B");
     const rep = olmo("olmo", "report", "runs/mine");
     expect({ code: rep.code, err: rep.err }).toEqual({ code: 0, err: "" });
-    expect(readFileSync(join(work, "runs/mine/report.html"), "utf8")).toContain('id="chart-loss"');
+    const page = readFileSync(join(work, "runs/mine/report.html"), "utf8");
+    expect(page).toContain('id="chart-loss"');
+    // uPlot came out of the binary (there is no node_modules here), and the page draws with it
+    expect(page).toContain("var uPlot=function(){");
+    expect(page).toContain("Permission is hereby granted, free of charge");
+    const chromium = Bun.which("chromium") ?? Bun.which("chromium-browser");
+    if (chromium) {
+      const dom = Bun.spawnSync([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", `--user-data-dir=${join(D, "chromium-profile")}`, "--dump-dom", `file://${join(work, "runs/mine/report.html")}`],
+      { stdout: "pipe", stderr: "pipe", timeout: 60_000 }).stdout.toString();
+      expect(dom).toContain('data-rendered="true"');
+      expect(dom).toMatch(/id="chart-loss"[^>]*data-drawn="\{&quot;points&quot;:\[1\]/); // one step: its loss (an EMA needs two)
+    }
     const bad = olmo("olmo", "train", "mine.ts", "--optim.lr=-1");
     expect(bad.code).toBe(2);
     expect(bad.err.trim().split("\n")).toEqual([expect.stringMatching(/invalid config at optim\.lr/)]);

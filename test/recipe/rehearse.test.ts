@@ -11,7 +11,8 @@ import { loadConfig } from "../../src/config/load.ts";
 import { totalSteps } from "../../src/config/schema.ts";
 import { lrAt } from "../../src/optim/schedule.ts";
 import { REHEARSAL_SCALES, type RehearsalResult, rehearse } from "../../src/recipe/rehearse.ts";
-import { chartsFor, readRun } from "../../src/metrics/report.ts";
+import { readRun } from "../../src/metrics/report.ts";
+import { chartsFor } from "../../src/metrics/report-data.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -47,7 +48,7 @@ describe("rehearse --small", () => {
     expect(r.rows[4].inLoopEvalLoss).toBeNull(); // the soup is not trained: only the exported eval
     // ...recorded in a folder of its own, which olmo report draws beside the ingredients
     const soup = readRun(join(dir, "work", "soup"));
-    expect(soup.evals.map((e) => [e.eval, e.loss])).toEqual([["heldout", r.rows[4].evalLoss]]);
+    expect(soup.history.evals.map((e) => [e.eval, e.loss])).toEqual([["heldout", r.rows[4].evalLoss]]);
     const charts = chartsFor([...r.rows.slice(1, 4).map((x) => readRun(join(x.checkpoint, ".."))), soup]);
     expect(charts.filter((c) => c.eval).map((c) => c.title)).toEqual(["Eval: heldout"]);
   });

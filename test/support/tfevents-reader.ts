@@ -6,8 +6,10 @@
 //  - CRC-32C (Castagnoli, RFC 3720 appendix B.4): reflected polynomial 0x82f63b78, init and final
 //    xor 0xffffffff — computed here bit by bit, no table;
 //  - protobuf wire format (varint, fixed64, length-delimited, fixed32), decoding Event
-//    (event.proto: 1 wall_time double, 2 step int64, 3 file_version string, 5 summary) and
-//    Summary.Value (summary.proto: 1 tag string, 2 simple_value float); unknown fields skipped.
+//    (event.proto: 1 wall_time double, 2 step int64, 3 file_version string, 5 summary,
+//    7 session_log: SessionLog 1 status, START = 1) and Summary.Value (summary.proto: 1 tag string,
+//    2 simple_value float, 9 metadata: SummaryMetadata 1 plugin_data: PluginData 1 plugin_name,
+//    8 tensor: TensorProto (tensor.proto) 1 dtype, 8 string_val); unknown fields skipped.
 
 export function crc32cBitwise(bytes: Uint8Array): number {
   let crc = 0xffffffff;
@@ -24,7 +26,11 @@ export interface TfEvent {
   wallTime?: number;
   step: number;
   fileVersion?: string;
+  /** SessionLog status (1 = START) */
+  sessionStatus?: number;
   scalars: { tag: string; value: number }[];
+  /** string tensors: the plugin named in their metadata and their strings */
+  texts: { tag: string; plugin: string; dtype: number; strings: string[] }[];
 }
 
 /** Fields of one protobuf message: [field number, wire type, value (number | bigint | bytes)]. */
@@ -63,20 +69,38 @@ function fields(buf: Uint8Array): [number, number, number | bigint | Uint8Array]
 }
 
 export function decodeEvent(data: Uint8Array): TfEvent {
-  const ev: TfEvent = { step: 0, scalars: [] };
+  const ev: TfEvent = { step: 0, scalars: [], texts: [] };
+  const utf8 = (b: unknown) => new TextDecoder().decode(b as Uint8Array);
   for (const [f, w, v] of fields(data)) {
     if (f === 1 && w === 1) ev.wallTime = v as number;
     else if (f === 2 && w === 0) ev.step = Number(BigInt.asIntN(64, v as bigint));
-    else if (f === 3 && w === 2) ev.fileVersion = new TextDecoder().decode(v as Uint8Array);
-    else if (f === 5 && w === 2) {
+    else if (f === 3 && w === 2) ev.fileVersion = utf8(v);
+    else if (f === 7 && w === 2) {
+      for (const [lf, lw, lv] of fields(v as Uint8Array)) if (lf === 1 && lw === 0) ev.sessionStatus = Number(lv);
+    } else if (f === 5 && w === 2) {
       for (const [sf, sw, sv] of fields(v as Uint8Array)) {
         if (sf !== 1 || sw !== 2) continue;
-        let tag = "", value = NaN;
+        let tag = "", value = NaN, tensor: Uint8Array | null = null, plugin = "";
         for (const [vf, vw, vv] of fields(sv as Uint8Array)) {
-          if (vf === 1 && vw === 2) tag = new TextDecoder().decode(vv as Uint8Array);
+          if (vf === 1 && vw === 2) tag = utf8(vv);
           else if (vf === 2 && vw === 5) value = vv as number;
+          else if (vf === 8 && vw === 2) tensor = vv as Uint8Array;
+          else if (vf === 9 && vw === 2) {
+            for (const [mf, mw, mv] of fields(vv as Uint8Array)) {
+              if (mf !== 1 || mw !== 2) continue;
+              for (const [pf, pw, pv] of fields(mv as Uint8Array)) if (pf === 1 && pw === 2) plugin = utf8(pv);
+            }
+          }
         }
-        ev.scalars.push({ tag, value });
+        if (tensor) {
+          let dtype = 0;
+          const strings: string[] = [];
+          for (const [tf, tw, tv] of fields(tensor)) {
+            if (tf === 1 && tw === 0) dtype = Number(tv);
+            else if (tf === 8 && tw === 2) strings.push(utf8(tv));
+          }
+          ev.texts.push({ tag, plugin, dtype, strings });
+        } else ev.scalars.push({ tag, value });
       }
     }
   }

@@ -13,6 +13,7 @@ import type { RunConfigInput } from "../../src/config/schema.ts";
 import { openRunData } from "../../src/train/run-data.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { historyRows } from "../support/metrics-rows.ts";
 import { tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -22,8 +23,9 @@ function config(over: Partial<RunConfigInput> = {}): RunConfigInput {
   return { ...tinyRunConfig("t", join(dir, "tokens.u32"), { train: { steps: 8 }, checkpoint: { saveInterval: 3 } }), ...over };
 }
 
+/** the loss of every step in the run's history (metrics.jsonl as its reader sees it) */
 function losses(runDir: string): number[] {
-  return readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).loss);
+  return historyRows(runDir).filter((r) => r.eval === undefined).map((r) => r.loss as number);
 }
 
 beforeAll(() => {

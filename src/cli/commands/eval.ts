@@ -99,7 +99,8 @@ export const evalCommand: CommandSpec = {
       if (recordDir) {
         const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
         const step = typeof src.trainState.step === "number" ? src.trainState.step : 0;
-        recordEval(recordDir, { step, eval: name, kind: taskPath ? "mc" : "lm", ...out, checkpoint: resolve(from) });
+        const repaired = recordEval(recordDir, { step, eval: name, kind: taskPath ? "mc" : "lm", ...out, checkpoint: resolve(from) });
+        if (repaired) console.error(`eval: ${repaired}`);
       }
     } finally {
       src.close();

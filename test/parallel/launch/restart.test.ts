@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { loadCheckpoint } from "../../../src/checkpoint/native/read.ts";
 import { listCheckpoints } from "../../../src/checkpoint/naming.ts";
 import { ensureNativeBuilt } from "../../support/build.ts";
+import { historyRows } from "../../support/metrics-rows.ts";
 import { olmo, root, writeTinyJob } from "../run-compare.ts";
 
 let dir: string, cfgPath: string;
@@ -18,14 +19,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const job = ["--train.steps=300", "--data.allowRepetition=true", "--checkpoint.saveInterval=20", "--checkpoint.keep=2", "--quiet"];
-/** the last record of every step (a restarted run logs the steps after its checkpoint again) */
+/** the run's history of step losses (a restarted run logs the steps after its checkpoint again: the reader keeps the last) */
 function lastPerStep(runDir: string): { step: number; loss: number }[] {
-  const by = new Map<number, { step: number; loss: number }>();
-  for (const l of readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n")) {
-    const r = JSON.parse(l);
-    by.set(r.step, { step: r.step, loss: r.loss });
-  }
-  return [...by.values()].sort((a, b) => a.step - b.step);
+  return historyRows(runDir).filter((r) => r.eval === undefined).map((r) => ({ step: r.step as number, loss: r.loss as number }));
 }
 const lines = (runDir: string) => (existsSync(join(runDir, "metrics.jsonl")) ? readFileSync(join(runDir, "metrics.jsonl"), "utf8").split("\n").length - 1 : 0);
 
