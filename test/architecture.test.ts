@@ -53,7 +53,8 @@ const ROOMS: Record<string, string[]> = {
   model: ["backend", "tensor", "parallel/comm"],
   // ZeRO-1 and TP norms need the collectives over backend pointers
   optim: ["backend", "model", "tensor", "parallel/comm"],
-  data: ["tensor", "model/config.ts"],
+  // read-only memory maps of token files (Bun.mmap opens files read-write)
+  data: ["tensor", "model/config.ts", "native/map-file.ts"],
   checkpoint: ["tensor", "model", "data"],
   parallel: ["backend", "native", "tensor"],
   eval: ["model", "data", "backend", "tensor", "config"],

@@ -13,6 +13,7 @@
 // trust a file by its name alone.
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { mapFileReadOnly } from "../native/map-file.ts";
 import { PCG64, randomInterval } from "./pcg64.ts";
 
 export interface OrderKey {
@@ -54,7 +55,7 @@ function tailMatches(idx: Uint32Array, k: OrderKey): boolean {
 
 function mapFile(path: string, entries: number): Uint32Array | null {
   if (!existsSync(path) || statSync(path).size !== entries * 4) return null;
-  const bytes = Bun.mmap(path, { shared: false });
+  const bytes = mapFileReadOnly(path); // OLMo-core's work_dir may be another user's, or read-only
   return new Uint32Array(bytes.buffer, bytes.byteOffset, entries);
 }
 
