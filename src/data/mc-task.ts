@@ -79,7 +79,13 @@ export async function readMcTask(path: string, opts: { vocabSize: number; maxQue
   const parsed = parseMcTask(text, path, opts.maxQuestions);
   const enc = await cl100k();
   const encode = (s: string, at: string): number[] => {
-    const ids = enc.encode(s);
+    let ids: number[];
+    try {
+      ids = enc.encode(s);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${at}: ${e.message}`);
+      throw e;
+    }
     const bad = ids.find((t) => t >= opts.vocabSize);
     if (bad !== undefined) throw new UserError(`${at}: token id ${bad} (cl100k_base) is >= the model's vocab size ${opts.vocabSize}`);
     return ids;
