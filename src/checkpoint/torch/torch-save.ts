@@ -81,6 +81,15 @@ export class TorchArchive {
     const empty = sh.some((d) => d === 0);
     const last = (off as number) + sh.reduce((a, d, i) => a + (d - 1) * sd[i], 0);
     if (!empty && last >= numel) return bad(`a tensor [${sh}] (offset ${off}, strides ${sd}) reaches element ${last} of a ${numel}-element storage`);
+    // a view may not claim more elements than its storage holds (stride 0 or overlapping strides):
+    // reading it would expand a few stored bytes into as many as the shape claims, and the writers
+    // of checkpoints clone such views before saving (DCP: `if tensor.storage().size() !=
+    // tensor.numel(): tensor = tensor.clone()`, pytorch/pytorch torch/distributed/checkpoint/
+    // filesystem.py _SerialCpuLoader at 0140b62d; OLMo-core's _write_items the same at 003ae116)
+    const elements = sh.reduce((a, d) => a * d, 1);
+    if (elements > numel) {
+      return bad(`a tensor [${sh}] (strides ${sd}) claims ${elements} elements from a storage of ${numel}: a broadcast or overlapping view, refused rather than expanded`);
+    }
     return { dtype, shape: sh, stride: sd, storageOffset: off as number, storageAt: rec.at, storageNumel: numel };
   }
 }
