@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { UserError } from "../errors.ts";
+import { parseJson } from "../input.ts";
 import { stageOutputDir } from "../output-dir.ts";
 import { BpeEncoder } from "./bpe.ts";
 
@@ -152,7 +153,7 @@ export async function* readDocuments(paths: string[], onBytes?: (bytes: number) 
         if (line.trim() === "") continue;
         let obj: unknown;
         try {
-          obj = JSON.parse(line);
+          obj = parseJson(line);
         } catch {
           throw new UserError(`${p}:${lineNo}: not valid JSON (expected one {"text": ...} object per line)`);
         }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { listCheckpoints, parseCheckpointName } from "../checkpoint/naming.ts";
 import { UserError } from "../errors.ts";
+import { parseJson } from "../input.ts";
 import { CLIENT_SCRIPT } from "./report-client.ts";
 
 export interface MetricRow {
@@ -114,7 +115,7 @@ export function readRun(dir: string): RunReport {
     if (!line.trim()) continue;
     let row: MetricRow;
     try {
-      row = JSON.parse(line);
+      row = parseJson(line) as MetricRow;
     } catch {
       // the last line of a killed run may be cut short; anything else is a damaged file
       if (i >= lines.length - 2) continue;
@@ -138,7 +139,7 @@ export function readRun(dir: string): RunReport {
   const cfgPath = join(dir, "config.json");
   if (existsSync(cfgPath)) {
     try {
-      config = JSON.parse(readFileSync(cfgPath, "utf8"));
+      config = parseJson(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
     } catch {
       throw new UserError(`report: ${cfgPath} is not valid JSON`);
     }

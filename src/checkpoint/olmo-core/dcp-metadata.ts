@@ -94,7 +94,7 @@ export function parseDcpMetadata(buf: Uint8Array, where: string): DcpMetadata {
     const props = field(md, "properties");
     const st = props instanceof PyObject ? props.state : undefined;
     const dt = st instanceof PyTuple ? st.items[0] : field(props, "dtype");
-    const dtype = dt instanceof PyGlobal && dt.module === "torch" ? TORCH_DTYPE[dt.name] : undefined;
+    const dtype = dt instanceof PyGlobal && dt.module === "torch" ? TORCH_DTYPE.get(dt.name) : undefined;
     if (!dtype) bad(`${fqn}: dtype ${dt instanceof PyGlobal ? dt.qualified : typeName(dt)} is not supported`);
     const size = ints(field(md, "size"));
     if (!size) return bad(`${fqn}: size is malformed`);

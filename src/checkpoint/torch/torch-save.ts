@@ -19,14 +19,16 @@ import { type ZipEntry, ZipWriter, readZipDirectory, zipDataOffset } from "./zip
 /** Element types a checkpoint tensor may have; only the float ones convert to f32. */
 export type TorchDType = DType | "f64" | "i64" | "i32" | "i16" | "i8" | "u8" | "bool";
 
-const STORAGE_DTYPE: Record<string, TorchDType> = {
-  FloatStorage: "f32", BFloat16Storage: "bf16", HalfStorage: "f16", DoubleStorage: "f64", LongStorage: "i64",
-  IntStorage: "i32", ShortStorage: "i16", CharStorage: "i8", ByteStorage: "u8", BoolStorage: "bool",
-};
+// Maps, not objects: the names come from files, and a name like "toString" or "__proto__" must
+// find nothing rather than Object.prototype's members.
+const STORAGE_DTYPE = new Map<string, TorchDType>([
+  ["FloatStorage", "f32"], ["BFloat16Storage", "bf16"], ["HalfStorage", "f16"], ["DoubleStorage", "f64"], ["LongStorage", "i64"],
+  ["IntStorage", "i32"], ["ShortStorage", "i16"], ["CharStorage", "i8"], ["ByteStorage", "u8"], ["BoolStorage", "bool"],
+]);
 /** torch.<name> dtype globals (in DCP metadata and _rebuild_tensor_v3) */
-export const TORCH_DTYPE: Record<string, TorchDType> = {
-  float32: "f32", bfloat16: "bf16", float16: "f16", float64: "f64", int64: "i64", int32: "i32", int16: "i16", int8: "i8", uint8: "u8", bool: "bool",
-};
+export const TORCH_DTYPE = new Map<string, TorchDType>([
+  ["float32", "f32"], ["bfloat16", "bf16"], ["float16", "f16"], ["float64", "f64"], ["int64", "i64"], ["int32", "i32"], ["int16", "i16"], ["int8", "i8"], ["uint8", "u8"], ["bool", "bool"],
+]);
 export const DTYPE_BYTES: Record<TorchDType, number> = { f32: 4, bf16: 2, f16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1 };
 const STORAGE_OF: Partial<Record<TorchDType, string>> = { f32: "FloatStorage", bf16: "BFloat16Storage" };
 export const TORCH_DTYPE_NAME: Partial<Record<TorchDType, string>> = { f32: "float32", bf16: "bfloat16" };
@@ -60,11 +62,11 @@ export class TorchArchive {
     if (!(st instanceof PyPersistent)) return bad(`a tensor's storage is a ${typeName(st)}, not a storage reference`);
     const pid = seq(st.pid);
     if (!pid || pid.length < 5 || pid[0] !== "storage" || !(pid[1] instanceof PyGlobal) || typeof pid[2] !== "string") return bad("a storage reference is not ('storage', type, key, location, size)");
-    let dtype: TorchDType | undefined = STORAGE_DTYPE[(pid[1] as PyGlobal).name];
+    let dtype: TorchDType | undefined = STORAGE_DTYPE.get((pid[1] as PyGlobal).name);
     let numel = pid[4] as number;
     if (v3) {
       const d = v.args[6];
-      dtype = d instanceof PyGlobal && d.module === "torch" ? TORCH_DTYPE[d.name] : undefined;
+      dtype = d instanceof PyGlobal && d.module === "torch" ? TORCH_DTYPE.get(d.name) : undefined;
       if (dtype && (pid[1] as PyGlobal).name === "UntypedStorage") numel = Math.floor(numel / DTYPE_BYTES[dtype]);
     }
     if (!dtype) return bad(`storage type ${(pid[1] as PyGlobal).qualified} is not supported`);

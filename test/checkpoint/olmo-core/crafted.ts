@@ -30,11 +30,16 @@ export interface CraftedTensor {
   fqn: string;
   size: number[];
   chunks: CraftedChunk[];
+  /** the torch.<name> dtype in the metadata (default float32) */
+  dtypeName?: string;
 }
 
-/** A torch.save archive of a view: `shape` with `strides` (elements) over a float32 storage, plus `padBytes` of an unused record. */
-export function viewBlob(shape: number[], strides: number[], storage: Float32Array, padBytes = 0): Uint8Array {
-  const pid = new PyPersistent(new PyTuple(["storage", new PyGlobal("torch", "FloatStorage"), "0", "cpu", storage.length]));
+/**
+ * A torch.save archive of a view: `shape` with `strides` (elements) over a float32 storage, plus
+ * `padBytes` of an unused record; `storageClass` names the storage type (torch.<name>).
+ */
+export function viewBlob(shape: number[], strides: number[], storage: Float32Array, padBytes = 0, storageClass = "FloatStorage"): Uint8Array {
+  const pid = new PyPersistent(new PyTuple(["storage", new PyGlobal("torch", storageClass), "0", "cpu", storage.length]));
   const hooks = new PyObject(new PyGlobal("collections", "OrderedDict"), [], "reduce");
   const pkl = pickle(new PyObject(new PyGlobal("torch._utils", "_rebuild_tensor_v2"), [pid, 0, new PyTuple(shape), new PyTuple(strides), false, hooks], "reduce"));
   return zipBytes((z) => {
@@ -79,7 +84,7 @@ export function metadataPickle(tensors: (CraftedTensor & { chunks: (CraftedChunk
   const sdm = new PyDict(), sd = new PyDict();
   for (const t of tensors) {
     const props = new PyObject(new PyGlobal(MD, "TensorProperties"), [], "newobj");
-    props.state = new PyTuple([new PyGlobal("torch", "float32"), new PyGlobal("torch", "strided"), false, null, false]);
+    props.state = new PyTuple([new PyGlobal("torch", t.dtypeName ?? "float32"), new PyGlobal("torch", "strided"), false, null, false]);
     const chunks: PyValue[] = t.chunks.map((c) => dataclassRecord(MD, "ChunkStorageMetadata", [["offsets", torchSize(c.offsets)], ["sizes", torchSize(c.sizes)]]));
     sdm.entries.push([t.fqn, dataclassRecord(MD, "TensorStorageMetadata", [["properties", props], ["size", torchSize(t.size)], ["chunks", chunks]])]);
     for (const c of t.chunks) {
