@@ -4,7 +4,7 @@
 // bounded by the .metadata's size, and the tiling check is O(k log k). Each is refused in one line
 // before anything is written; legitimate layouts (strided views, many chunks) still read.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type DcpChunk, checkTiling, parseDcpMetadata } from "../../../src/checkpoint/olmo-core/dcp-metadata.ts";
 import { openOlmoCoreCheckpoint } from "../../../src/checkpoint/olmo-core/read.ts";
@@ -241,10 +241,15 @@ describe("checkTiling in O(k log k)", () => {
   });
 });
 
-test("the fixture folders still parse and read (their items are disjoint and long enough)", () => {
+test("the real torch.save fixtures pass every rule (items disjoint and long enough, views within their storage)", () => {
   for (const s of ["step5", "step7"]) {
     const r = openOlmoCoreCheckpoint(join(import.meta.dir, "fixtures", s));
-    r.close();
+    try {
+      const out = new Float32Array(256 * 32);
+      r.read("model", "model.embed_tokens.weight", out); // step5's rank-1 chunk is a view into a larger storage
+      expect(out.some((x) => x !== 0)).toBe(true);
+    } finally {
+      r.close();
+    }
   }
-  expect(readFileSync(join(import.meta.dir, "fixtures", "step5", "config.json")).length).toBeGreaterThan(0);
 });
