@@ -7,6 +7,15 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A message as one line: control characters (a newline in a path, an escape sequence) are written
+ * as JSON escapes, so every error is one line on stderr whatever the names it quotes hold.
+ */
+export function oneLine(message: string): string {
+  const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+  return message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export function userError(message: string): never {
   throw new UserError(message);
 }

@@ -1,7 +1,7 @@
 // The house rules of docs/architecture.md, enforced by reading every import under src/:
 //   cli → recipe → train → {eval, metrics, model, data, optim, checkpoint, parallel} → backend → native
 // - rooms (src/<room>/) import only the rooms (or files) listed for them below; the files at src/'s
-//   root (errors, process, output-dir, progress, workers) are leaves every room may use;
+//   root (errors, process, output-dir, progress, workers, input) are leaves every room may use;
 // - inside checkpoint/, parallel/, data/ and train/, a sub-room (checkpoint/torch/, …) imports its
 //   room's own root files and only the sub-rooms listed for it;
 // - no import circles (type imports count: a circle of types is still two files that cannot be
@@ -53,7 +53,8 @@ const ROOMS: Record<string, string[]> = {
   model: ["backend", "tensor", "parallel/comm"],
   // ZeRO-1 and TP norms need the collectives over backend pointers
   optim: ["backend", "model", "tensor", "parallel/comm"],
-  data: ["tensor", "model/config.ts"],
+  // read-only memory maps of token files (Bun.mmap opens files read-write)
+  data: ["tensor", "model/config.ts", "native/map-file.ts"],
   checkpoint: ["tensor", "model", "data"],
   parallel: ["backend", "native", "tensor"],
   eval: ["model", "data", "backend", "tensor", "config"],
@@ -63,7 +64,7 @@ const ROOMS: Record<string, string[]> = {
   recipe: ["train", "eval", "metrics", "model", "data", "optim", "checkpoint", "backend", "tensor", "config"],
   cli: ["recipe", "train", "eval", "metrics", "model", "data", "optim", "checkpoint", "parallel", "backend", "native", "tensor", "config"],
 };
-const LEAVES = ["errors.ts", "process.ts", "output-dir.ts", "progress.ts", "workers.ts"];
+const LEAVES = ["errors.ts", "process.ts", "output-dir.ts", "progress.ts", "workers.ts", "input.ts"];
 /** sub-rooms and the other sub-rooms of their room they may use (a room's root files are always allowed) */
 const SUB_ROOMS: Record<string, string[]> = {
   "checkpoint/torch": [], // PyTorch's containers, from their specs: no format of ours

@@ -5,12 +5,17 @@
 // puts the metadata in last and publishes the directory with one rename, so anything else (a
 // `*.tmp-<pid>` directory, a directory without metadata) is the debris of an interrupted save.
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fsyncPath } from "../output-dir.ts";
-import { pidAlive } from "../process.ts";
+import { basename, dirname, join } from "node:path";
+import { fsyncPath, isDeadStaging, stagingPath, stagingPid } from "../output-dir.ts";
 
 export const METADATA_FILE = "metadata.msgpack";
-const TMP_MARK = ".tmp-";
+/**
+ * Bytes a run writes below its folder at most: a checkpoint retired for pruning with a file of a
+ * parallel save inside, `stage999-ingredient999-step<16 digits>-tokens<16 digits>B.pruned.tmp-<pid>/
+ * part.rank<6 digits>.msgpack.tmp-<pid>` (~125), or TensorBoard's `tensorboard/events.out.tfevents.
+ * <seconds>.<host, up to 64>.<pid>.0` (~110); a run folder must leave this much of PATH_MAX.
+ */
+export const RUN_FOLDER_RESERVE_BYTES = 160;
 
 export interface NameParts {
   stage: number;
@@ -37,7 +42,7 @@ export function parseCheckpointName(name: string): { stage: number; ingredient?:
 }
 
 export function isCompleteCheckpoint(dir: string): boolean {
-  return !dir.includes(TMP_MARK) && existsSync(join(dir, METADATA_FILE));
+  return stagingPid(basename(dir)) === null && existsSync(join(dir, METADATA_FILE));
 }
 
 export interface CheckpointEntry {
@@ -73,7 +78,7 @@ export function findLatestCheckpoint(runDir: string): string | null {
  * Returns the new name.
  */
 export function retireCheckpoint(path: string, pid = process.pid): string {
-  const aside = tempDirFor(`${path}.pruned`, pid);
+  const aside = stagingPath(`${path}.pruned`, pid);
   renameSync(path, aside);
   fsyncPath(dirname(path));
   return aside;
@@ -103,10 +108,7 @@ export function pruneCheckpoints(runDir: string, keep: number, ephemeral?: Ephem
   }
   for (const c of all.slice(0, Math.max(0, all.length - keep))) drop(c);
   for (const name of readdirSync(runDir)) {
-    const i = name.lastIndexOf(TMP_MARK);
-    if (i < 0) continue;
-    const pid = Number(name.slice(i + TMP_MARK.length));
-    if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) {
+    if (isDeadStaging(name)) {
       rmSync(join(runDir, name), { recursive: true, force: true });
       removed.push(join(runDir, name));
     }
@@ -118,9 +120,4 @@ export function pruneCheckpoints(runDir: string, keep: number, ephemeral?: Ephem
 export interface EphemeralSaves {
   every: number;
   saveInterval: number;
-}
-
-/** The temporary directory a save writes before the rename; a parallel save names it after rank 0's pid. */
-export function tempDirFor(finalPath: string, pid = process.pid): string {
-  return `${finalPath}${TMP_MARK}${pid}`;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 // `olmo <command> ...`: dispatch to one of the commands in ./commands/. Thin by design.
-import { UserError } from "../errors.ts";
+import { UserError, oneLine } from "../errors.ts";
 import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
 import { commands } from "./commands.ts";
 import { watchLauncher } from "../parallel/launch/launcher-watch.ts";
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   return typeof code === "number" ? code : 0;
 }
 
-const ENVIRONMENT_ERRNOS = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EMFILE", "ENFILE"]);
+const ENVIRONMENT_ERRNOS = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EMFILE", "ENFILE", "ENAMETOOLONG", "ELOOP"]);
 
 /** Run the CLI: a user mistake or a refused write is one stderr line and exit code 2; a bug keeps its stack. */
 export async function runCli(argv: string[]): Promise<void> {
@@ -73,15 +73,15 @@ export async function runCli(argv: string[]): Promise<void> {
     process.exitCode = await main(argv);
   } catch (e) {
     if (e instanceof UserError || (e instanceof Error && (e.name === "NativeLoadError" || e.name === "BackendChoiceError"))) {
-      console.error(`olmo: error: ${e.message}`);
+      console.error(`olmo: error: ${oneLine(e.message)}`);
       process.exit(2);
     }
     // The machine refusing a write (disk full, read-only, a file where a folder should be) is the
     // user's to fix, not a bug: one line naming the path.
     const sys = e as { code?: unknown; path?: unknown; message?: unknown };
     if (typeof sys.code === "string" && ENVIRONMENT_ERRNOS.has(sys.code)) {
-      const msg = String(sys.message).split("\n")[0];
-      console.error(`olmo: error: ${msg}${typeof sys.path === "string" && !msg.includes(sys.path) ? ` (${sys.path})` : ""}`);
+      const msg = String(sys.message);
+      console.error(`olmo: error: ${oneLine(`${msg}${typeof sys.path === "string" && !msg.includes(sys.path) ? ` (${JSON.stringify(sys.path)})` : ""}`)}`);
       process.exit(2);
     }
     throw e;

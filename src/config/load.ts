@@ -2,15 +2,21 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { UserError } from "../errors.ts";
+import { parseJson } from "../input.ts";
 import { type RunConfig, type RunConfigInput, RunConfigSchema } from "./schema.ts";
 
 /** "3" -> 3, "true" -> true, "[1,2]" -> [1,2], anything else stays a string */
 function parseValue(raw: string): unknown {
   try {
-    return JSON.parse(raw);
+    return parseJson(raw);
   } catch {
     return raw;
   }
+}
+
+/** Set an own property (a key such as "__proto__" stays a key, for the schema to refuse, not a prototype). */
+function setOwn(node: Record<string, unknown>, k: string, value: unknown): void {
+  Object.defineProperty(node, k, { value, writable: true, enumerable: true, configurable: true });
 }
 
 export function applyOverrides(config: Record<string, unknown>, overrides: [string, string][]): Record<string, unknown> {
@@ -19,12 +25,12 @@ export function applyOverrides(config: Record<string, unknown>, overrides: [stri
     const keys = path.split(".");
     let node: Record<string, unknown> = out;
     for (const k of keys.slice(0, -1)) {
-      const next = node[k];
-      if (next === undefined) node[k] = {};
+      const next = Object.hasOwn(node, k) ? node[k] : undefined;
+      if (next === undefined) setOwn(node, k, {});
       else if (typeof next !== "object" || next === null || Array.isArray(next)) throw new UserError(`override --${path}: ${k} is not an object`);
       node = node[k] as Record<string, unknown>;
     }
-    node[keys[keys.length - 1]] = parseValue(raw);
+    setOwn(node, keys[keys.length - 1], parseValue(raw));
   }
   return out;
 }

@@ -5,8 +5,8 @@
 // the index of the right one; `uncond` is the prompt the unconditional score conditions on
 // (OLMo's doc_to_domain_conditional; its default there is " ", here too). Tokenized with cl100k_base
 // (prepare.ts), the base of OLMo-2's dolma2 vocabulary. Every mistake names the file and line.
-import { readFileSync } from "node:fs";
 import { UserError } from "../errors.ts";
+import { parseJson, readInputText } from "../input.ts";
 import { cl100k } from "./prepare.ts";
 
 export interface McChoice {
@@ -48,7 +48,7 @@ export function parseMcTask(text: string, source: string, maxQuestions?: number)
     const at = `${source}:${i + 1}`;
     let q: Record<string, unknown>;
     try {
-      q = JSON.parse(line);
+      q = parseJson(line) as Record<string, unknown>;
     } catch {
       throw new UserError(`${at}: not a JSON line`);
     }
@@ -70,16 +70,16 @@ export function parseMcTask(text: string, source: string, maxQuestions?: number)
 }
 
 export async function readMcTask(path: string, opts: { vocabSize: number; maxQuestions?: number; maxSeqLen?: number }): Promise<McQuestion[]> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    throw new UserError(`task file not found: ${path}`);
-  }
-  const parsed = parseMcTask(text, path, opts.maxQuestions);
+  const parsed = parseMcTask(readInputText(path, "task file"), path, opts.maxQuestions);
   const enc = await cl100k();
   const encode = (s: string, at: string): number[] => {
-    const ids = enc.encode(s);
+    let ids: number[];
+    try {
+      ids = enc.encode(s);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${at}: ${e.message}`);
+      throw e;
+    }
     const bad = ids.find((t) => t >= opts.vocabSize);
     if (bad !== undefined) throw new UserError(`${at}: token id ${bad} (cl100k_base) is >= the model's vocab size ${opts.vocabSize}`);
     return ids;

@@ -2,9 +2,9 @@
 // may contain `{TOKENIZER}` (→ "allenai/dolma2-tokenizer" for OLMo-2) and is joined to a base
 // directory (mix_base_dir). Blank lines and `#` comments (dolmino lists carry `#SOURCE` headers) are
 // skipped. Upsampling in OLMo's lists is done by listing a file twice, so duplicates are kept.
-import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { UserError } from "../errors.ts";
+import { readInputText } from "../input.ts";
 
 export const DOLMA2_TOKENIZER = "allenai/dolma2-tokenizer";
 
@@ -40,11 +40,5 @@ export function parseMix(text: string, opts: { baseDir: string; tokenizer?: stri
 }
 
 export function readMixFile(mixFile: string, baseDir: string, tokenizer?: string): MixEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(mixFile, "utf8");
-  } catch {
-    throw new UserError(`mix file not found: ${mixFile}`);
-  }
-  return parseMix(text, { baseDir, tokenizer, source: mixFile });
+  return parseMix(readInputText(mixFile, "mix file"), { baseDir, tokenizer, source: mixFile });
 }

@@ -11,8 +11,10 @@
 // PCG64 draws check the file (orderTail), far cheaper than the shuffle. We write our own file under
 // a distinct name (olmo-bun-order_…), so OLMo-core never mistakes ours for its own and we never
 // trust a file by its name alone.
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { mapFileReadOnly } from "../native/map-file.ts";
+import { writeFileAtomic } from "../output-dir.ts";
 import { PCG64, randomInterval } from "./pcg64.ts";
 
 export interface OrderKey {
@@ -54,7 +56,7 @@ function tailMatches(idx: Uint32Array, k: OrderKey): boolean {
 
 function mapFile(path: string, entries: number): Uint32Array | null {
   if (!existsSync(path) || statSync(path).size !== entries * 4) return null;
-  const bytes = Bun.mmap(path, { shared: false });
+  const bytes = mapFileReadOnly(path); // OLMo-core's work_dir may be another user's, or read-only
   return new Uint32Array(bytes.buffer, bytes.byteOffset, entries);
 }
 
@@ -82,8 +84,6 @@ export function readCachedOrder(dir: string, k: OrderKey): Uint32Array | null {
 /** Write our cache file atomically (temp name, then rename). */
 export function writeCachedOrder(dir: string, k: OrderKey, idx: Uint32Array): void {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, ownOrderFile(k));
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, idx.subarray(0, k.used));
-  renameSync(tmp, path);
+  const used = idx.subarray(0, k.used);
+  writeFileAtomic(join(dir, ownOrderFile(k)), new Uint8Array(used.buffer, used.byteOffset, used.byteLength), "data order cache");
 }

@@ -4,6 +4,7 @@
 // thousands of files opens in O(files) and never reads a file whole.
 import { statSync } from "node:fs";
 import { UserError } from "../errors.ts";
+import { mapFileReadOnly } from "../native/map-file.ts";
 
 export type TokenDtype = "uint16" | "uint32";
 
@@ -37,8 +38,8 @@ export class TokenFile {
     if (this.numTokens === 0) return (this.view = this.dtype === "uint16" ? new Uint16Array(0) : new Uint32Array(0));
     let bytes: Uint8Array;
     try {
-      // shared: false → MAP_PRIVATE: we never write, and a private map cannot modify the file.
-      bytes = Bun.mmap(this.path, { shared: false });
+      // opened read-only: datasets live on read-only mounts, immutable or another owner's files
+      bytes = mapFileReadOnly(this.path);
     } catch (e) {
       throw new UserError(`${this.path}: cannot memory-map (${(e as Error).message})`);
     }

@@ -13,6 +13,7 @@
 // null for a non-finite value), so a 1M-step run reads in a few hundred MB at most; the file is read
 // in chunks, never whole.
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { parseJson } from "../input.ts";
 import { isRestartMarker, parseRecord } from "./metrics-log.ts";
 import type { EvalRecord, MetricsRecord } from "./records.ts";
 
@@ -145,7 +146,7 @@ export function readMetricsHistory(path: string): MetricsHistory {
 
 function isJson(text: string): boolean {
   try {
-    JSON.parse(text);
+    parseJson(text);
     return true;
   } catch {
     return false;

@@ -12,6 +12,7 @@
 // and is cut off (its numbers were never whole).
 import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { parseJson } from "../input.ts";
 import type { MetricsRecord } from "./records.ts";
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -29,7 +30,7 @@ export const isRestartMarker = (r: object): boolean => (r as { restart?: unknown
 export function parseRecord(line: string): MetricsRecord | null {
   let v: unknown;
   try {
-    v = JSON.parse(line);
+    v = parseJson(line);
   } catch {
     return null;
   }

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { listCheckpoints, parseCheckpointName } from "../checkpoint/naming.ts";
 import { UserError } from "../errors.ts";
+import { parseJson } from "../input.ts";
 import { metricsPath } from "./metrics-log.ts";
 import { type MetricsHistory, readMetricsHistory } from "./metrics-history.ts";
 import { clientScript } from "./report-client.ts";
@@ -36,7 +37,7 @@ export function readRun(dir: string): RunReport {
   const cfgPath = join(dir, "config.json");
   if (existsSync(cfgPath)) {
     try {
-      config = JSON.parse(readFileSync(cfgPath, "utf8"));
+      config = parseJson(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
     } catch {
       throw new UserError(`report: "${cfgPath}" is not valid JSON`);
     }

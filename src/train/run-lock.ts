@@ -7,8 +7,9 @@
 // of one job share the folder and only rank 0 holds the lock.
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { UserError } from "../errors.ts";
+import { parseJson } from "../input.ts";
 import { pidAlive } from "../process.ts";
 
 export const LOCK_FILE = "train.lock";
@@ -41,8 +42,8 @@ function holderAlive(h: Holder): boolean {
 
 function readHolder(path: string): Holder | null {
   try {
-    const h = JSON.parse(readFileSync(path, "utf8"));
-    return Number.isSafeInteger(h?.pid) && typeof h.host === "string" ? h : null;
+    const h = parseJson(readFileSync(path, "utf8")) as Holder | null;
+    return h !== null && Number.isSafeInteger(h.pid) && typeof h.host === "string" ? h : null;
   } catch {
     return null; // unreadable: a holder killed while writing it (we write it whole, then link)
   }
@@ -55,8 +56,8 @@ export interface RunLock {
 
 /** Take the run folder's lock (creating the folder), or throw a one-line UserError naming the holder. */
 export function acquireRunLock(runDir: string): RunLock {
-  const created = !existsSync(runDir);
-  mkdirSync(runDir, { recursive: true });
+  // the first folder this creates (mkdirSync names it; undefined when the run folder existed)
+  const firstCreated = mkdirSync(runDir, { recursive: true });
   const path = join(runDir, LOCK_FILE);
   const me: Holder = { pid: process.pid, host: hostname(), pidStart: pidStartTime(process.pid), since: new Date().toISOString() };
   // written whole under a private name, then linked into place: link(2) fails if the lock exists,
@@ -105,8 +106,14 @@ export function acquireRunLock(runDir: string): RunLock {
     held = false;
     process.off("exit", release);
     if (readHolder(path)?.pid === process.pid) unlinkSync(path);
-    // a run that failed before writing anything leaves no folder behind either
-    if (created && readdirSync(runDir).length === 0) rmdirSync(runDir);
+    // a run that failed before writing anything leaves no folder behind either: the run folder and
+    // every parent the lock created for it (OLMO_CKPT_ROOT/stage2-ingredient3), while empty
+    if (firstCreated === undefined) return;
+    for (let dir = resolve(runDir); ; dir = dirname(dir)) {
+      if (!existsSync(dir) || readdirSync(dir).length > 0) return;
+      rmdirSync(dir);
+      if (dir === resolve(firstCreated) || dirname(dir) === dir) return;
+    }
   };
   process.on("exit", release);
   return { path, release };

@@ -13,7 +13,8 @@ import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
 import { type Parallel, deviceComms, initParallel } from "../parallel/init.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { initTensor } from "../model/init.ts";
-import { findLatestCheckpoint } from "../checkpoint/naming.ts";
+import { RUN_FOLDER_RESERVE_BYTES, findLatestCheckpoint } from "../checkpoint/naming.ts";
+import { checkWritablePath } from "../output-dir.ts";
 import { greedySample, samplePromptIds } from "./sample.ts";
 import { type RunData, openRunData } from "./run-data.ts";
 import { RunCheckpointer } from "./checkpointing/checkpointer.ts";
@@ -82,6 +83,9 @@ function checkResumePoint(step: number, total: number, stopAfter: number | undef
 export async function runTraining(be: Backend, cfg: RunConfig, runDir: string, opts: RunOptions = {}): Promise<RunOutcome> {
   const tp = tensorParallel(opts.tp);
   const env = readRankEnv();
+  // before anything is created: the checkpoints of a run folder too deep for the filesystem would
+  // fail only at the first save, after the steps before it were trained
+  checkWritablePath(runDir, "run folder", RUN_FOLDER_RESERVE_BYTES);
   // one trainer per run folder; the ranks of one job share it, and rank 0 holds the lock for them
   const lock = env.rank === 0 ? acquireRunLock(runDir) : null;
   try {

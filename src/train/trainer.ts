@@ -1,7 +1,8 @@
 // The training loop: for each optimizer step, gradient accumulation over micro-batches, one AdamW
 // update with global-norm clipping, the monitors (src/train/monitors.ts), in-loop evaluations when
 // due, a one-line log, metrics.jsonl and TensorBoard events (src/metrics/run-metrics.ts), checkpoints.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { writeFileAtomic } from "../output-dir.ts";
 import { join } from "node:path";
 import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, totalSteps } from "../config/schema.ts";
@@ -231,5 +232,5 @@ export class Trainer {
 
 export function writeResolvedConfig(runDir: string, cfg: RunConfig): void {
   mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+  writeFileAtomic(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n", "run config");
 }

@@ -14,6 +14,7 @@ import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { TINY_MODEL, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
+import { inputRows, setupInputBadInputs } from "./bad-input-inputs.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -66,25 +67,25 @@ export const rows: Row[] = [
   { mistake: "learning rate so high the run diverges", args: () => train("lr-huge", "--optim.lr=1e30"), message: /training diverged: the loss is not finite at step 2 \(.*\); the last finite loss was \d+\.\d+ at step 1; this step's update was not applied .*; no checkpoint was saved before it/ },
   { mistake: "eps that is 0 in float32", args: () => train("eps", "--optim.eps=1e-300"), message: /invalid config at optim\.eps: eps rounds to 0 in float32/, absent: () => [runDir("eps")] },
   { mistake: "a model too large for this machine", args: () => train("huge", "--model.dModel=5120", "--model.nLayers=64", "--model.nHeads=40", "--model.nKvHeads=8", "--model.ffnHidden=27648", "--model.vocabSize=100278"),
-    message: /the run needs \d+\.\d GiB per rank at tp=1 dp=1 \(weights .*olmo plan's accounting\) but this host has \d+\.\d GiB available; it fits on 80 GB GPUs as olmo plan CONFIG --gpus \d+ --tp \d/, absent: () => [join(runDir("huge"), "metrics.jsonl")] },
-  { mistake: "checkpoint.loadPath that does not exist", args: () => train("noload", `--checkpoint.loadPath=${p("no-such-ckpt")}`), message: /checkpoint\.loadPath .*no-such-ckpt does not exist/, absent: () => [join(runDir("noload"), "metrics.jsonl")] },
+    message: /the run needs \d+\.\d GiB per rank at tp=1 dp=1 \(weights .*olmo plan's accounting\) but this host has \d+\.\d GiB available; it fits on 80 GB GPUs as olmo plan CONFIG --gpus \d+ --tp \d/, absent: () => [runDir("huge")] },
+  { mistake: "checkpoint.loadPath that does not exist", args: () => train("noload", `--checkpoint.loadPath=${p("no-such-ckpt")}`), message: /checkpoint\.loadPath .*no-such-ckpt does not exist/, absent: () => [runDir("noload")] },
   { mistake: "batch not divisible by micro-batch", args: () => train("mb", "--train.microBatchInstances=3"), message: /train\.microBatchInstances: globalBatchInstances 4 is not divisible by microBatchInstances 3/ },
   { mistake: "batch not divisible by micro-batch × DP", args: () => ["plan", cfg(), "--dp", "3"], message: /globalBatchInstances 4 is not divisible by microBatchInstances × dp = 2 × 3/ },
   { mistake: "sequence longer than the RoPE range", args: () => train("rope", "--train.seqLen=128"), message: /train\.seqLen: seqLen 128 exceeds model\.maxSeqLen 64/ },
   { mistake: "bad --a.b override type", args: () => train("type", "--train.steps=abc"), message: /invalid config at train\.steps/ },
   { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /override --optim\.lr\.value: lr is not an object/ },
-  { mistake: "data file missing", args: () => train("nofile", `--data.paths=["${p("missing.u32")}"]`), message: /token file not found/, absent: () => [join(runDir("nofile"), "metrics.jsonl")] },
-  { mistake: "data root (mix baseDir) missing", args: () => train("noroot", "--data.paths=[]", `--data.mixFile=${p("mix.txt")}`, `--data.baseDir=${p("no-such-root")}`), message: /no-such-root/ },
-  { mistake: "empty data file", args: () => train("empty", `--data.paths=["${p("empty.u32")}"]`), message: /the data has 0 instances/, absent: () => [join(runDir("empty"), "metrics.jsonl")] },
-  { mistake: "data too small for the run", args: () => train("short", "--train.steps=1000"), message: /1000 steps|epoch|repetition/i, absent: () => [join(runDir("short"), "metrics.jsonl")] },
-  { mistake: "token id ≥ vocabulary size", args: () => train("vocab", `--data.paths=["${p("big.u32")}"]`), message: /token id 300 .*vocab size 256/, absent: () => [join(runDir("vocab"), "metrics.jsonl")] },
+  { mistake: "data file missing", args: () => train("nofile", `--data.paths=["${p("missing.u32")}"]`), message: /token file not found/, absent: () => [runDir("nofile")] },
+  { mistake: "data root (mix baseDir) missing", args: () => train("noroot", "--data.paths=[]", `--data.mixFile=${p("mix.txt")}`, `--data.baseDir=${p("no-such-root")}`), message: /no-such-root/, absent: () => [runDir("noroot")] },
+  { mistake: "empty data file", args: () => train("empty", `--data.paths=["${p("empty.u32")}"]`), message: /the data has 0 instances/, absent: () => [runDir("empty")] },
+  { mistake: "data too small for the run", args: () => train("short", "--train.steps=1000"), message: /1000 steps|epoch|repetition/i, absent: () => [runDir("short")] },
+  { mistake: "token id ≥ vocabulary size", args: () => train("vocab", `--data.paths=["${p("big.u32")}"]`), message: /token id 300 .*vocab size 256/, absent: () => [runDir("vocab")] },
   {
     mistake: "CUDA requested with no GPU (also how a missing NCCL surfaces without a GPU)", args: () => ["train", p("cfg-cuda.ts"), `--run-dir=${runDir("cuda")}`],
     message: /CUDA backend requested but no GPU is usable/, skip: () => (typeof cudaUsable() === "number" ? "a GPU is usable here" : null),
     env: { OLMO_BACKEND: "" }, // the config's backend applies when OLMO_BACKEND is unset (environment > config)
   },
-  { mistake: "checkpoint from another model", args: () => train("other", `--checkpoint.loadPath=${p("ckpt-other", "stage1-step3-tokens1B")}`), message: /checkpoint is of another model: ffnHidden/, absent: () => [join(runDir("other"), "metrics.jsonl")] },
-  { mistake: "loadPath neither native, OLMo-core nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\), an OLMo-core step folder \(model_and_optim\/\.metadata\) nor an HF folder/, absent: () => [join(runDir("neither"), "metrics.jsonl")] },
+  { mistake: "checkpoint from another model", args: () => train("other", `--checkpoint.loadPath=${p("ckpt-other", "stage1-step3-tokens1B")}`), message: /checkpoint is of another model: ffnHidden/, absent: () => [runDir("other")] },
+  { mistake: "loadPath neither native, OLMo-core nor HF", args: () => train("neither", `--checkpoint.loadPath=${p("notckpt")}`), message: /neither a native checkpoint \(metadata\.msgpack\), an OLMo-core step folder \(model_and_optim\/\.metadata\) nor an HF folder/, absent: () => [runDir("neither")] },
   { mistake: "soup of one checkpoint", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), "--out", p("soup1")], message: /needs at least 2 checkpoints/, absent: () => [p("soup1")] },
   { mistake: "soup of different models", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("ckpt-other", "stage1-step3-tokens1B"), "--out", p("soup2")], message: /does not match.*ffnHidden/, absent: () => [p("soup2")] },
   { mistake: "soup weights not numbers", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("hf"), "--weights", "1,x", "--out", p("soup3")], message: /--weights must be numbers/, absent: () => [p("soup3")] },
@@ -98,11 +99,11 @@ export const rows: Row[] = [
   { mistake: "eval sequence longer than max positions", args: () => ["eval", "--from-hf", p("hf"), "--data", p("tokens.u32"), "--seq-len", "128"], message: /--seq-len 128 exceeds the model's max_position_embeddings 64/ },
   { mistake: "eval data shorter than one instance", args: () => ["eval", "--from-hf", p("hf"), "--data", p("tokens.u32"), "--seq-len", "1000"], message: /fewer than one instance of --seq-len 1000/ },
   { mistake: "eval data not uint32", args: () => ["eval", "--from-hf", p("hf"), "--data", p("odd.bin"), "--seq-len", "8"], message: /not a multiple of 4/ },
-  { mistake: "eval set file missing", args: () => train("evalmiss", `--eval.sets=[{"name":"held","paths":["${p("missing.u32")}"]}]`), message: /eval set held: token file not found: .*missing\.u32/, absent: () => [join(runDir("evalmiss"), "metrics.jsonl")] },
+  { mistake: "eval set file missing", args: () => train("evalmiss", `--eval.sets=[{"name":"held","paths":["${p("missing.u32")}"]}]`), message: /eval set held: token file not found: .*missing\.u32/, absent: () => [runDir("evalmiss")] },
   { mistake: "eval set with no source", args: () => train("evalnone", `--eval.sets=[{"name":"held"}]`), message: /invalid config at eval\.sets\.0\.paths: set exactly one of paths, mixFile, embedded/, absent: () => [runDir("evalnone")] },
-  { mistake: "eval documents without their EOS", args: () => train("evaleos", `--eval.sets=[{"name":"held","paths":["${p("tokens.u32")}"]}]`), message: /eval set held: no document \(a run of tokens ending in EOS 100257\)/, absent: () => [join(runDir("evaleos"), "metrics.jsonl")] },
-  { mistake: "eval task file malformed", args: () => train("evaltask", `--eval.tasks=[{"path":"${p("bad-task.jsonl")}"}]`), message: /bad-task\.jsonl:2: "gold" must be the index of the right choice, 0…1; got 5/, absent: () => [join(runDir("evaltask"), "metrics.jsonl")] },
-  { mistake: "eval task beyond the model's vocabulary", args: () => train("evalvocab", `--eval.tasks=[{"path":"${p("task.jsonl")}"}]`), message: /task\.jsonl:1: token id \d+ \(cl100k_base\) is >= the model's vocab size 256/, absent: () => [join(runDir("evalvocab"), "metrics.jsonl")] },
+  { mistake: "eval documents without their EOS", args: () => train("evaleos", `--eval.sets=[{"name":"held","paths":["${p("tokens.u32")}"]}]`), message: /eval set held: no document \(a run of tokens ending in EOS 100257\)/, absent: () => [runDir("evaleos")] },
+  { mistake: "eval task file malformed", args: () => train("evaltask", `--eval.tasks=[{"path":"${p("bad-task.jsonl")}"}]`), message: /bad-task\.jsonl:2: "gold" must be the index of the right choice, 0…1; got 5/, absent: () => [runDir("evaltask")] },
+  { mistake: "eval task beyond the model's vocabulary", args: () => train("evalvocab", `--eval.tasks=[{"path":"${p("task.jsonl")}"}]`), message: /task\.jsonl:1: token id \d+ \(cl100k_base\) is >= the model's vocab size 256/, absent: () => [runDir("evalvocab")] },
   { mistake: "olmo eval with both --data and --task", args: () => ["eval", "--from", p("hf"), "--data", p("tokens.u32"), "--seq-len", "8", "--task", p("task.jsonl")], message: /give --data FILE \(perplexity\) or --task FILE\.jsonl \(multiple choice\), one of them/ },
   { mistake: "olmo eval --task file missing", args: () => ["eval", "--from", p("hf"), "--task", p("missing.jsonl")], message: /task file not found: .*missing\.jsonl/ },
   { mistake: "olmo eval --record into a file", args: () => ["eval", "--from", p("hf"), "--data", p("tokens.u32"), "--seq-len", "8", "--record", p("afile")], message: /--record .*afile.* is a file/ },
@@ -142,15 +143,16 @@ export const rows: Row[] = [
   { mistake: "export-hf of a checkpoint with a bad checksum", args: () => ["export-hf", p("ckpt-bad", "stage1-step3-tokens1B"), "--out", p("exp-bad")], message: /checksum mismatch in tensor/, absent: () => [p("exp-bad")] },
   { mistake: "soup --format hf with a bad checksum", args: () => ["soup", p("ckpt", "stage1-step3-tokens1B"), p("ckpt-bad", "stage1-step3-tokens1B"), "--format", "hf", "--out", p("soup-bad")], message: /checksum mismatch in tensor/, absent: () => [p("soup-bad")] },
   { mistake: "prepare with a malformed later input", args: () => ["prepare", p("doc.txt"), p("bad.jsonl"), "--out", p("prep-bad"), "--max-file-tokens", "2"], message: /bad\.jsonl:2: not valid JSON/, absent: () => [p("prep-bad")] },
-  { mistake: "sample prompt outside a small vocabulary", args: () => train("sample1", "--train.samplePrompt=Hello"), message: /train\.samplePrompt "Hello" encodes to token id \d+, outside this model's vocabulary of 256/, absent: () => [join(runDir("sample1"), "metrics.jsonl")] },
-  { mistake: "sample prompt holding the end-of-text token", args: () => train("sample2", "--train.samplePrompt=a<|endoftext|>"), message: /encodes to token id \d+, outside this model's vocabulary/, absent: () => [join(runDir("sample2"), "metrics.jsonl")] },
+  { mistake: "sample prompt outside a small vocabulary", args: () => train("sample1", "--train.samplePrompt=Hello"), message: /train\.samplePrompt "Hello" encodes to token id \d+, outside this model's vocabulary of 256/, absent: () => [runDir("sample1")] },
+  { mistake: "sample prompt holding the end-of-text token", args: () => train("sample2", "--train.samplePrompt=a<|endoftext|>"), message: /encodes to token id \d+, outside this model's vocabulary/, absent: () => [runDir("sample2")] },
   { mistake: "HF index whose weight_map values are numbers", args: () => ["import-hf", p("hf-numeric"), "--out", p("imp4")], message: /model\.safetensors\.index\.json: weight_map puts .* in 1, not a \.safetensors file name/, absent: () => [p("imp4")] },
   { mistake: "HF weights holding NaN", args: () => ["import-hf", p("hf-nan"), "--out", p("imp5")], message: /tensor model\.layers\.0\.mlp\.up_proj\.weight holds NaN at element 5; refusing non-finite weights/, absent: () => [p("imp5")] },
   { mistake: "ckpt info of HF weights holding Inf", args: () => ["ckpt", "info", p("hf-inf")], message: /tensor lm_head\.weight holds Infinity at element 0/ },
-  { mistake: "uint32 token file read as uint16", args: () => train("dtype16", "--data.dtype=uint16"), message: /read as uint16, every second token .* is 0 .*set data\.dtype to "uint32"/, absent: () => [join(runDir("dtype16"), "metrics.jsonl")] },
-  { mistake: "uint16 token file read as uint32", args: () => train("dtype32", `--data.paths=["${p("tokens.u16")}"]`), message: /tokens\.u16: token id \d+ .* its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/, absent: () => [join(runDir("dtype32"), "metrics.jsonl")] },
+  { mistake: "uint32 token file read as uint16", args: () => train("dtype16", "--data.dtype=uint16"), message: /read as uint16, every second token .* is 0 .*set data\.dtype to "uint32"/, absent: () => [runDir("dtype16")] },
+  { mistake: "uint16 token file read as uint32", args: () => train("dtype32", `--data.paths=["${p("tokens.u16")}"]`), message: /tokens\.u16: token id \d+ .* its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/, absent: () => [runDir("dtype32")] },
   { mistake: "unknown recompute mode (OLMo-core's name)", args: () => train("recompute", "--train.recompute=full"), message: /train\.recompute: expected one of "none", "attention", "block"/, absent: () => [runDir("recompute")] },
   { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
+  ...inputRows({ p, train, runDir }),
 ];
 
 let fullFsMounted = false;
@@ -192,6 +194,7 @@ beforeAll(async () => {
   cpSync(p("hf"), p("hf-trunc"), { recursive: true });
   truncateSync(p("hf-trunc", shard), bytes.length - 100);
   setupOlmoCoreBadInputs(p);
+  setupInputBadInputs(p);
   // a run folder held by a live trainer (this test process stands in for it)
   mkdirSync(runDir("locked"), { recursive: true });
   writeFileSync(join(runDir("locked"), "train.lock"), JSON.stringify({ pid: process.pid, host: hostname(), pidStart: null, since: "now" }));

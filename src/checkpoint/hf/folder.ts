@@ -10,6 +10,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../errors.ts";
+import { parseJson } from "../../input.ts";
 import { type StagedDir, stageOutputDir } from "../../output-dir.ts";
 import { DOLMA2_EOS, DOLMA2_PAD, type ModelConfig, ModelConfigSchema, paddedVocab } from "../../model/config.ts";
 import { type ParamSpec, paramSpecs, totalParams } from "../../model/params.ts";
@@ -94,7 +95,7 @@ export function readHfConfig(dir: string): ModelConfig {
   if (!existsSync(p)) throw new UserError(`${dir}: no config.json (not a Hugging Face model folder)`);
   let j: unknown;
   try {
-    j = JSON.parse(readFileSync(p, "utf8"));
+    j = parseJson(readFileSync(p, "utf8"));
   } catch (e) {
     throw new UserError(`${p}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
   }

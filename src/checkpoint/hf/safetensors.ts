@@ -7,14 +7,18 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../../errors.ts";
+import { parseJson } from "../../input.ts";
 import { bytesOf, f32ToBf16, halfToF32 } from "../../tensor/dtype.ts";
 import { Scratch, fileSize, openForRead, preadExact, pwriteAll } from "../io.ts";
 import { fsyncPath } from "../../output-dir.ts";
 
-/** Element sizes of every safetensors dtype (so any header can be validated); we decode three. */
-const ST_BYTES: Record<string, number> = {
+/**
+ * Element sizes of every safetensors dtype (so any header can be validated); we decode three. A
+ * Map: a dtype string from a file is looked up by own entries only ("toString" is no dtype).
+ */
+const ST_BYTES = new Map<string, number>(Object.entries({
   BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
-};
+}));
 const DECODED = new Set(["F32", "BF16", "F16"]);
 /** The reference implementation refuses headers above 100 MB; so do we (a garbage length is caught early). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -65,7 +69,7 @@ function parseHeader(path: string, fd: number): StFile {
   preadExact(fd, hdr, 8, path, "header");
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(hdr));
+    json = parseJson(new TextDecoder("utf-8", { fatal: true }).decode(hdr));
   } catch (e) {
     bad(`header is not valid JSON (${(e as Error).message.split("\n")[0]})`);
   }
@@ -80,12 +84,12 @@ function parseHeader(path: string, fd: number): StFile {
     }
     if (typeof v !== "object" || v === null) bad(`entry "${name}" is not an object`);
     const { dtype, shape, data_offsets: off } = v;
-    if (typeof dtype !== "string" || !(dtype in ST_BYTES)) bad(`tensor ${name} has unknown dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== "string" || !ST_BYTES.has(dtype)) bad(`tensor ${name} has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) bad(`tensor ${name} has a bad shape ${JSON.stringify(shape)}`);
     if (!Array.isArray(off) || off.length !== 2 || !off.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0) || off[0] > off[1]) {
       bad(`tensor ${name} has bad data_offsets ${JSON.stringify(off)}`);
     }
-    const esz = ST_BYTES[dtype];
+    const esz = ST_BYTES.get(dtype)!;
     const need = numelOf(shape) * esz;
     if (off[1] - off[0] !== need) bad(`tensor ${name}: data_offsets span ${off[1] - off[0]} bytes but ${dtype}${JSON.stringify(shape)} needs ${need}`);
     if (off[0] % esz !== 0) bad(`tensor ${name}: data offset ${off[0]} is misaligned for ${dtype}`);
@@ -123,7 +127,7 @@ export class SafetensorsReader {
     }
     let weightMap: Record<string, string>;
     try {
-      weightMap = JSON.parse(readFileSync(target, "utf8")).weight_map;
+      weightMap = (parseJson(readFileSync(target, "utf8")) as { weight_map: Record<string, string> } | null)?.weight_map as Record<string, string>;
     } catch (e) {
       throw new UserError(`${target}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
     }

@@ -13,8 +13,8 @@
 // own files with the rectangles of each tensor it owns (slices with index ranges), an index part
 // per rank, and rank 0 merges the parts into the metadata last; readers assemble any element range
 // of a tensor from its slices, so every TP/DP layout reads every checkpoint.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { UserError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { type ParamSpec, paramSpecs, totalParams } from "../../model/params.ts";
@@ -23,9 +23,9 @@ import { lz4Compress } from "../codec.ts";
 import { type CheckpointMeta, type Group, type OptimMeta, type SliceEntry, type TensorEntry, regionNumel, slicesNumel } from "./format.ts";
 import { checksum, crc32Combine, crc32Combiner, pwriteAll } from "../io.ts";
 import { FORMAT, FORMAT_VERSION, encodeMetadata, packr } from "./metadata.ts";
-import { METADATA_FILE, tempDirFor } from "../naming.ts";
+import { METADATA_FILE } from "../naming.ts";
 import type { OnProgress, TensorSink } from "../source.ts";
-import { fsyncPath } from "../../output-dir.ts";
+import { checkWritablePath, fsyncPath, publishDir, removeDeadStaging, stagingPath, writeFileAtomic } from "../../output-dir.ts";
 
 const GROUP_FILE: Record<Group, string> = { model: "model", adam_m: "optim", adam_v: "optim" };
 
@@ -77,8 +77,11 @@ export class NativeWriter implements TensorSink {
   private doneBytes = 0;
 
   constructor(readonly finalPath: string, readonly model: ModelConfig, readonly opts: NativeWriterOptions = {}) {
-    this.tmp = opts.tmp ?? tempDirFor(finalPath);
+    this.tmp = opts.tmp ?? stagingPath(finalPath);
     if (!opts.joinTmp) {
+      // the longest file inside: part.rank<r>.msgpack.tmp-<pid>
+      checkWritablePath(finalPath, "checkpoint", 48);
+      removeDeadStaging(finalPath);
       rmSync(this.tmp, { recursive: true, force: true });
       mkdirSync(this.tmp, { recursive: true });
     } else if (!existsSync(this.tmp)) {
@@ -164,11 +167,8 @@ export class NativeWriter implements TensorSink {
   finishPart(): void {
     this.closeFiles();
     const p = join(this.tmp, partFile(this.opts.rank ?? 0));
-    // written aside and renamed: rank 0 of an asynchronous save polls for it, and must never read half of it
-    writeFileSync(`${p}.partial`, packr.pack(JSON.parse(JSON.stringify([...this.tensors.values()]))));
-    fsyncPath(`${p}.partial`);
-    renameSync(`${p}.partial`, p);
-    fsyncPath(this.tmp);
+    // written whole (staged, then renamed): rank 0 of an asynchronous save polls for it, and must never read half of it
+    writeFileAtomic(p, packr.pack(JSON.parse(JSON.stringify([...this.tensors.values()]))), "checkpoint part");
   }
 
   /**
@@ -228,18 +228,9 @@ export class NativeWriter implements TensorSink {
     const metaPath = join(this.tmp, METADATA_FILE);
     writeFileSync(metaPath, encodeMetadata(full));
     fsyncPath(metaPath);
-    fsyncPath(this.tmp);
     // Re-saving an existing name (e.g. after resuming at that step) swaps the old one aside first;
     // its temporary name keeps it invisible to findLatestCheckpoint until it is removed.
-    if (existsSync(this.finalPath)) {
-      const aside = `${this.finalPath}.old${tempDirFor("")}`;
-      renameSync(this.finalPath, aside);
-      renameSync(this.tmp, this.finalPath);
-      rmSync(aside, { recursive: true, force: true });
-    } else {
-      renameSync(this.tmp, this.finalPath);
-    }
-    fsyncPath(dirname(this.finalPath));
+    publishDir(this.tmp, this.finalPath, { replace: true });
     return this.finalPath;
   }
 

@@ -9,6 +9,7 @@
 // and the data order's seed is data_loader.seed.
 import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "../../errors.ts";
+import { parseJson } from "../../input.ts";
 import { type ModelConfig, ModelConfigSchema, paddedVocab } from "../../model/config.ts";
 import type { ParamGroupValues } from "./param-groups.ts";
 
@@ -19,7 +20,7 @@ export function readJsonObject(path: string, what: string): Json {
   if (!existsSync(path)) throw new UserError(`${path}: no ${what} (file not found)`);
   let j: unknown;
   try {
-    j = JSON.parse(readFileSync(path, "utf8"));
+    j = parseJson(readFileSync(path, "utf8"));
   } catch (e) {
     throw new UserError(`${path}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
   }

@@ -96,22 +96,50 @@ export class OlmoCoreReader {
     this.dataSeed = this.trainState?.dataLoader?.seed ?? (Number.isSafeInteger(cfgSeed) ? cfgSeed : null);
   }
 
-  /** Every item's bytes lie inside its file (cheap: one stat per file). */
+  /**
+   * Every item's bytes lie inside its file, no two items share a byte, and a tensor chunk's item is
+   * at least as long as its elements: what DCP's writers produce (pytorch/pytorch
+   * torch/distributed/checkpoint/filesystem.py _write_item at 0140b62d, OLMo-core
+   * src/olmo_core/distributed/checkpoint/filesystem.py _write_items at 003ae116: items follow each
+   * other in a file, offset = tell() before, length = tell() after − offset), and what bounds a
+   * read by the bytes on disk: a few KB of metadata cannot make an import write gigabytes.
+   * Cheap: one stat per file, one sort of the items.
+   */
   private checkStorageBounds(): void {
     const sizes = new Map<string, number>();
+    const items = new Map<string, { what: string; s: DcpStorage }[]>();
     const check = (what: string, s: DcpStorage) => {
       let size = sizes.get(s.relativePath);
       if (size === undefined) {
         const p = join(this.mcDir, s.relativePath);
         if (s.relativePath.includes("..") || !existsSync(p) || !statSync(p).isFile()) throw new UserError(`${this.mcDir}: item ${what} is stored in ${s.relativePath}, which is missing`);
         sizes.set(s.relativePath, (size = fileSize(p)));
+        items.set(s.relativePath, []);
       }
       if (s.offset + s.length > size) {
         throw new UserError(`${join(this.mcDir, s.relativePath)}: item ${what} (bytes ${s.offset}..${s.offset + s.length}) runs past the end of the file (${size} bytes): truncated or corrupt`);
       }
+      items.get(s.relativePath)!.push({ what, s });
     };
-    for (const t of this.meta.tensors.values()) for (const c of t.chunks) check(t.fqn, c.storage);
+    for (const t of this.meta.tensors.values()) {
+      for (const c of t.chunks) {
+        check(t.fqn, c.storage);
+        const bytes = c.sizes.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+        if (c.storage.length < bytes) {
+          throw new UserError(`${join(this.mcDir, c.storage.relativePath)}: item ${t.fqn} at [${c.offsets}] holds ${c.storage.length} bytes, fewer than its ${bytes} bytes of [${c.sizes}] ${t.dtype} elements`);
+        }
+      }
+    }
     for (const [fqn, s] of this.meta.bytes) check(fqn, s);
+    for (const [rel, list] of items) {
+      list.sort((a, b) => a.s.offset - b.s.offset);
+      for (let i = 1; i < list.length; i++) {
+        const a = list[i - 1], b = list[i];
+        if (a.s.offset + a.s.length > b.s.offset) {
+          throw new UserError(`${join(this.mcDir, rel)}: items ${a.what} (bytes ${a.s.offset}..${a.s.offset + a.s.length}) and ${b.what} (bytes ${b.s.offset}..${b.s.offset + b.s.length}) share bytes: every item of a DCP file has its own`);
+        }
+      }
+    }
   }
 
   /** The checkpoint's model tensors are exactly the config's parameters, with its shapes. */

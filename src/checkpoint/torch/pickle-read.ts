@@ -29,15 +29,29 @@ export class PyObject {
   }
 }
 
-/** A dict: insertion-ordered entries (keys may be records, e.g. MetadataIndex). */
+/**
+ * A dict: insertion-ordered entries (keys may be records, e.g. MetadataIndex). Entries are only
+ * ever appended; string keys are indexed as they come (the first of a repeated key answers), so a
+ * lookup costs O(1) however often a hostile pickle makes us look into one large dict (a memoized
+ * dict shared by every record of a .metadata would otherwise cost records × entries).
+ */
 export class PyDict {
+  private index: Map<string, PyValue> | null = null;
+  private indexed = 0;
   constructor(readonly entries: [PyValue, PyValue][] = []) {}
+  private lookup(): Map<string, PyValue> {
+    const index = (this.index ??= new Map());
+    for (; this.indexed < this.entries.length; this.indexed++) {
+      const [k, v] = this.entries[this.indexed];
+      if (typeof k === "string" && !index.has(k)) index.set(k, v);
+    }
+    return index;
+  }
   get(key: string): PyValue {
-    for (const [k, v] of this.entries) if (k === key) return v;
-    return undefined;
+    return this.lookup().get(key);
   }
   has(key: string): boolean {
-    return this.entries.some(([k]) => k === key);
+    return this.lookup().has(key);
   }
 }
 
@@ -73,6 +87,7 @@ export type PyValue =
   | Set<PyValue>;
 
 const MARK = Symbol("mark");
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 type StackItem = PyValue | typeof MARK;
 
 export interface UnpickleOptions {
@@ -151,10 +166,12 @@ export function unpickle(buf: Uint8Array, where: string, opts: UnpickleOptions =
     return items;
   };
   const longFrom = (b: Uint8Array): number | bigint => {
-    // two's-complement little-endian of any length
+    // two's-complement little-endian of any length, in time linear in its bytes (one hex string:
+    // shifting a growing BigInt byte by byte is quadratic, ~15 s for a 250 KB LONG4)
     if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    let hex = "";
+    for (let i = b.length - 1; i >= 0; i--) hex += HEX_BYTE[b[i]];
+    let v = BigInt(`0x${hex}`);
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   };

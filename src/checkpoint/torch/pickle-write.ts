@@ -85,18 +85,22 @@ function writeInt(s: Sink, v: number | bigint): void {
     s.byte(0x4a); // BININT
     s.i32(v);
   } else {
-    // LONG1: little-endian two's complement, shortest that keeps the sign
-    let x = BigInt(v);
-    const bytes: number[] = [];
-    while (true) {
-      const b = Number(x & 0xffn);
-      bytes.push(b);
-      x >>= 8n;
-      if ((x === 0n && !(b & 0x80)) || (x === -1n && b & 0x80)) break;
+    // LONG1 (LONG4 beyond 255 bytes): little-endian two's complement, the shortest that keeps the
+    // sign; through one hex string, linear in the size (byte-by-byte shifts are quadratic)
+    const x = BigInt(v);
+    const magnitude = x < 0n ? -x - 1n : x; // n bytes hold -2^(8n-1) ≤ x < 2^(8n-1)
+    const n = Math.floor((magnitude === 0n ? 0 : magnitude.toString(2).length) / 8) + 1;
+    const hex = (x < 0n ? (1n << BigInt(8 * n)) + x : x).toString(16).padStart(2 * n, "0");
+    const bytes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bytes[i] = parseInt(hex.slice(2 * (n - 1 - i), 2 * (n - i)), 16);
+    if (n < 256) {
+      s.byte(0x8a);
+      s.byte(n);
+    } else {
+      s.byte(0x8b);
+      s.i32(n);
     }
-    s.byte(0x8a);
-    s.byte(bytes.length);
-    s.bytes(Uint8Array.from(bytes));
+    s.bytes(bytes);
   }
 }
 

@@ -19,14 +19,16 @@ import { type ZipEntry, ZipWriter, readZipDirectory, zipDataOffset } from "./zip
 /** Element types a checkpoint tensor may have; only the float ones convert to f32. */
 export type TorchDType = DType | "f64" | "i64" | "i32" | "i16" | "i8" | "u8" | "bool";
 
-const STORAGE_DTYPE: Record<string, TorchDType> = {
-  FloatStorage: "f32", BFloat16Storage: "bf16", HalfStorage: "f16", DoubleStorage: "f64", LongStorage: "i64",
-  IntStorage: "i32", ShortStorage: "i16", CharStorage: "i8", ByteStorage: "u8", BoolStorage: "bool",
-};
+// Maps, not objects: the names come from files, and a name like "toString" or "__proto__" must
+// find nothing rather than Object.prototype's members.
+const STORAGE_DTYPE = new Map<string, TorchDType>([
+  ["FloatStorage", "f32"], ["BFloat16Storage", "bf16"], ["HalfStorage", "f16"], ["DoubleStorage", "f64"], ["LongStorage", "i64"],
+  ["IntStorage", "i32"], ["ShortStorage", "i16"], ["CharStorage", "i8"], ["ByteStorage", "u8"], ["BoolStorage", "bool"],
+]);
 /** torch.<name> dtype globals (in DCP metadata and _rebuild_tensor_v3) */
-export const TORCH_DTYPE: Record<string, TorchDType> = {
-  float32: "f32", bfloat16: "bf16", float16: "f16", float64: "f64", int64: "i64", int32: "i32", int16: "i16", int8: "i8", uint8: "u8", bool: "bool",
-};
+export const TORCH_DTYPE = new Map<string, TorchDType>([
+  ["float32", "f32"], ["bfloat16", "bf16"], ["float16", "f16"], ["float64", "f64"], ["int64", "i64"], ["int32", "i32"], ["int16", "i16"], ["int8", "i8"], ["uint8", "u8"], ["bool", "bool"],
+]);
 export const DTYPE_BYTES: Record<TorchDType, number> = { f32: 4, bf16: 2, f16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1 };
 const STORAGE_OF = Object.fromEntries(Object.entries(STORAGE_DTYPE).map(([s, d]) => [d, s])) as Record<TorchDType, string>;
 export const TORCH_DTYPE_NAME = Object.fromEntries(Object.entries(TORCH_DTYPE).map(([n, d]) => [d, n])) as Record<TorchDType, string>;
@@ -60,11 +62,11 @@ export class TorchArchive {
     if (!(st instanceof PyPersistent)) return bad(`a tensor's storage is a ${typeName(st)}, not a storage reference`);
     const pid = seq(st.pid);
     if (!pid || pid.length < 5 || pid[0] !== "storage" || !(pid[1] instanceof PyGlobal) || typeof pid[2] !== "string") return bad("a storage reference is not ('storage', type, key, location, size)");
-    let dtype: TorchDType | undefined = STORAGE_DTYPE[(pid[1] as PyGlobal).name];
+    let dtype: TorchDType | undefined = STORAGE_DTYPE.get((pid[1] as PyGlobal).name);
     let numel = pid[4] as number;
     if (v3) {
       const d = v.args[6];
-      dtype = d instanceof PyGlobal && d.module === "torch" ? TORCH_DTYPE[d.name] : undefined;
+      dtype = d instanceof PyGlobal && d.module === "torch" ? TORCH_DTYPE.get(d.name) : undefined;
       if (dtype && (pid[1] as PyGlobal).name === "UntypedStorage") numel = Math.floor(numel / DTYPE_BYTES[dtype]);
     }
     if (!dtype) return bad(`storage type ${(pid[1] as PyGlobal).qualified} is not supported`);
@@ -81,6 +83,15 @@ export class TorchArchive {
     const empty = sh.some((d) => d === 0);
     const last = (off as number) + sh.reduce((a, d, i) => a + (d - 1) * sd[i], 0);
     if (!empty && last >= numel) return bad(`a tensor [${sh}] (offset ${off}, strides ${sd}) reaches element ${last} of a ${numel}-element storage`);
+    // a view may not claim more elements than its storage holds (stride 0 or overlapping strides):
+    // reading it would expand a few stored bytes into as many as the shape claims, and the writers
+    // of checkpoints clone such views before saving (DCP: `if tensor.storage().size() !=
+    // tensor.numel(): tensor = tensor.clone()`, pytorch/pytorch torch/distributed/checkpoint/
+    // filesystem.py _SerialCpuLoader at 0140b62d; OLMo-core's _write_items the same at 003ae116)
+    const elements = sh.reduce((a, d) => a * d, 1);
+    if (elements > numel) {
+      return bad(`a tensor [${sh}] (strides ${sd}) claims ${elements} elements from a storage of ${numel}: a broadcast or overlapping view, refused rather than expanded`);
+    }
     return { dtype, shape: sh, stride: sd, storageOffset: off as number, storageAt: rec.at, storageNumel: numel };
   }
 }

@@ -1,12 +1,13 @@
 // olmo rehearse [--small] [--out DIR]   (bun run rehearse)
 // The whole OLMo-2 recipe at toy scale on the CPU: stage 1 → three stage-2 ingredients → soup →
 // HF export → held-out loss of each, derived from the shipped configs (src/recipe/rehearse.ts).
-import { existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
 import { resolveRuntime } from "../runtime.ts";
 import { validateConfig } from "../../config/load.ts";
 import { UserError } from "../../errors.ts";
+import { writeFileAtomic } from "../../output-dir.ts";
 import type { CommandSpec } from "../args.ts";
 
 /**
@@ -31,7 +32,7 @@ export function prepareWorkDir(dir: string): void {
     rmSync(dir, { recursive: true, force: true });
   }
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, MARKER), "written by olmo rehearse; the folder is cleared on the next rehearsal\n");
+  writeFileAtomic(join(dir, MARKER), "written by olmo rehearse; the folder is cleared on the next rehearsal\n", "rehearse: marker");
 }
 
 export const rehearseCommand: CommandSpec = {

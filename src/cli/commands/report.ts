@@ -1,11 +1,12 @@
 // olmo report RUN_DIR [RUN_DIR...] [--out FILE]: a self-contained HTML page (no network) with the
 // loss, grad-norm, LR and throughput curves of the runs overlaid, their configs and checkpoints.
 // A damaged line in a run's metrics.jsonl is skipped with a warning on stderr, not a refusal.
-import { existsSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { UserError } from "../../errors.ts";
 import { describeDamage } from "../../metrics/metrics-history.ts";
 import { metricsPath } from "../../metrics/metrics-log.ts";
+import { writeFileAtomic } from "../../output-dir.ts";
 import { readRun, renderReport } from "../../metrics/report.ts";
 import type { CommandSpec } from "../args.ts";
 
@@ -30,9 +31,7 @@ export const reportCommand: CommandSpec = {
     if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new UserError(`report: --out "${out}": folder "${parent}" does not exist`);
     if (existsSync(out) && statSync(out).isDirectory()) throw new UserError(`report: --out "${out}" is a folder; give a file name`);
     const html = renderReport(runs, { title: args.opts.title as string | undefined });
-    const tmp = `${out}.tmp-${process.pid}`;
-    writeFileSync(tmp, html);
-    renameSync(tmp, out);
+    writeFileAtomic(out, html, "report: --out");
     const points = runs.reduce((a, r) => a + r.history.steps.length, 0);
     console.log(`report: ${runs.length} run${runs.length === 1 ? "" : "s"}, ${points} steps -> ${out} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KiB)`);
   },

@@ -1,8 +1,9 @@
 // The embedded Brown corpus as token files: tokenized once (cl100k_base, EOS after each document)
 // into a cache through the same path as `olmo prepare` (or unpacked from a compiled binary), and
 // split by document into training and held-out parts (split.ts).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { writeFileAtomic } from "../../output-dir.ts";
 import { DOLMA2_EOS_ID, prepareDocuments } from "../index.ts";
 import { brownDocuments, embeddedBrownTokens } from "./corpus.ts";
 import { type CorpusSplit, splitByDocument } from "./split.ts";
@@ -18,8 +19,7 @@ export async function brownTokenFiles(cacheDir: string, log: (l: string) => void
     mkdirSync(dir, { recursive: true });
     for (const [i, src] of embedded.entries()) {
       const dst = join(dir, `part-${String(i).padStart(5, "0")}.npy`);
-      writeFileSync(`${dst}.tmp-${process.pid}`, readFileSync(src));
-      renameSync(`${dst}.tmp-${process.pid}`, dst);
+      writeFileAtomic(dst, readFileSync(src), "embedded corpus");
     }
     log(`unpacked the embedded corpus (Brown, cl100k_base) → ${dir}`);
     return parts();

@@ -5,9 +5,11 @@
 // split works on the tokenized cache, the same in a compiled binary. Written once next to the
 // token cache (temporary names, renamed, the manifest last) and reused while the parts it was
 // cut from are unchanged.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../errors.ts";
+import { parseJson } from "../../input.ts";
+import { writeFileAtomic } from "../../output-dir.ts";
 
 export const HELDOUT_EVERY = 25;
 export const isHeldOut = (documentIndex: number): boolean => documentIndex % HELDOUT_EVERY === HELDOUT_EVERY - 1;
@@ -48,7 +50,7 @@ export function splitByDocument(parts: string[], dir: string, eos: number): Corp
   if (existsSync(manifestPath)) {
     let m: (CorpusSplit & { source: typeof source; every: number }) | null = null;
     try {
-      m = JSON.parse(readFileSync(manifestPath, "utf8"));
+      m = parseJson(readFileSync(manifestPath, "utf8")) as CorpusSplit & { source: typeof source; every: number };
     } catch {
       m = null; // a damaged manifest (a cache cut short): split again
     }
@@ -76,9 +78,8 @@ export function splitByDocument(parts: string[], dir: string, eos: number): Corp
       out.set(p, k);
       k += p.length;
     }
-    const path = join(dir, name), tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, out);
-    renameSync(tmp, path);
+    const path = join(dir, name);
+    writeFileAtomic(path, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), "embedded corpus split");
     return { path, tokens: n };
   };
   const train = write("train.npy", parts2.train), heldout = write("heldout.npy", parts2.heldout);
@@ -86,8 +87,6 @@ export function splitByDocument(parts: string[], dir: string, eos: number): Corp
     train: train.path, heldout: heldout.path, documents: docs.length, heldoutDocuments: parts2.heldout.length,
     trainTokens: train.tokens, heldoutTokens: heldout.tokens,
   };
-  const tmp = `${manifestPath}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ ...split, every: HELDOUT_EVERY, source }, null, 1) + "\n");
-  renameSync(tmp, manifestPath);
+  writeFileAtomic(manifestPath, JSON.stringify({ ...split, every: HELDOUT_EVERY, source }, null, 1) + "\n", "embedded corpus split");
   return split;
 }

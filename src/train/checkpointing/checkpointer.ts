@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import type { Backend, DevPtr } from "../../backend/backend.ts";
 import { NativeWriter } from "../../checkpoint/native/write.ts";
-import { type EphemeralSaves, checkpointName, pruneCheckpoints, tempDirFor } from "../../checkpoint/naming.ts";
+import { type EphemeralSaves, checkpointName, pruneCheckpoints } from "../../checkpoint/naming.ts";
+import { stagingPath } from "../../output-dir.ts";
 import { type RunConfig, globalBatchTokens } from "../../config/schema.ts";
 import { DivergedError, UserError } from "../../errors.ts";
 import type { ParamSpec } from "../../model/params.ts";
@@ -96,7 +97,7 @@ export class RunCheckpointer {
     const rank = trainer.dpRank * trainer.tpWorld + trainer.tpRank;
     const name = checkpointName({ stage: cfg.stage, ingredient: cfg.ingredient, step, globalBatchTokens: globalBatchTokens(cfg) });
     const finalPath = join(this.runDir, name);
-    const tmp = tempDirFor(finalPath, this.leaderPid);
+    const tmp = stagingPath(finalPath, this.leaderPid);
     const opts = { compress: cfg.checkpoint.compress, tmp, rank };
     const parts = world > 1 ? { world, tp: trainer.tpWorld, dp: trainer.dpWorld } : null;
     if (this.saver) this.published(this.saver.wait()); // at most one save in flight
