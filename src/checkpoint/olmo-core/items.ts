@@ -66,7 +66,7 @@ export function checkKeptItem(it: unknown, where: string): { fqn: string; path: 
   if (fqn.startsWith("model.") || fqn.startsWith("optim.state.")) bad(`${fqn} is model or Adam state, which is written from the tensors`);
   if (typeof o.pickle === "string") return { fqn, path, pickle: plainPickle(Buffer.from(o.pickle, "base64"), `${where}: item ${fqn}`).pickle };
   const dtype = o.dtype as TorchDType;
-  if (!Object.values(TORCH_DTYPE).includes(dtype)) bad(`${fqn} has dtype ${JSON.stringify(o.dtype)}`);
+  if (![...TORCH_DTYPE.values()].includes(dtype)) bad(`${fqn} has dtype ${JSON.stringify(o.dtype)}`);
   const shape = Array.isArray(o.shape) && o.shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? (o.shape as number[]) : bad(`${fqn} has no valid shape`);
   const bytes = typeof o.data === "string" ? Buffer.from(o.data, "base64") : bad(`${fqn} has no data`);
   const want = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];

@@ -30,8 +30,9 @@ export const TORCH_DTYPE = new Map<string, TorchDType>([
   ["float32", "f32"], ["bfloat16", "bf16"], ["float16", "f16"], ["float64", "f64"], ["int64", "i64"], ["int32", "i32"], ["int16", "i16"], ["int8", "i8"], ["uint8", "u8"], ["bool", "bool"],
 ]);
 export const DTYPE_BYTES: Record<TorchDType, number> = { f32: 4, bf16: 2, f16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1 };
-const STORAGE_OF = Object.fromEntries(Object.entries(STORAGE_DTYPE).map(([s, d]) => [d, s])) as Record<TorchDType, string>;
-export const TORCH_DTYPE_NAME = Object.fromEntries(Object.entries(TORCH_DTYPE).map(([n, d]) => [d, n])) as Record<TorchDType, string>;
+// the reverse tables are keyed by our own dtype names, never by a file's
+const STORAGE_OF = Object.fromEntries([...STORAGE_DTYPE].map(([s, d]) => [d, s])) as Record<TorchDType, string>;
+export const TORCH_DTYPE_NAME = Object.fromEntries([...TORCH_DTYPE].map(([n, d]) => [d, n])) as Record<TorchDType, string>;
 
 export interface TorchTensor {
   dtype: TorchDType;
