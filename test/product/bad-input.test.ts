@@ -14,6 +14,7 @@ import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { TINY_MODEL, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
+import { peerRows, startPeerStores } from "./bad-input-peers.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -151,9 +152,11 @@ export const rows: Row[] = [
   { mistake: "uint16 token file read as uint32", args: () => train("dtype32", `--data.paths=["${p("tokens.u16")}"]`), message: /tokens\.u16: token id \d+ .* its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/, absent: () => [join(runDir("dtype32"), "metrics.jsonl")] },
   { mistake: "unknown recompute mode (OLMo-core's name)", args: () => train("recompute", "--train.recompute=full"), message: /train\.recompute: expected one of "none", "attention", "block"/, absent: () => [runDir("recompute")] },
   { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
+  ...peerRows(train),
 ];
 
 let fullFsMounted = false;
+let stopPeerStores = () => {};
 const results: { code: number | null; stderr: string }[] = [];
 
 beforeAll(async () => {
@@ -192,6 +195,7 @@ beforeAll(async () => {
   cpSync(p("hf"), p("hf-trunc"), { recursive: true });
   truncateSync(p("hf-trunc", shard), bytes.length - 100);
   setupOlmoCoreBadInputs(p);
+  stopPeerStores = startPeerStores();
   // a run folder held by a live trainer (this test process stands in for it)
   mkdirSync(runDir("locked"), { recursive: true });
   writeFileSync(join(runDir("locked"), "train.lock"), JSON.stringify({ pid: process.pid, host: hostname(), pidStart: null, since: "now" }));
@@ -255,6 +259,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
+  stopPeerStores();
   if (fullFsMounted) Bun.spawnSync(["umount", p("full")]);
   rmSync(D, { recursive: true, force: true });
 });
