@@ -31,6 +31,7 @@
  *   kernels:     embedding, rmsnorm, rope, attention (+ KV-cache decode), swiglu, matmul, cross-entropy (fwd/bwd)
  *   optimizer:   olmo_norm_squared olmo_adamw
  *   timing:      olmo_event_create olmo_event_destroy olmo_event_record olmo_event_elapsed_ms
+ *   signals:     olmo_signal_watch olmo_signal_state
  *   collectives: olmo_comm_* (NCCL in the CUDA library; the CPU library reports "unsupported"
  *                because CPU collectives live in TypeScript over shared memory)
  */
@@ -43,7 +44,7 @@
 extern "C" {
 #endif
 
-#define OLMO_ABI_VERSION 3
+#define OLMO_ABI_VERSION 4
 
 #define OLMO_DTYPE_F32 0
 #define OLMO_DTYPE_BF16 1
@@ -227,6 +228,18 @@ int olmo_event_create(void** out_event);
 int olmo_event_destroy(void* event);
 int olmo_event_record(void* event);
 int olmo_event_elapsed_ms(float* out_ms, void* start, void* end);
+
+/* ---------------------------------------------------------------- signals */
+/* A stop signal seen by a thread that is blocked in a synchronous wait (the shared-memory
+ * collectives), where the JavaScript listener cannot run yet (include/signal_watch.h explains).
+ * olmo_signal_watch puts a recording handler in front of signo's current handler and chains to it;
+ * *watching = 1 when signo is now recorded, 0 when its disposition is the default action or
+ * SIG_IGN (left alone). Idempotent; call it again after the disposition may have changed.
+ * olmo_signal_state writes out[0..4] = signals recorded since the library loaded, CLOCK_MONOTONIC
+ * milliseconds of the first and of the latest one (0 when none), the clock's now, the latest
+ * signal's number. */
+int olmo_signal_watch(int signo, int32_t* watching);
+int olmo_signal_state(int64_t* out_5);
 
 /* ---------------------------------------------------------------- collectives (NCCL) */
 /* The unique id is 128 bytes, exchanged by the caller (TCP store). comm handles are opaque. */

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 
 const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 export const DTYPE_F32 = 0;
 export const DTYPE_BF16 = 1;
 
@@ -66,6 +66,8 @@ const symbols = {
   olmo_event_destroy: { args: [P], returns: i32 },
   olmo_event_record: { args: [P], returns: i32 },
   olmo_event_elapsed_ms: { args: [P, P, P], returns: i32 },
+  olmo_signal_watch: { args: [i32, P], returns: i32 },
+  olmo_signal_state: { args: [P], returns: i32 },
   olmo_comm_unique_id: { args: [P], returns: i32 },
   olmo_comm_init: { args: [P, P, i32, i32], returns: i32 },
   olmo_comm_destroy: { args: [P], returns: i32 },

@@ -15,7 +15,9 @@ import { type RankEnv, readRankEnv } from "./env.ts";
 import { watchLauncher } from "./launch/launcher-watch.ts";
 import { ShmComm, type ShmCommOptions } from "./comm/shm-comm.ts";
 import type { Rendezvous } from "./store/rendezvous.ts";
-import { type HostedStore, StoreClient, hostStore, storeTimeoutMs } from "./store/store.ts";
+import { type HostedStore, hostStore } from "./store/store.ts";
+import { StoreClient } from "./store/store-client.ts";
+import { storeTimeoutMs } from "./store/wire.ts";
 import { TorchStoreClient, torchStorePrefix } from "./store/torch-store.ts";
 
 export interface Parallel {
@@ -98,7 +100,7 @@ export async function initParallel(opts: InitOptions = {}): Promise<Parallel> {
   const host = env.masterAddr === "localhost" ? "127.0.0.1" : env.masterAddr;
   // torchrun's agent already serves a store at MASTER_ADDR:MASTER_PORT; else rank 0 hosts ours
   const port = env.storePort ?? env.masterPort;
-  const server: HostedStore | null = env.rank === 0 && !env.agentStore ? await hostStore(isLoopback(host) ? host : "0.0.0.0", port) : null;
+  const server: HostedStore | null = env.rank === 0 && !env.agentStore ? await hostStore(isLoopback(host) ? host : "0.0.0.0", port, env.world) : null;
   let store: Rendezvous | undefined;
   try {
     store = env.agentStore

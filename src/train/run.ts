@@ -11,6 +11,7 @@ import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
 import { type Parallel, deviceComms, initParallel } from "../parallel/init.ts";
+import { SIGNAL_ECHO_MS, STOP_SIGNALS, exitAtOnce } from "../parallel/stop-signals.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { initTensor } from "../model/init.ts";
 import { RUN_FOLDER_RESERVE_BYTES, findLatestCheckpoint } from "../checkpoint/naming.ts";
@@ -40,25 +41,24 @@ export interface RunOptions {
  * SIGTERM and SIGUSR1 (what SLURM sends before a time limit or a preemption, e.g. --signal=USR1@120)
  * ask the run to stop after the current step with a checkpoint; another one, a few seconds later,
  * exits at once. (The same event often arrives twice, e.g. from SLURM and from olmo launch
- * forwarding it: a second signal within 3 s is that echo.)
+ * forwarding it: a second signal within SIGNAL_ECHO_MS is that echo.)
  */
 function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | null; release(): void } {
   const state = { signal: null as NodeJS.Signals | null, release: () => {} };
   let firstAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (state.signal) {
-      if (performance.now() - firstAt > 3000) process.exit(128 + (sig === "SIGTERM" ? 15 : 10));
+      if (performance.now() - firstAt > SIGNAL_ECHO_MS) exitAtOnce(sig);
       return;
     }
     firstAt = performance.now();
     state.signal = sig;
     log(`${sig}: stopping after this step, with a checkpoint (send it again to exit at once)`);
   };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGUSR1", onSignal);
+  // a rank blocked in a collective meanwhile sees these signals through the native record (parallel/stop-signals.ts)
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   state.release = () => {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGUSR1", onSignal);
+    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
   };
   return state;
 }

@@ -15,6 +15,7 @@ import { ensureNativeBuilt } from "../support/build.ts";
 import { TINY_MODEL, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
 import { inputRows, setupInputBadInputs } from "./bad-input-inputs.ts";
+import { peerRows, startPeerStores } from "./bad-input-peers.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -153,9 +154,11 @@ export const rows: Row[] = [
   { mistake: "unknown recompute mode (OLMo-core's name)", args: () => train("recompute", "--train.recompute=full"), message: /train\.recompute: expected one of "none", "attention", "block"/, absent: () => [runDir("recompute")] },
   { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
   ...inputRows({ p, train, runDir }),
+  ...peerRows(train),
 ];
 
 let fullFsMounted = false;
+let stopPeerStores = () => {};
 const results: { code: number | null; stderr: string }[] = [];
 
 beforeAll(async () => {
@@ -195,6 +198,7 @@ beforeAll(async () => {
   truncateSync(p("hf-trunc", shard), bytes.length - 100);
   setupOlmoCoreBadInputs(p);
   setupInputBadInputs(p);
+  stopPeerStores = startPeerStores();
   // a run folder held by a live trainer (this test process stands in for it)
   mkdirSync(runDir("locked"), { recursive: true });
   writeFileSync(join(runDir("locked"), "train.lock"), JSON.stringify({ pid: process.pid, host: hostname(), pidStart: null, since: "now" }));
@@ -258,6 +262,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
+  stopPeerStores();
   if (fullFsMounted) Bun.spawnSync(["umount", p("full")]);
   rmSync(D, { recursive: true, force: true });
 });

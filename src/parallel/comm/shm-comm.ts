@@ -22,23 +22,28 @@
 //
 // Every barrier also publishes (opcode, element count, op/root); a rank that sees a different
 // descriptor from a peer throws (mismatched collective calls would otherwise corrupt silently).
-// A rank whose process exits without close() raises its "exited" word, so peers waiting for it
-// fail at once with its rank instead of after OLMO_COMM_TIMEOUT_S: for ranks started without
-// `olmo launch` (srun, torchrun; a SIGKILLed rank can't raise it and is caught by the timeout).
-// Under `olmo launch` (OLMO_LAUNCHED=1) peers don't race to fail: the launcher stops them and
-// names the rank that failed first.
+// A rank whose process exits without close() raises its "exited" word, and every rank publishes its
+// pid and pid namespace, so a peer waiting for a rank that is gone (exited, or SIGKILLed: its pid is
+// gone or a zombie) or a rank asked to stop by a signal while it waits acts at once instead of after
+// OLMO_COMM_TIMEOUT_S: peer-wait.ts has the rules (under `olmo launch`, OLMO_LAUNCHED=1, peers don't
+// race to fail: the launcher stops them and names the rank that failed first).
 import { closeSync, existsSync, ftruncateSync, openSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../../errors.ts";
 import { type Comm, type ReduceOp, checkArgs, checkRoot, reduceInto } from "./comm.ts";
 import { commTimeoutMs } from "../env.ts";
+import { pidNamespace } from "../../process.ts";
+import { signalRecord } from "../stop-signals.ts";
+import { PeerWait } from "./peer-wait.ts";
 import { listRanks } from "../store/rendezvous.ts";
 import type { Rendezvous } from "../store/rendezvous.ts";
 
 const MAGIC = 0x6f6c6d6f; // "olmo"
 const LINE = 16; // int32 words per 64-byte header line
 const EXITED = 7; // word of a rank's line: 1 once its process exited without close()
+const PID = 8; // word of a rank's line: its process id
+const PID_NS = 9; // word of a rank's line: its pid namespace (low 32 bits of the inode; 0 = unknown)
 const OP = { allReduce1: 1, allReduce2: 2, allGather: 3, reduceScatter: 4, broadcast: 5, barrier: 6, allReduceSmall: 7 } as const;
 const REDUCE_CODE: Record<ReduceOp, number> = { sum: 0, max: 1, avg: 2 };
 
@@ -72,7 +77,7 @@ export class ShmComm implements Comm {
   private readonly timeoutMs: number;
   private readonly spinMs: number;
   private readonly smallFloats: number;
-  private readonly watchExits = process.env.OLMO_LAUNCHED !== "1";
+  private readonly peerWait: PeerWait;
   /** group rank → the job's rank, for messages */
   private readonly global: (q: number) => number;
   private readonly onExit = () => Atomics.store(this.hdr, LINE * (1 + this.rank) + EXITED, 1);
@@ -86,6 +91,17 @@ export class ShmComm implements Comm {
     this.timeoutMs = opts.timeoutMs ?? commTimeoutMs();
     const g = opts.globalRanks;
     this.global = (q) => g?.[q] ?? q;
+    const me = LINE * (1 + rank);
+    const ns = pidNamespace();
+    Atomics.store(this.hdr, me + PID, process.pid);
+    Atomics.store(this.hdr, me + PID_NS, ns === null ? 0 : ns | 0 || 1);
+    const line = (q: number) => LINE * (1 + q);
+    this.peerWait = new PeerWait(rank, {
+      exited: (q) => Atomics.load(this.hdr, line(q) + EXITED) !== 0,
+      // a pid names the same process only within one pid namespace
+      pid: (q) => (ns !== null && Atomics.load(this.hdr, line(q) + PID_NS) === (ns | 0 || 1) ? Atomics.load(this.hdr, line(q) + PID) : null),
+      global: this.global,
+    }, process.env.OLMO_LAUNCHED !== "1", signalRecord);
     process.on("exit", this.onExit);
     this.spinMs = (opts.spinUs ?? Number(process.env.OLMO_COMM_SPIN_US ?? 100)) / 1000;
     this.smallFloats = Math.min(this.slotFloats, (opts.smallBytes ?? 256 << 10) / 4);
@@ -161,12 +177,9 @@ export class ShmComm implements Comm {
         start = now;
         deadline = now + this.timeoutMs;
       }
-      if (this.watchExits && Atomics.load(h, LINE * (1 + q) + EXITED) !== 0) {
-        const [me, them] = [this.global(this.rank), this.global(q)];
-        throw new UserError(`shared-memory collective on rank ${me}: rank ${them} exited before joining it (see rank ${them}'s error)`);
-      }
       if (now - start < this.spinMs) continue;
       if (now > deadline) this.timeout(g);
+      this.peerWait.poll(() => this.missing(g), now);
       Atomics.wait(this.sleeper, 0, 0, sleepMs);
       sleepMs = Math.min(sleepMs * 2, 1);
     }
@@ -178,9 +191,15 @@ export class ShmComm implements Comm {
     }
   }
 
+  /** the group ranks that have not arrived at barrier g */
+  private missing(g: number): number[] {
+    const out = [];
+    for (let q = 0; q < this.world; q++) if (((Atomics.load(this.hdr, LINE * (1 + q)) - g) | 0) < 0) out.push(q);
+    return out;
+  }
+
   private timeout(g: number): never {
-    const missing = [];
-    for (let q = 0; q < this.world; q++) if (((Atomics.load(this.hdr, LINE * (1 + q)) - g) | 0) < 0) missing.push(this.global(q));
+    const missing = this.missing(g).map(this.global);
     throw new UserError(`shared-memory collective timed out after ${this.timeoutMs / 1000} s on rank ${this.global(this.rank)}: rank(s) ${listRanks(missing)} never arrived or stopped answering (OLMO_COMM_TIMEOUT_S)`);
   }
 

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { UserError } from "../../../src/errors.ts";
 import { freePort } from "../../../src/parallel/launch/launcher.ts";
-import { StoreClient, StoreServer, storeTimeoutMs } from "../../../src/parallel/store/store.ts";
+import { StoreClient } from "../../../src/parallel/store/store-client.ts";
+import { StoreServer } from "../../../src/parallel/store/store-server.ts";
+import { storeTimeoutMs } from "../../../src/parallel/store/wire.ts";
 
 describe("rendezvous store", () => {
   const cleanup: (() => void)[] = [];
@@ -9,7 +11,7 @@ describe("rendezvous store", () => {
     for (const f of cleanup.splice(0).reverse()) f();
   });
   async function setup(n: number): Promise<StoreClient[]> {
-    const server = new StoreServer("127.0.0.1", 0);
+    const server = new StoreServer("127.0.0.1", 0, { world: 4 });
     cleanup.push(() => server.stop());
     const clients = await Promise.all(Array.from({ length: n }, () => StoreClient.connect("127.0.0.1", server.port, 2000)));
     for (const c of clients) cleanup.push(() => c.close());
@@ -59,7 +61,7 @@ describe("rendezvous store", () => {
     const port = freePort();
     const pending = StoreClient.connect("127.0.0.1", port, 3000);
     await Bun.sleep(150);
-    const server = new StoreServer("127.0.0.1", port);
+    const server = new StoreServer("127.0.0.1", port, { world: 1 });
     cleanup.push(() => server.stop());
     const c = await pending;
     cleanup.push(() => c.close());
@@ -76,7 +78,7 @@ describe("rendezvous store", () => {
 
 test("rank 0 hosts the store on a Worker thread (so blocking collectives cannot starve it)", async () => {
   const { hostStore } = await import("../../../src/parallel/store/store.ts");
-  const h = await hostStore("127.0.0.1", 0);
+  const h = await hostStore("127.0.0.1", 0, 2);
   try {
     expect(h.onWorker).toBe(true);
     const c = await StoreClient.connect("127.0.0.1", h.port, 2000);
@@ -86,7 +88,7 @@ test("rank 0 hosts the store on a Worker thread (so blocking collectives cannot 
     while (performance.now() - t < 100) {}
     expect(await c.get("k")).toBe("v");
     c.close();
-    await expect(hostStore("127.0.0.1", h.port)).rejects.toThrow(/cannot host the rendezvous store on 127.0.0.1:\d+/);
+    await expect(hostStore("127.0.0.1", h.port, 2)).rejects.toThrow(/cannot host the rendezvous store on 127.0.0.1:\d+/);
   } finally {
     await h.stop(0);
   }
