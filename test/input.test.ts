@@ -80,7 +80,7 @@ describe("through the CLI: 100,000 levels are one line, never a stack trace", ()
     writeFileSync(join(run, "config.json"), `{"name":"x","extra":${deep(100_000)}}`);
     const r = olmo(["report", run, "--out", join(D, "report2.html")]);
     expect({ code: r.code, lines: r.stderr.trim().split("\n").length }).toEqual({ code: 2, lines: 1 });
-    expect(r.stderr).toMatch(/run2\/config\.json is not valid JSON/);
+    expect(r.stderr).toMatch(/run2\/config\.json"? is not valid JSON/);
   });
 
   test("olmo train: an override nested 50,000 levels deep (an argument is at most 128 KiB) is a value the schema refuses", () => {

@@ -15,6 +15,7 @@ import { ensureNativeBuilt } from "../../support/build.ts";
 import { torch26Status } from "../../support/torch26.ts";
 import { type Rdzv, startTorchrun, torchrunRanks } from "../fixtures/torchrun26.ts";
 import { olmo, writeTinyJob } from "../run-compare.ts";
+import { historyRows } from "../../support/metrics-rows.ts";
 
 const status = torch26Status();
 const skip = status !== true;
@@ -32,13 +33,9 @@ const LONG = ["--train.steps=300", "--data.allowRepetition=true", "--checkpoint.
 const lines = (runDir: string) => (existsSync(join(runDir, "metrics.jsonl")) ? readFileSync(join(runDir, "metrics.jsonl"), "utf8").split("\n").length - 1 : 0);
 
 /** The last record of every step (a restarted run logs the steps after its checkpoint again). */
+/** The run's step records as the one reader sees them (restart markers applied, abandoned attempts left out). */
 function lastPerStep(runDir: string): { step: number; loss: number; grad_norm: number }[] {
-  const by = new Map<number, { step: number; loss: number; grad_norm: number }>();
-  for (const l of readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n")) {
-    const r = JSON.parse(l);
-    by.set(r.step, { step: r.step, loss: r.loss, grad_norm: r.grad_norm });
-  }
-  return [...by.values()].sort((a, b) => a.step - b.step);
+  return historyRows(runDir).filter((r) => r.eval === undefined).map((r) => ({ step: r.step as number, loss: r.loss as number, grad_norm: r.grad_norm as number }));
 }
 
 /** Every checkpoint of `a` is bitwise the same-named one of `b` (weights, both moments). */
