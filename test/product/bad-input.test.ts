@@ -60,7 +60,7 @@ const train = (id: string, ...extra: string[]) => ["train", cfg(), `--run-dir=${
 export const rows: Row[] = [
   { mistake: "wrong config path", args: () => ["train", p("nope.ts")], message: /config file not found: .*nope\.ts/ },
   { mistake: "config file without a default export", args: () => ["train", p("noexport.ts")], message: /must have a default export/ },
-  { mistake: "config field typo (override)", args: () => train("typo", "--optim.lerning_rate=1e-3"), message: /invalid config at optim: .*lerning_rate/, absent: () => [runDir("typo")] },
+  { mistake: "config field typo (override)", args: () => train("typo", "--optim.lerning_rate=1e-3"), message: /--optim\.lerning_rate on the command line is not a config field \(optim's fields: lr, /, absent: () => [runDir("typo")] },
   { mistake: "config field typo (in the file)", args: () => ["train", p("typo.ts")], message: /invalid config at train: .*globalBatchInstance/ },
   { mistake: "negative learning rate", args: () => train("lr", "--optim.lr=-1"), message: /invalid config at optim\.lr/, absent: () => [runDir("lr")] },
   { mistake: "learning rate so high the run diverges", args: () => train("lr-huge", "--optim.lr=1e30"), message: /training diverged: the loss is not finite at step 2 \(.*\); the last finite loss was \d+\.\d+ at step 1; this step's update was not applied .*; no checkpoint was saved before it/ },
@@ -72,7 +72,7 @@ export const rows: Row[] = [
   { mistake: "batch not divisible by micro-batch × DP", args: () => ["plan", cfg(), "--dp", "3"], message: /globalBatchInstances 4 is not divisible by microBatchInstances × dp = 2 × 3/ },
   { mistake: "sequence longer than the RoPE range", args: () => train("rope", "--train.seqLen=128"), message: /train\.seqLen: seqLen 128 exceeds model\.maxSeqLen 64/ },
   { mistake: "bad --a.b override type", args: () => train("type", "--train.steps=abc"), message: /invalid config at train\.steps/ },
-  { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /override --optim\.lr\.value: lr is not an object/ },
+  { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /--optim\.lr\.value on the command line: optim\.lr is a number field, not a section/ },
   { mistake: "data file missing", args: () => train("nofile", `--data.paths=["${p("missing.u32")}"]`), message: /token file not found/, absent: () => [join(runDir("nofile"), "metrics.jsonl")] },
   { mistake: "data root (mix baseDir) missing", args: () => train("noroot", "--data.paths=[]", `--data.mixFile=${p("mix.txt")}`, `--data.baseDir=${p("no-such-root")}`), message: /no-such-root/ },
   { mistake: "empty data file", args: () => train("empty", `--data.paths=["${p("empty.u32")}"]`), message: /the data has 0 instances/, absent: () => [join(runDir("empty"), "metrics.jsonl")] },
