@@ -13,6 +13,7 @@ import { paddedVocab } from "../../model/config.ts";
 import { cutInstances, evaluate, evaluateSet, evaluateTask } from "../../eval/evaluate.ts";
 import { recordEval } from "../../metrics/run-metrics.ts";
 import { type CommandSpec, type ParsedArgs } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 
 function positiveInt(args: ParsedArgs, name: string, min: number): number | undefined {
   const v = args.opts[name] as number | undefined;
@@ -25,7 +26,7 @@ export const evalCommand: CommandSpec = {
   summary: "Evaluate a checkpoint or HF model: loss / perplexity on token files, or multiple-choice accuracy",
   usage: "olmo eval --from CKPT|HF_DIR (--data FILE[,FILE...] --seq-len T [--documents [--eos ID]] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl [--max-questions N]) [--record DIR [--name NAME]]",
   options: [
-    { name: "from", type: "string", help: "native checkpoint or HF model folder (config.json + safetensors)", metavar: "DIR" },
+    { name: "from", type: "string", help: "native checkpoint, HF model folder (config.json + safetensors), or a run folder (its newest checkpoint)", metavar: "DIR" },
     { name: "from-hf", type: "string", help: "the same as --from (kept for older scripts)", metavar: "DIR" },
     { name: "data", type: "list", help: "raw headerless little-endian uint32 token files, one set", metavar: "FILES" },
     { name: "seq-len", type: "number", help: "tokens per instance", metavar: "T" },
@@ -42,8 +43,8 @@ export const evalCommand: CommandSpec = {
   ],
   async run(args) {
     if (args.positional.length) throw new UserError(`eval takes no positional arguments, got ${args.positional.join(" ")}`);
-    const from = (args.opts.from ?? args.opts["from-hf"]) as string | undefined;
-    if (!from) throw new UserError("eval: missing required option --from (a native checkpoint or an HF folder)");
+    const fromArg = (args.opts.from ?? args.opts["from-hf"]) as string | undefined;
+    if (!fromArg) throw new UserError("eval: missing required option --from (a native checkpoint or an HF folder)");
     const dataPaths = args.opts.data as string[] | undefined;
     const taskPath = args.opts.task as string | undefined;
     if (!!dataPaths?.length === !!taskPath) throw new UserError("eval: give --data FILE (perplexity) or --task FILE.jsonl (multiple choice), one of them");
@@ -66,6 +67,7 @@ export const evalCommand: CommandSpec = {
     const batch = positiveInt(args, "batch", 1)!;
     const maxTokens = positiveInt(args, "max-tokens", 1);
     const maxQuestions = positiveInt(args, "max-questions", 1);
+    const from = checkpointArg(fromArg);
     const src = openSource(from);
     let out: Record<string, number>;
     try {

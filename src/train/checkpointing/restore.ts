@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HfSource } from "../../checkpoint/hf/folder.ts";
+import { resolveCheckpointArg } from "../../checkpoint/locate.ts";
 import { findLatestCheckpoint } from "../../checkpoint/naming.ts";
 import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
 import { configMismatch } from "../../checkpoint/source.ts";
@@ -40,8 +41,7 @@ export function restoreOrInit(run: RunContext, initTensor: (spec: ParamSpec, out
     loadState(run, openNativeState(latest), { optimizer: true, trainer: true, data }, log);
     return latest;
   }
-  const from = run.cfg.checkpoint.loadPath;
-  if (!from) {
+  if (!run.cfg.checkpoint.loadPath) {
     // each tensor generated whole from (seed, name), then this rank's part kept
     const init = shardedRange(run.trainer, (full, start, o) => {
       const whole = new Float32Array(full.numel);
@@ -52,6 +52,10 @@ export function restoreOrInit(run: RunContext, initTensor: (spec: ParamSpec, out
     warnFrozenCounter(run, log);
     return null;
   }
+  // a run folder (stage 1's) means its newest complete checkpoint
+  const loc = resolveCheckpointArg(run.cfg.checkpoint.loadPath);
+  if (loc.note) log(`checkpoint.loadPath: ${loc.note}`);
+  const from = loc.path;
   let what: string;
   const trainerState = run.cfg.checkpoint.loadTrainerState;
   const native = existsSync(join(from, "metadata.msgpack"));
