@@ -31,7 +31,7 @@ function topHelp(): string {
     "  OLMO_BACKEND=cpu|cuda|auto  backend (default auto: CUDA when a GPU is usable)",
     "  OLMO_THREADS=N              CPU threads (default: all cores)",
     "                              (command line --backend/--threads > environment > config > default)",
-    "  OLMO_CACHE=DIR              where the embedded corpus is tokenized/unpacked (default .olmo-cache)",
+    "  OLMO_CACHE=DIR              where the embedded corpus is tokenized/unpacked (default $XDG_CACHE_HOME/olmo-bun, else ~/.cache/olmo-bun)",
     "  OLMO_NATIVE_DIR=DIR         load libolmo_cpu.so / libolmo_cuda.so from DIR first",
     "  OLMO_CUDA_LIB_PATH=DIR      where to look first for libcublasLt.so.* and libnccl.so.2",
     "",

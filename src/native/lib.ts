@@ -4,6 +4,7 @@
 import { dlopen, FFIType, ptr, CString, toArrayBuffer, type Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { dependencyAdvice, dependencyProblem } from "./system-libs.ts";
 
 const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
 
@@ -139,7 +140,11 @@ export function loadNative(kind: LibraryKind, explicitPath?: string): NativeLibr
   try {
     lib = dlopen(path, symbols);
   } catch (e) {
-    throw new NativeLoadError(`cannot load ${path}: ${(e as Error).message}; rebuild with: bun run build:native`);
+    const msg = (e as Error).message;
+    // a system library it links against is missing or broken: a package to install, not a rebuild
+    const dep = dependencyProblem(msg, path);
+    if (dep) throw new NativeLoadError(`cannot load libolmo_${kind}.so (${path}): ${dependencyAdvice(dep)}`);
+    throw new NativeLoadError(`cannot load ${path}: ${msg}; rebuild with: bun run build:native`);
   }
   const sym = lib.symbols;
   const version = sym.olmo_abi_version();
