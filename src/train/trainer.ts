@@ -17,7 +17,7 @@ import { StepMonitors } from "./monitors.ts";
 import { flopsPerToken } from "./plan.ts";
 import { Progress, formatDuration } from "../progress.ts";
 import { RunMetrics } from "../metrics/run-metrics.ts";
-import { evalStepLine, stepLine } from "./run-log.ts";
+import { etaSeconds, evalStepLine, stepLine } from "./run-log.ts";
 import type { MetricsRecord, StepRecord } from "../metrics/records.ts";
 
 /** Where batches come from: the data loader, already positioned for resume. */
@@ -183,6 +183,7 @@ export class Trainer {
         sink?.write(atStart.records.map(stamp));
         log(evalStepLine(this.state.step, this.totalSteps, atStart.summary));
       }
+      const loopStart = performance.now();
       for (let step = firstStep; step <= this.totalSteps; step++) {
         const micro = source.nextBatch();
         if (micro.length !== this.microPerStep) throw new Error(`batch source gave ${micro.length} micro-batches, expected ${this.microPerStep}`);
@@ -195,7 +196,8 @@ export class Trainer {
         // a skipped step, a spike or an evaluation is always logged: it is an event, not a sample
         if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep || r.step_skipped || ev || mon.notes.length) {
           bar.clear();
-          log(stepLine(step, this.totalSteps, r, mon.fields.mfu, ev ? ev.summary : null));
+          const eta = etaSeconds((performance.now() - loopStart) / 1000, step - firstStep + 1, this.totalSteps - step);
+          log(stepLine(step, this.totalSteps, r, mon.fields.mfu, ev ? ev.summary : null, eta));
           for (const n of mon.notes) log(`  ${n}`);
         }
         bar.update(step);

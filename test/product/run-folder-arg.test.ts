@@ -36,8 +36,8 @@ describe("a run folder where a checkpoint is expected", () => {
     const [info, gen, evalRun, evalCkpt] = await Promise.all([
       olmo(["ckpt", "info", run, "--quick"], env),
       olmo(["generate", run, "--prompt", "a", "--max-tokens", "3", "--temperature", "0"], env),
-      olmo(["eval", "--from", run, "--data", join(dir, "tokens.u32"), "--seq-len", "16"], env),
-      olmo(["eval", "--from", newest, "--data", join(dir, "tokens.u32"), "--seq-len", "16"], env),
+      olmo(["eval", "--from", run, "--data", join(dir, "tokens.u32"), "--seq-len", "16", "--json"], env),
+      olmo(["eval", "--from", newest, "--data", join(dir, "tokens.u32"), "--seq-len", "16", "--json"], env),
     ]);
     expect(info.code).toBe(0);
     expect(info.out).toMatch(/^name\s+stage1-step6-tokens1B$/m);

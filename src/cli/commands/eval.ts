@@ -1,5 +1,6 @@
 // olmo eval --from CKPT|HF_DIR (--data FILE... --seq-len T [--documents] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl)
-// The model outside a run, through the in-loop evaluators (src/eval/evaluate.ts): one JSON line.
+// The model outside a run, through the in-loop evaluators (src/eval/evaluate.ts): one line of text,
+// or with --json one JSON object (the numbers exactly as metrics.jsonl holds them).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
@@ -13,12 +14,28 @@ import { paddedVocab } from "../../model/config.ts";
 import { cutInstances, evaluate, evaluateSet, evaluateTask } from "../../eval/evaluate.ts";
 import { recordEval } from "../../metrics/run-metrics.ts";
 import { type CommandSpec, type ParsedArgs } from "../args.ts";
+import { MC_METRICS } from "../../eval/mc-eval.ts";
+import { formatRate } from "../../progress.ts";
 import { checkpointArg } from "../checkpoint-arg.ts";
 
 function positiveInt(args: ParsedArgs, name: string, min: number): number | undefined {
   const v = args.opts[name] as number | undefined;
   if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new UserError(`eval: --${name} must be an integer >= ${min}, got ${v}`);
   return v;
+}
+
+/** The result as a person reads it: perplexity and losses, or the accuracies; the throughput. */
+function resultLine(name: string, r: Record<string, number>, task: boolean): string {
+  const rate = r.tokens_per_s !== undefined ? `, ${formatRate(r.tokens_per_s)} tokens/s` : "";
+  const time = r.ms !== undefined ? ` (${(r.ms / 1000).toFixed(2)} s${rate})` : "";
+  if (task) {
+    const accs = MC_METRICS.map((m) => `${m} ${(100 * r[m]).toFixed(1)}%`).join(", ");
+    return `eval ${name}: ${accs} over ${r.n_questions} questions${time}`;
+  }
+  const grad = r.grad_norm !== undefined ? `, grad norm ${r.grad_norm.toPrecision(5)}` : "";
+  const ppl = r.ppl !== undefined ? `, ppl ${r.ppl.toFixed(2)}` : "";
+  return `eval ${name}: loss ${r.loss.toFixed(4)} (ce ${r.ce_loss.toFixed(4)} + z ${r.z_loss.toExponential(2)})${ppl}${grad} ` +
+    `over ${r.n_tokens} tokens${r.n_instances !== undefined ? ` in ${r.n_instances} instances` : ""}${time}`;
 }
 
 export const evalCommand: CommandSpec = {
@@ -40,6 +57,7 @@ export const evalCommand: CommandSpec = {
     { name: "max-questions", type: "number", help: "score at most the task's first N questions", metavar: "N" },
     { name: "record", type: "string", help: "also append the result as an eval record to DIR/metrics.jsonl (olmo report draws it beside runs)", metavar: "DIR" },
     { name: "name", type: "string", help: "the set's or task's name in that record (default: the file name)", metavar: "NAME" },
+    { name: "json", type: "boolean", help: "print the result as one JSON object (for scripts) instead of a line of text" },
   ],
   async run(args) {
     if (args.positional.length) throw new UserError(`eval takes no positional arguments, got ${args.positional.join(" ")}`);
@@ -70,6 +88,7 @@ export const evalCommand: CommandSpec = {
     const from = checkpointArg(fromArg);
     const src = openSource(from);
     let out: Record<string, number>;
+    const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
     try {
       const config = src.config;
       const fill = (s: { name: string }, o: Float32Array) => src.read(s.name, o);
@@ -99,13 +118,12 @@ export const evalCommand: CommandSpec = {
         out = { ...evaluateSet(be(), config, fill, set, { zLossMult, batch }) };
       }
       if (recordDir) {
-        const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
         const step = typeof src.trainState.step === "number" ? src.trainState.step : 0;
         recordEval(recordDir, { step, eval: name, kind: taskPath ? "mc" : "lm", ...out, checkpoint: resolve(from) });
       }
     } finally {
       src.close();
     }
-    console.log(JSON.stringify(out));
+    console.log(args.opts.json ? JSON.stringify(out) : resultLine(name, out, !!taskPath));
   },
 };
