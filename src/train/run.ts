@@ -33,6 +33,8 @@ export interface RunOptions {
   tp?: number;
   /** where the backend and thread count came from (cli/runtime.ts), for the first log line */
   runtime?: string;
+  /** config fields allowed to differ from the checkpoint a resume continues (src/config/resume.ts) */
+  acceptChanges?: readonly string[];
 }
 
 /**
@@ -158,7 +160,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
         throw new UserError(`rank ${rank} sees the newest checkpoint ${mine} but rank 0 sees ${leader}: ${runDir} must be a folder every rank shares`);
       }
     }
-    const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
+    const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log, opts.acceptChanges);
     checkResumePoint(trainer.state.step, trainer.totalSteps, opts.stopAfterStep, resumed ?? runDir);
     log(openingLine(cfg, be, { runtime: opts.runtime, tp, dpWorld, runDir, totalSteps: trainer.totalSteps, activationBytes: trainer.model.activationBytes }));
     if (resumed) log(resumedLine(resumed, trainer.state.step, trainer.totalSteps));

@@ -58,8 +58,8 @@ export class RunCheckpointer {
   }
 
   /** Returns the checkpoint path resumed from, or null for a fresh start (restore.ts). */
-  restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
-    const resumed = restoreOrInit({ cfg: this.cfg, runDir: this.runDir, trainer: this.trainer }, initTensor, data, log);
+  restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void, acceptChanges: readonly string[] = []): string | null {
+    const resumed = restoreOrInit({ cfg: this.cfg, runDir: this.runDir, trainer: this.trainer, acceptChanges }, initTensor, data, log);
     if (resumed) this.latest = resumed;
     return resumed;
   }
