@@ -53,7 +53,7 @@ function buildCpu(): void {
   if (!findOpenBlasHeader()) fail("OpenBLAS headers (cblas.h) not found. Install: apt-get install -y libopenblas-dev");
   const srcs = sources("cuda/cpu", ".c");
   const out = join(outDir, "libolmo_cpu.so");
-  if (upToDate(out, [...srcs, "cuda/include/olmo.h", ...sources("cuda/cpu", ".h")])) return;
+  if (upToDate(out, [...srcs, ...sources("cuda/include", ".h"), ...sources("cuda/cpu", ".h")])) return;
   run([cc, "-std=c11", "-O3", "-march=x86-64-v3", "-mtune=native", "-fopenmp", "-fPIC", "-shared",
     "-Wall", "-Wextra", "-Wno-unused-parameter", "-Icuda/include", "-o", out, ...srcs, "-lopenblas", "-lm"]);
   console.error(`build: ${out}`);
@@ -79,7 +79,7 @@ function buildCuda(required: boolean): void {
   const srcs = sources("cuda/gpu", ".cu");
   if (srcs.length === 0) return;
   const out = join(outDir, "libolmo_cuda.so");
-  if (upToDate(out, [...srcs, "cuda/include/olmo.h", ...sources("cuda/gpu", ".h"), ...sources("cuda/gpu", ".cuh")])) return;
+  if (upToDate(out, [...srcs, ...sources("cuda/include", ".h"), ...sources("cuda/gpu", ".h"), ...sources("cuda/gpu", ".cuh")])) return;
   run([nvcc, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "--expt-relaxed-constexpr",
     "-Icuda/include", ...nvccGencodes(nvcc), "-o", out, ...srcs, "-ldl", "-lpthread"]);
   console.error(`build: ${out}`);

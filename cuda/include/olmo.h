@@ -33,6 +33,7 @@
  *   timing:      olmo_event_create olmo_event_destroy olmo_event_record olmo_event_elapsed_ms
  *   collectives: olmo_comm_* (NCCL in the CUDA library; the CPU library reports "unsupported"
  *                because CPU collectives live in TypeScript over shared memory)
+ *   stop signals: olmo_stop_signals_install olmo_stop_signals_release
  */
 #ifndef OLMO_H
 #define OLMO_H
@@ -43,10 +44,24 @@
 extern "C" {
 #endif
 
-#define OLMO_ABI_VERSION 3
+#define OLMO_ABI_VERSION 4
 
 #define OLMO_DTYPE_F32 0
 #define OLMO_DTYPE_BF16 1
+
+/* ---------------------------------------------------------------- stop signals
+ * SIGINT, SIGTERM and SIGUSR1 during a run (olmo_stop_signals.h has the one implementation; both
+ * libraries include it). The first is recorded in the caller's host int32 array — state[0] = 1,
+ * state[1] = its number — for the caller to poll between steps (it then stops after the step with
+ * a checkpoint) and first_msg, when not empty, goes to stderr; a repeat within echo_ms of the
+ * first is the same event seen twice (state[2] counts those) and ignored; a later one writes
+ * second_msg (when not empty) and ends the process at once with that signal's default action —
+ * the one place a library ends its process, because the user asked for exactly that and a
+ * JavaScript handler cannot run during a step, an evaluation, a save or a blocked wait. `state`
+ * must stay valid (and unmoved: >= 1 KiB) until olmo_stop_signals_release, which restores the
+ * actions found at install. */
+int olmo_stop_signals_install(int32_t* state, int32_t echo_ms, const char* first_msg, const char* second_msg);
+int olmo_stop_signals_release(void);
 
 /* ---------------------------------------------------------------- lifecycle */
 int olmo_abi_version(void);

@@ -8,7 +8,7 @@ import { dependencyAdvice, dependencyProblem } from "./system-libs.ts";
 
 const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 export const DTYPE_F32 = 0;
 export const DTYPE_BF16 = 1;
 
@@ -74,6 +74,8 @@ const symbols = {
   olmo_comm_all_gather: { args: [P, P, P, i64_fast, i32], returns: i32 },
   olmo_comm_reduce_scatter: { args: [P, P, P, i64_fast, i32, i32], returns: i32 },
   olmo_comm_broadcast: { args: [P, P, i64_fast, i32, i32], returns: i32 },
+  olmo_stop_signals_install: { args: [P, i32, P, P], returns: i32 },
+  olmo_stop_signals_release: { args: [], returns: i32 },
 } as const;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbols>>["symbols"];

@@ -11,6 +11,7 @@ import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
 import { type Parallel, deviceComms, initParallel } from "../parallel/init.ts";
+import { type StopSignal, stopSignal, watchStopSignals } from "../parallel/stop-signals.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { initTensor } from "../model/init.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
@@ -37,36 +38,9 @@ export interface RunOptions {
   acceptChanges?: readonly string[];
 }
 
-/**
- * SIGTERM and SIGUSR1 (what SLURM sends before a time limit or a preemption, e.g. --signal=USR1@120)
- * ask the run to stop after the current step with a checkpoint; another one, a few seconds later,
- * exits at once. (The same event often arrives twice, e.g. from SLURM and from olmo launch
- * forwarding it: a second signal within 3 s is that echo.)
- */
-function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | null; release(): void } {
-  const state = { signal: null as NodeJS.Signals | null, release: () => {} };
-  let firstAt = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (state.signal) {
-      if (performance.now() - firstAt > 3000) process.exit(128 + (sig === "SIGTERM" ? 15 : 10));
-      return;
-    }
-    firstAt = performance.now();
-    state.signal = sig;
-    log(`${sig}: stopping after this step, with a checkpoint (send it again to exit at once)`);
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGUSR1", onSignal);
-  state.release = () => {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGUSR1", onSignal);
-  };
-  return state;
-}
-
-/** How a run ended: at its end (or --stop-after), or stopped by a preemption signal with a checkpoint. */
+/** How a run ended: at its end (or --stop-after), or stopped by a signal with a checkpoint (src/parallel/stop-signals.ts). */
 export interface RunOutcome {
-  stoppedBy: NodeJS.Signals | null;
+  stoppedBy: StopSignal | null;
 }
 
 /**
@@ -143,9 +117,10 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     trainer.free();
     throw e;
   }
-  const preempt = catchPreemption(log);
+  // SIGINT (Ctrl-C), SIGTERM, SIGUSR1: stop after the step with a checkpoint; again, later: at once
+  const signals = watchStopSignals(be, { announce: main });
   let ok = false;
-  let stoppedBy: NodeJS.Signals | null = null;
+  let stoppedBy: StopSignal | null = null;
   let evals: InLoopEval | null = null;
   try {
     // the end-of-run sample's prompt is checked now, not after the training it follows
@@ -181,7 +156,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
         evaluate: ev ? (step, first) => (ev.due(step, first) ? ev.run(step) : null) : undefined,
         afterStep: (step, _r, stopping) => ckpt.maybeSave(step, () => data.state(), stopping || step === opts.stopAfterStep),
         stopAfterStep: opts.stopAfterStep,
-        stopRequested: () => preempt.signal !== null,
+        stopRequested: () => stopSignal() !== null,
       });
       ckpt.finish(); // the last save may still be written in the background
       // nobody exits before rank 0 published it (a launcher may stop the job when one rank exits)
@@ -205,7 +180,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
     if (trainer.stoppedAtStep !== null) {
-      stoppedBy = preempt.signal;
+      stoppedBy = stopSignal();
       log(`stopped after step ${trainer.stoppedAtStep} on ${stoppedBy}: rerun the same command to resume from ${saved ?? "its checkpoint"} (exit code ${PREEMPTED_EXIT_CODE})`);
     } else if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       log("sample: skipped under tensor parallelism (olmo generate on the checkpoint samples from it)");
@@ -218,7 +193,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     }
     ok = true;
   } finally {
-    preempt.release();
+    signals.release();
     ckpt.close();
     evals?.free();
     trainer.free();

@@ -164,8 +164,8 @@ export class Trainer {
   }
 
   /**
-   * Train from state.step+1 to totalSteps, or until a stop is requested (then `stopped` is set).
-   * Between steps the event loop runs once, so signal handlers can ask for a stop.
+   * Train from state.step+1 to totalSteps, or until a stop is requested (then `stopped` is set;
+   * src/parallel/stop-signals.ts records the signals asking for it whenever they arrive).
    */
   async run(source: BatchSource, hooks: TrainHooks = {}): Promise<StepRecord[]> {
     const main = this.isMain;
@@ -203,7 +203,7 @@ export class Trainer {
         bar.update(step);
         let stop = false;
         if (hooks.stopRequested) {
-          await new Promise((resolve) => setImmediate(resolve)); // let a signal handler run
+          await new Promise((resolve) => setImmediate(resolve)); // the event loop turns once per step
           stop = this.anyRank(hooks.stopRequested());
         }
         hooks.afterStep?.(step, r, stop);
