@@ -14,6 +14,8 @@ import { paramSpecs, totalParams } from "../../src/model/params.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
 import { TINY_MODEL, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.ts";
 import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
+import { RUN_UX_AT2_COPIES, runUxRows, setupRunUxBadInputs } from "./bad-input-run-ux.ts";
+import { runWithoutLibraries } from "../support/hide-libs.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -50,6 +52,8 @@ interface Row {
   /** paths that must not exist afterwards (outputs that a failed command must not leave) */
   absent?: () => string[];
   env?: Record<string, string>;
+  /** run with these system libraries hidden from the dynamic loader (test/support/hide-libs.ts) */
+  hide?: string[];
   skip?: () => string | null;
 }
 
@@ -151,6 +155,7 @@ export const rows: Row[] = [
   { mistake: "uint16 token file read as uint32", args: () => train("dtype32", `--data.paths=["${p("tokens.u16")}"]`), message: /tokens\.u16: token id \d+ .* its 16-bit halves are all valid ids: the file holds uint16 tokens, set data\.dtype to "uint16"/, absent: () => [join(runDir("dtype32"), "metrics.jsonl")] },
   { mistake: "unknown recompute mode (OLMo-core's name)", args: () => train("recompute", "--train.recompute=full"), message: /train\.recompute: expected one of "none", "attention", "block"/, absent: () => [runDir("recompute")] },
   { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
+  ...runUxRows(p, train, runDir),
 ];
 
 let fullFsMounted = false;
@@ -192,13 +197,14 @@ beforeAll(async () => {
   cpSync(p("hf"), p("hf-trunc"), { recursive: true });
   truncateSync(p("hf-trunc", shard), bytes.length - 100);
   setupOlmoCoreBadInputs(p);
+  setupRunUxBadInputs(p);
   // a run folder held by a live trainer (this test process stands in for it)
   mkdirSync(runDir("locked"), { recursive: true });
   writeFileSync(join(runDir("locked"), "train.lock"), JSON.stringify({ pid: process.pid, host: hostname(), pidStart: null, since: "now" }));
   // a finished 2-step run, copied for the resume rows (each its own folder: rows run in parallel)
   const made = Bun.spawnSync([process.execPath, "src/cli/main.ts", ...train("at2")], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "1" }, stderr: "pipe" });
   if (made.exitCode !== 0) throw new Error(`making the at2 run failed: ${made.stderr}`);
-  for (const id of ["at2-stop", "at2-past", "at2-partial"]) cpSync(runDir("at2"), runDir(id), { recursive: true });
+  for (const id of ["at2-stop", "at2-past", "at2-partial", ...RUN_UX_AT2_COPIES]) cpSync(runDir("at2"), runDir(id), { recursive: true });
   editMeta(join(runDir("at2-partial"), "stage1-step2-tokens1B"), (m) => (m.tensors = m.tensors.filter((t: any) => !(t.group === "adam_m" && t.name === "model.layers.0.self_attn.q_proj.weight"))));
   // checkpoints with a damaged or crafted index (re-checksummed: the validation must catch these)
   const full = { model: arena(model, 1), adamM: arena(model, 2), adamV: arena(model, 3).map(Math.abs) };
@@ -241,6 +247,11 @@ beforeAll(async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [r, i] = next;
       if (r.skip?.()) continue;
+      if (r.hide) {
+        const h = runWithoutLibraries(r.hide, [process.execPath, "src/cli/main.ts", ...r.args()], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", ...r.env } });
+        results[i] = { code: h.code, stderr: h.err };
+        continue;
+      }
       const proc = Bun.spawn([process.execPath, "src/cli/main.ts", ...r.args()], {
         cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", ...r.env }, stdout: "pipe", stderr: "pipe",
       });
