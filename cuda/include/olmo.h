@@ -31,9 +31,9 @@
  *   kernels:     embedding, rmsnorm, rope, attention (+ KV-cache decode), swiglu, matmul, cross-entropy (fwd/bwd)
  *   optimizer:   olmo_norm_squared olmo_adamw
  *   timing:      olmo_event_create olmo_event_destroy olmo_event_record olmo_event_elapsed_ms
- *   signals:     olmo_signal_watch olmo_signal_state
  *   collectives: olmo_comm_* (NCCL in the CUDA library; the CPU library reports "unsupported"
  *                because CPU collectives live in TypeScript over shared memory)
+ *   stop signals: olmo_stop_signals_install olmo_stop_signals_release
  */
 #ifndef OLMO_H
 #define OLMO_H
@@ -48,6 +48,20 @@ extern "C" {
 
 #define OLMO_DTYPE_F32 0
 #define OLMO_DTYPE_BF16 1
+
+/* ---------------------------------------------------------------- stop signals
+ * SIGINT, SIGTERM and SIGUSR1 during a run (olmo_stop_signals.h has the one implementation; both
+ * libraries include it). The first is recorded in the caller's host int32 array — state[0] = 1,
+ * state[1] = its number — for the caller to poll between steps (it then stops after the step with
+ * a checkpoint) and first_msg, when not empty, goes to stderr; a repeat within echo_ms of the
+ * first is the same event seen twice (state[2] counts those) and ignored; a later one writes
+ * second_msg (when not empty) and ends the process at once with that signal's default action —
+ * the one place a library ends its process, because the user asked for exactly that and a
+ * JavaScript handler cannot run during a step, an evaluation, a save or a blocked wait. `state`
+ * must stay valid (and unmoved: >= 1 KiB) until olmo_stop_signals_release, which restores the
+ * actions found at install. */
+int olmo_stop_signals_install(int32_t* state, int32_t echo_ms, const char* first_msg, const char* second_msg);
+int olmo_stop_signals_release(void);
 
 /* ---------------------------------------------------------------- lifecycle */
 int olmo_abi_version(void);
@@ -228,18 +242,6 @@ int olmo_event_create(void** out_event);
 int olmo_event_destroy(void* event);
 int olmo_event_record(void* event);
 int olmo_event_elapsed_ms(float* out_ms, void* start, void* end);
-
-/* ---------------------------------------------------------------- signals */
-/* A stop signal seen by a thread that is blocked in a synchronous wait (the shared-memory
- * collectives), where the JavaScript listener cannot run yet (include/signal_watch.h explains).
- * olmo_signal_watch puts a recording handler in front of signo's current handler and chains to it;
- * *watching = 1 when signo is now recorded, 0 when its disposition is the default action or
- * SIG_IGN (left alone). Idempotent; call it again after the disposition may have changed.
- * olmo_signal_state writes out[0..4] = signals recorded since the library loaded, CLOCK_MONOTONIC
- * milliseconds of the first and of the latest one (0 when none), the clock's now, the latest
- * signal's number. */
-int olmo_signal_watch(int signo, int32_t* watching);
-int olmo_signal_state(int64_t* out_5);
 
 /* ---------------------------------------------------------------- collectives (NCCL) */
 /* The unique id is 128 bytes, exchanged by the caller (TCP store). comm handles are opaque. */

@@ -1,7 +1,8 @@
 // Minimal, strict option parsing shared by every subcommand: known options only, typed values,
 // defaults shown in --help. Unknown options are errors, never ignored.
 import { UserError } from "../errors.ts";
-import { TOP_LEVEL_FIELDS } from "./config-help.ts";
+import { bareOverrideValue, checkOverrideKey, looksLikeOverride, nearestConfigPath } from "./overrides.ts";
+import { didYouMean, nearest } from "./suggest.ts";
 
 export interface OptionSpec {
   /** long name without dashes, e.g. "seq-len" */
@@ -21,8 +22,10 @@ export interface CommandSpec {
   options: OptionSpec[];
   /** allow free-form --a.b=value overrides (train); top-level fields too (--backend=cuda) */
   overrides?: boolean;
-  /** more --help lines after the options (train: every config field with its default) */
-  helpExtra?: () => string[];
+  /** more --help lines after the options, given the command's other arguments (train CONFIG: every config field with CONFIG's value) */
+  helpExtra?: (argv: string[]) => string[] | Promise<string[]>;
+  /** the command takes another command after `--` (launch): a bare word before `--` is refused with the right form */
+  commandAfterDashDash?: boolean;
   run(args: ParsedArgs): Promise<number | void>;
 }
 
@@ -46,7 +49,12 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
       break;
     }
     if (!a.startsWith("--") || a === "-") {
-      if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) throw new UserError(`${spec.name}: unknown option ${a} (see olmo ${spec.name} --help)`);
+      if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) throw unknownOption(spec, a.replace(/^-+/, ""), a);
+      if (spec.commandAfterDashDash) {
+        // without `--`, the rest would be read as this command's options (or ignored) and the ranks run defaults
+        const right = ["olmo", spec.name, ...argv.slice(0, i), "--", ...argv.slice(i)].join(" ");
+        throw new UserError(`${spec.name}: the command to run goes after --: ${right}`);
+      }
       positional.push(a);
       continue;
     }
@@ -55,15 +63,17 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     let value: string | undefined = eq < 0 ? undefined : a.slice(eq + 1);
     const o = byName.get(key);
     if (!o) {
-      if (spec.overrides && (key.includes(".") || TOP_LEVEL_FIELDS.includes(key))) {
+      if (spec.overrides && looksLikeOverride(key)) {
+        checkOverrideKey(spec.name, key);
         if (value === undefined) {
-          value = argv[++i];
-          if (value === undefined) throw new UserError(`${spec.name}: override --${key} needs a value (--${key}=VALUE)`);
+          const [v, used] = bareOverrideValue(spec.name, key, argv[i + 1]);
+          value = v;
+          i += used;
         }
         overrides.push([key, value]);
         continue;
       }
-      throw new UserError(`${spec.name}: unknown option --${key} (see olmo ${spec.name} --help)`);
+      throw unknownOption(spec, key);
     }
     if (o.type === "boolean") {
       if (value === undefined) opts[o.name] = true;
@@ -88,7 +98,17 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
   return { positional, opts, overrides };
 }
 
-export function formatHelp(spec: CommandSpec): string {
+/** An option this command does not have, with the nearest one it has (or the config field meant). */
+function unknownOption(spec: CommandSpec, key: string, given = `--${key}`): UserError {
+  const name = key.split("=")[0];
+  const option = nearest(name, spec.options.map((o) => o.name));
+  // `--steps=5` for `--train.steps=5`: a config field by its last name
+  const field = !option && spec.overrides ? nearestConfigPath(name) : null;
+  const guess = option ? `--${option}` : field && `--${field}`;
+  return new UserError(`${spec.name}: unknown option ${given}${didYouMean(guess)} (see olmo ${spec.name} --help)`);
+}
+
+export function formatHelp(spec: CommandSpec, extra?: string[]): string {
   const lines = [`usage: ${spec.usage}`, "", spec.summary, ""];
   if (spec.options.length) {
     lines.push("options:");
@@ -99,7 +119,7 @@ export function formatHelp(spec: CommandSpec): string {
     }
   }
   if (spec.overrides) lines.push("  --a.b=VALUE                  override any config field (validated by the config schema)");
-  if (spec.helpExtra) lines.push("", ...spec.helpExtra());
+  if (extra?.length) lines.push("", ...extra);
   return lines.join("\n");
 }
 

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { brownTokenFiles } from "../data/brown/files.ts";
+import { cacheDir } from "../data/cache-dir.ts";
 import { WORKER_FILES } from "../workers.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -24,7 +25,7 @@ function run(cmd: string[]): void {
 if (!existsSync(join(build, "libolmo_cpu.so"))) run([process.execPath, "cuda/build.ts", "cpu"]);
 const libs = { cpu: join(build, "libolmo_cpu.so"), cuda: join(build, "libolmo_cuda.so") };
 const haveCuda = !noCuda && existsSync(libs.cuda);
-const tokens = await brownTokenFiles(resolve(process.env.OLMO_CACHE ?? join(root, ".olmo-cache")), (l) => console.error(`compile: ${l}`));
+const tokens = await brownTokenFiles(cacheDir(), (l) => console.error(`compile: ${l}`));
 
 const entry = join(build, `compile-entry-${process.pid}.ts`);
 const lines = [

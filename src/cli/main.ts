@@ -3,6 +3,7 @@
 import { UserError, oneLine } from "../errors.ts";
 import { type CommandSpec, formatHelp, parseArgs } from "./args.ts";
 import { commands } from "./commands.ts";
+import { didYouMean, nearest } from "./suggest.ts";
 import { watchLauncher } from "../parallel/launch/launcher-watch.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -30,7 +31,7 @@ function topHelp(): string {
     "  OLMO_BACKEND=cpu|cuda|auto  backend (default auto: CUDA when a GPU is usable)",
     "  OLMO_THREADS=N              CPU threads (default: all cores)",
     "                              (command line --backend/--threads > environment > config > default)",
-    "  OLMO_CACHE=DIR              where the embedded corpus is tokenized/unpacked (default .olmo-cache)",
+    "  OLMO_CACHE=DIR              where the embedded corpus is tokenized/unpacked (default $XDG_CACHE_HOME/olmo-bun, else ~/.cache/olmo-bun)",
     "  OLMO_NATIVE_DIR=DIR         load libolmo_cpu.so / libolmo_cuda.so from DIR first",
     "  OLMO_CUDA_LIB_PATH=DIR      where to look first for libcublasLt.so.* and libnccl.so.2",
     "",
@@ -53,15 +54,29 @@ export async function main(argv: string[]): Promise<number> {
   let args = rest;
   if (spec) args = rest.slice(1);
   else spec = commands.find((c) => c.name === name);
-  if (!spec) throw new UserError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")})`);
+  if (!spec) throw unknownCommand(name, rest[0]);
   // only options before "--" belong to this command (olmo launch ... -- train --help)
   const own = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
   if (own.includes("--help") || own.includes("-h")) {
-    console.log(formatHelp(spec));
+    // train CONFIG --help: the fields with CONFIG's values (and the command line's overrides)
+    const extra = await spec.helpExtra?.(own.filter((a) => a !== "--help" && a !== "-h"));
+    console.log(formatHelp(spec, extra));
     return 0;
   }
   const code = await spec.run(parseArgs(spec, args));
   return typeof code === "number" ? code : 0;
+}
+
+/** An unknown command, with the nearest one (two-word commands by their first word too). */
+function unknownCommand(name: string, next: string | undefined): UserError {
+  const names = commands.map((c) => c.name);
+  const group = names.filter((n) => n.startsWith(`${name} `));
+  if (group.length) {
+    const given = next === undefined || next.startsWith("-") ? name : `${name} ${next}`;
+    return new UserError(`${given === name ? `"${name}" needs one of its subcommands` : `unknown command "${given}"`}${didYouMean(nearest(given, group))} (${group.join(", ")})`);
+  }
+  const guess = nearest(name, names) ?? nearest(name, names, (n) => n.split(" ")[0]);
+  return new UserError(`unknown command "${name}"${didYouMean(guess)} (commands: ${names.join(", ")})`);
 }
 
 const ENVIRONMENT_ERRNOS = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOTDIR", "EISDIR", "EMFILE", "ENFILE", "ENAMETOOLONG", "ELOOP"]);

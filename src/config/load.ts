@@ -5,11 +5,17 @@ import { UserError } from "../errors.ts";
 import { parseJson } from "../input.ts";
 import { type RunConfig, type RunConfigInput, RunConfigSchema } from "./schema.ts";
 
-/** "3" -> 3, "true" -> true, "[1,2]" -> [1,2], anything else stays a string */
-function parseValue(raw: string): unknown {
+/**
+ * "3" -> 3, "true" -> true, "[1,2]" -> [1,2], anything else stays a string — except what is meant as
+ * JSON (it starts with [ { or "), which must parse: a broken list is a mistake, not a string.
+ */
+function parseValue(path: string, raw: string): unknown {
   try {
     return parseJson(raw);
-  } catch {
+  } catch (e) {
+    if (/^\s*[[{"]/.test(raw)) {
+      throw new UserError(`--${path}=${raw} on the command line is not valid JSON (${(e as Error).message.split("\n")[0]})`);
+    }
     return raw;
   }
 }
@@ -30,18 +36,30 @@ export function applyOverrides(config: Record<string, unknown>, overrides: [stri
       else if (typeof next !== "object" || next === null || Array.isArray(next)) throw new UserError(`override --${path}: ${k} is not an object`);
       node = node[k] as Record<string, unknown>;
     }
-    setOwn(node, keys[keys.length - 1], parseValue(raw));
+    setOwn(node, keys[keys.length - 1], parseValue(path, raw));
   }
   return out;
 }
 
-export function validateConfig(raw: unknown, source: string): RunConfig {
+/**
+ * Validate a config; an invalid field is one line naming its path and where its value came from:
+ * the command line when an override set it (or the section it is in), else the config file.
+ */
+export function validateConfig(raw: unknown, source: string, overrides: [string, string][] = []): RunConfig {
   const r = RunConfigSchema.safeParse(raw);
   if (r.success) return r.data;
   const first = r.error.issues[0];
   const path = first.path.join(".") || "(root)";
   const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more: ${r.error.issues.slice(1, 4).map((i) => i.path.join(".")).join(", ")})` : "";
-  throw new UserError(`${source}: invalid config at ${path}: ${first.message}${more}`);
+  const given = overrides.findLast(([key]) => path === key || path.startsWith(`${key}.`) || key.startsWith(`${path}.`));
+  if (given) {
+    const [key, value] = given;
+    // a list or section given as plain text: say that it wants JSON
+    const wantsJson = /expected (array|object), received string/.test(first.message) ? ` (give JSON, e.g. --${key}='${first.message.includes("array") ? "[...]" : "{...}"}')` : "";
+    throw new UserError(`--${key}=${value} on the command line: invalid config at ${path}: ${first.message}${wantsJson}${more}`);
+  }
+  const also = overrides.length ? ` (with ${overrides.map(([k, v]) => `--${k}=${v}`).join(" ")} from the command line)` : "";
+  throw new UserError(`${source}: invalid config at ${path}: ${first.message}${more}${also}`);
 }
 
 export async function loadConfigModule(path: string): Promise<RunConfigInput> {
@@ -59,6 +77,6 @@ export async function loadConfigModule(path: string): Promise<RunConfigInput> {
 
 export async function loadConfig(path: string, overrides: [string, string][] = []): Promise<RunConfig> {
   const raw = await loadConfigModule(path);
-  return validateConfig(applyOverrides(raw as Record<string, unknown>, overrides), path);
+  return validateConfig(applyOverrides(raw as Record<string, unknown>, overrides), path, overrides);
 }
 

@@ -15,6 +15,7 @@ import { stageOutputDir } from "../output-dir.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { BpeEncoder } from "./bpe.ts";
 import { cl100kTable } from "./cl100k.ts";
+import { type TxtSplit, splitText } from "./txt-documents.ts";
 
 export const DOLMA2_EOS_ID = DOLMA2_EOS;
 export const DEFAULT_MAX_FILE_TOKENS = 1 << 28; // 1 GiB of uint32 per file
@@ -122,12 +123,20 @@ function statInput(p: string): number {
   return st.size;
 }
 
+/** How readDocuments reads its inputs. */
+export interface ReadOptions {
+  /** .txt files: split at blank lines (default), one document per line, or the whole file (txt-documents.ts) */
+  txt?: TxtSplit;
+  /** after each input: how many documents it gave */
+  onInput?: (path: string, documents: number) => void;
+}
+
 /**
- * Documents from input files: a .txt file is one document; .jsonl / .jsonl.gz give one document
- * per line from its string `text` field (blank lines skipped). onBytes reports input bytes read
- * (compressed bytes for .gz), so progress follows the disk.
+ * Documents from input files: a .txt file is split into documents (ReadOptions.txt); .jsonl /
+ * .jsonl.gz give one document per line from its string `text` field (blank lines skipped). onBytes
+ * reports input bytes read (compressed bytes for .gz), so progress follows the disk.
  */
-export async function* readDocuments(paths: string[], onBytes?: (bytes: number) => void): AsyncGenerator<string> {
+export async function* readDocuments(paths: string[], onBytes?: (bytes: number) => void, opts: ReadOptions = {}): AsyncGenerator<string> {
   if (paths.length === 0) throw new UserError("prepare: no input files given");
   for (const p of paths) {
     statInput(p);
@@ -137,7 +146,9 @@ export async function* readDocuments(paths: string[], onBytes?: (bytes: number) 
     if (p.endsWith(".txt")) {
       const buf = readFileSync(p);
       onBytes?.(buf.length);
-      yield new TextDecoder("utf-8", { fatal: false }).decode(buf);
+      const docs = splitText(new TextDecoder("utf-8", { fatal: false }).decode(buf), opts.txt ?? "paragraphs");
+      yield* docs;
+      opts.onInput?.(p, docs.length);
       continue;
     }
     const raw = createReadStream(p);
@@ -149,7 +160,7 @@ export async function* readDocuments(paths: string[], onBytes?: (bytes: number) 
       input = gz;
     }
     const lines = createInterface({ input, crlfDelay: Infinity });
-    let lineNo = 0;
+    let lineNo = 0, documents = 0;
     try {
       for await (const line of lines) {
         lineNo++;
@@ -162,8 +173,10 @@ export async function* readDocuments(paths: string[], onBytes?: (bytes: number) 
         }
         const text = (obj as { text?: unknown } | null)?.text;
         if (typeof text !== "string") throw new UserError(`${p}:${lineNo}: no string "text" field`);
+        documents++;
         yield text;
       }
+      opts.onInput?.(p, documents);
     } catch (e) {
       if (e instanceof UserError) throw e;
       throw new UserError(`${p}: cannot read (${(e as Error).message})`);

@@ -4,6 +4,7 @@
 import { dlopen, FFIType, ptr, CString, toArrayBuffer, type Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { dependencyAdvice, dependencyProblem } from "./system-libs.ts";
 
 const { i32, i64_fast, f32, ptr: P, cstring, void: VOID } = FFIType;
 
@@ -66,8 +67,6 @@ const symbols = {
   olmo_event_destroy: { args: [P], returns: i32 },
   olmo_event_record: { args: [P], returns: i32 },
   olmo_event_elapsed_ms: { args: [P, P, P], returns: i32 },
-  olmo_signal_watch: { args: [i32, P], returns: i32 },
-  olmo_signal_state: { args: [P], returns: i32 },
   olmo_comm_unique_id: { args: [P], returns: i32 },
   olmo_comm_init: { args: [P, P, i32, i32], returns: i32 },
   olmo_comm_destroy: { args: [P], returns: i32 },
@@ -75,6 +74,8 @@ const symbols = {
   olmo_comm_all_gather: { args: [P, P, P, i64_fast, i32], returns: i32 },
   olmo_comm_reduce_scatter: { args: [P, P, P, i64_fast, i32, i32], returns: i32 },
   olmo_comm_broadcast: { args: [P, P, i64_fast, i32, i32], returns: i32 },
+  olmo_stop_signals_install: { args: [P, i32, P, P], returns: i32 },
+  olmo_stop_signals_release: { args: [], returns: i32 },
 } as const;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -141,7 +142,11 @@ export function loadNative(kind: LibraryKind, explicitPath?: string): NativeLibr
   try {
     lib = dlopen(path, symbols);
   } catch (e) {
-    throw new NativeLoadError(`cannot load ${path}: ${(e as Error).message}; rebuild with: bun run build:native`);
+    const msg = (e as Error).message;
+    // a system library it links against is missing or broken: a package to install, not a rebuild
+    const dep = dependencyProblem(msg, path);
+    if (dep) throw new NativeLoadError(`cannot load libolmo_${kind}.so (${path}): ${dependencyAdvice(dep)}`);
+    throw new NativeLoadError(`cannot load ${path}: ${msg}; rebuild with: bun run build:native`);
   }
   const sym = lib.symbols;
   const version = sym.olmo_abi_version();

@@ -130,7 +130,7 @@ function heldoutSet(files: RehearsalFiles, scale: RehearsalScale) {
 
 /** The embedded run's split of the Brown corpus: train on its training documents, evaluate on the held-out ones. */
 export async function splitCorpus(workDir: string, heldoutTokens: number, log: (l: string) => void, cacheDir?: string): Promise<RehearsalFiles> {
-  const split = await embeddedBrownSplit(cacheDir ?? process.env.OLMO_CACHE ?? ".olmo-cache", log);
+  const split = await embeddedBrownSplit(cacheDir, log);
   if (heldoutTokens > split.heldoutTokens) throw new UserError(`rehearse: ${heldoutTokens} held-out tokens asked, the held-out documents have ${split.heldoutTokens}`);
   return { workDir, trainFile: split.train, heldoutFile: split.heldout };
 }

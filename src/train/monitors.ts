@@ -34,7 +34,14 @@ export class SpikeDetector {
   /** how many previous values the last observation was compared with */
   compared = 0;
 
-  constructor(readonly window: number, readonly sigmas: number) {}
+  /** previous values needed before a value is checked (SkipStepAdamW's window / 2) */
+  readonly armingSteps: number;
+  /** values checked so far (observed with enough history) */
+  checked = 0;
+
+  constructor(readonly window: number, readonly sigmas: number) {
+    this.armingSteps = Math.max(2, Math.floor(window / 2));
+  }
 
   /** Record x; returns how many σ above the window's mean it is when that exceeds the threshold, else null. */
   observe(x: number): number | null {
@@ -42,7 +49,9 @@ export class SpikeDetector {
     this.compared = prev.length;
     this.history.push(x);
     if (this.history.length > this.window) this.history.shift();
-    if (prev.length < Math.max(2, Math.floor(this.window / 2)) || !Number.isFinite(x)) return null;
+    if (prev.length < this.armingSteps) return null;
+    this.checked++;
+    if (!Number.isFinite(x)) return null;
     const { mean, std } = meanStd(prev);
     const z = std > 0 ? (x - mean) / std : x > mean ? Infinity : 0;
     return z > this.sigmas ? z : null;
@@ -68,6 +77,16 @@ export class StepMonitors {
   spikes = 0;
   maxMemPeakBytes = 0;
   maxRssBytes = 0;
+
+  /** steps of history the spike check needs first (its history starts empty at every start of a run) */
+  get spikeArmingSteps(): number {
+    return this.loss.armingSteps;
+  }
+
+  /** steps the spike check has compared with their history */
+  get spikeCheckedSteps(): number {
+    return this.loss.checked;
+  }
 
   /** devices: ranks of the run (tp × dp); flopsPerToken: the PaLM count (src/train/plan.ts) */
   constructor(readonly be: Backend, cfg: MonitorConfig, readonly flopsPerToken: number, readonly devices: number) {

@@ -4,6 +4,7 @@
 // so a missing data root is reported first.)
 import { existsSync } from "node:fs";
 import type { Backend } from "../backend/backend.ts";
+import { resolveCheckpointArg } from "../checkpoint/locate.ts";
 import { findLatestCheckpoint } from "../checkpoint/naming.ts";
 import type { RunConfig } from "../config/schema.ts";
 import { UserError } from "../errors.ts";
@@ -12,11 +13,12 @@ import { H100_MEMORY_BYTES, type Layout, memoryPerGpu, resolveLayout } from "./p
 const GiB = 2 ** 30;
 const gib = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
 
-/** checkpoint.loadPath must exist when the run starts from it (no checkpoint of its own to resume). */
+/** checkpoint.loadPath must exist when the run starts from it (no checkpoint of its own to resume); a run folder must hold a complete checkpoint. */
 export function checkLoadPath(cfg: RunConfig, runDir: string): void {
   const from = cfg.checkpoint.loadPath;
   if (!from || findLatestCheckpoint(runDir)) return;
   if (!existsSync(from)) throw new UserError(`checkpoint.loadPath ${from} does not exist (the checkpoint this run starts from)`);
+  resolveCheckpointArg(from); // a run folder must hold a complete checkpoint
 }
 
 /**

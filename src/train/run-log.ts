@@ -5,7 +5,7 @@ import type { Backend } from "../backend/backend.ts";
 import { type RunConfig, globalBatchTokens } from "../config/schema.ts";
 import { paramSpecs, totalParams } from "../model/params.ts";
 import type { StepRecord } from "../metrics/records.ts";
-import { formatRate } from "../progress.ts";
+import { formatDuration, formatRate } from "../progress.ts";
 import type { StepMonitors } from "./monitors.ts";
 
 /** The first line: the run, its backend, its size and layout, its folder. */
@@ -38,13 +38,22 @@ export function evalStepLine(step: number, totalSteps: number, evalSummary: stri
   return `step ${String(step).padStart(String(totalSteps).length)}/${totalSteps} | ${evalSummary}`;
 }
 
-/** One logged step: its numbers, a skip, and the evaluations that ran after it. */
-export function stepLine(step: number, totalSteps: number, r: StepRecord, mfu: number | undefined, evalSummary: string | null): string {
+/**
+ * One logged step: its numbers, a skip, the evaluations that ran after it, and (last, so that what
+ * precedes it keeps its place) the time to the end of the run at this attempt's pace so far.
+ */
+export function stepLine(step: number, totalSteps: number, r: StepRecord, mfu: number | undefined, evalSummary: string | null, etaS?: number): string {
   const width = String(totalSteps).length;
   return `step ${String(step).padStart(width)}/${totalSteps} | loss ${r.loss.toFixed(4)} | ce ${r.ce_loss.toFixed(4)} | ` +
     `gnorm ${r.grad_norm.toFixed(3)} | lr ${r.lr.toExponential(3)} | ${formatRate(r.tokens_per_s)} tok/s | ` +
     `${mfu !== undefined ? `MFU ${(100 * mfu).toFixed(1)}% | ` : ""}${r.ms.toFixed(0)} ms` +
-    (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : "") + (evalSummary ? ` | ${evalSummary}` : "");
+    (r.step_skipped ? " | skipped (loss or grad-norm spike: no update)" : "") + (evalSummary ? ` | ${evalSummary}` : "") +
+    (etaS !== undefined && step < totalSteps ? ` | ETA ${formatDuration(etaS)}` : "");
+}
+
+/** Seconds to the end of the run: the wall time per step of the steps this attempt trained (evaluations and saves included), times the steps left. */
+export function etaSeconds(elapsedS: number, stepsDone: number, stepsLeft: number): number {
+  return (elapsedS / Math.max(stepsDone, 1)) * stepsLeft;
 }
 
 /** The loss from the first to the last step trained, with the last held-out losses beside it. */
@@ -63,7 +72,12 @@ export function lossLine(records: StepRecord[], heldOutLast: Iterable<[string, {
 /** What the monitors saw over the steps trained: spikes, skipped steps, peak memory, the MFU peak. */
 export function monitorLine(cfg: RunConfig, m: StepMonitors, records: StepRecord[]): string {
   const skipped = records.filter((r) => r.step_skipped).length;
-  return `monitor: ${m.spikes} loss/grad-norm spike${m.spikes === 1 ? "" : "s"} (> ${cfg.monitor.spikeSigmas}σ over the previous ${cfg.monitor.spikeWindow} steps)` +
+  // the spike check compares a step with at least half a window of previous steps of this attempt
+  const spikes = m.spikeCheckedSteps === 0
+    ? `spike check not armed: it needs ${m.spikeArmingSteps} steps of history and this run trained ${records.length}`
+    : `${m.spikes} loss/grad-norm spike${m.spikes === 1 ? "" : "s"} (> ${cfg.monitor.spikeSigmas}σ over the previous ${cfg.monitor.spikeWindow} steps` +
+      `${m.spikeCheckedSteps < records.length ? `; the first ${records.length - m.spikeCheckedSteps} steps built its history` : ""})`;
+  return `monitor: ${spikes}` +
     `${cfg.optim.skipSteps ? `, ${skipped} step${skipped === 1 ? "" : "s"} skipped by the skip rule` : ""} | peak device memory ${(m.maxMemPeakBytes / 2 ** 20).toFixed(0)} MiB` +
     ` | host RSS ${(m.maxRssBytes / 2 ** 20).toFixed(0)} MiB${m.peakFlops ? ` | MFU against ${(m.peakFlops / 1e12).toFixed(1)} TFLOP/s per device` : ""}`;
 }

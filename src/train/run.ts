@@ -6,12 +6,13 @@
 // library, shared memory on the CPU library. Rank 0 logs and writes config.json and metrics.jsonl;
 // every rank writes its part of each checkpoint.
 import type { Backend } from "../backend/backend.ts";
+import { NativeBackend } from "../backend/native-backend.ts";
 import type { RunConfig } from "../config/schema.ts";
 import { DivergedError, PREEMPTED_EXIT_CODE, UserError } from "../errors.ts";
 import { DOLMA2_EOS } from "../model/config.ts";
 import { type RankEnv, readRankEnv, tensorParallel } from "../parallel/env.ts";
 import { type Parallel, deviceComms, initParallel } from "../parallel/init.ts";
-import { SIGNAL_ECHO_MS, STOP_SIGNALS, exitAtOnce } from "../parallel/stop-signals.ts";
+import { type StopSignal, stopSignal, watchStopSignals } from "../parallel/stop-signals.ts";
 import { checkTpDivides } from "../model/sharding.ts";
 import { initTensor } from "../model/init.ts";
 import { RUN_FOLDER_RESERVE_BYTES, findLatestCheckpoint } from "../checkpoint/naming.ts";
@@ -35,37 +36,13 @@ export interface RunOptions {
   tp?: number;
   /** where the backend and thread count came from (cli/runtime.ts), for the first log line */
   runtime?: string;
+  /** config fields allowed to differ from the checkpoint a resume continues (src/config/resume.ts) */
+  acceptChanges?: readonly string[];
 }
 
-/**
- * SIGTERM and SIGUSR1 (what SLURM sends before a time limit or a preemption, e.g. --signal=USR1@120)
- * ask the run to stop after the current step with a checkpoint; another one, a few seconds later,
- * exits at once. (The same event often arrives twice, e.g. from SLURM and from olmo launch
- * forwarding it: a second signal within SIGNAL_ECHO_MS is that echo.)
- */
-function catchPreemption(log: (l: string) => void): { signal: NodeJS.Signals | null; release(): void } {
-  const state = { signal: null as NodeJS.Signals | null, release: () => {} };
-  let firstAt = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (state.signal) {
-      if (performance.now() - firstAt > SIGNAL_ECHO_MS) exitAtOnce(sig);
-      return;
-    }
-    firstAt = performance.now();
-    state.signal = sig;
-    log(`${sig}: stopping after this step, with a checkpoint (send it again to exit at once)`);
-  };
-  // a rank blocked in a collective meanwhile sees these signals through the native record (parallel/stop-signals.ts)
-  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
-  state.release = () => {
-    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
-  };
-  return state;
-}
-
-/** How a run ended: at its end (or --stop-after), or stopped by a preemption signal with a checkpoint. */
+/** How a run ended: at its end (or --stop-after), or stopped by a signal with a checkpoint (src/parallel/stop-signals.ts). */
 export interface RunOutcome {
-  stoppedBy: NodeJS.Signals | null;
+  stoppedBy: StopSignal | null;
 }
 
 /**
@@ -145,9 +122,12 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     trainer.free();
     throw e;
   }
-  const preempt = catchPreemption(log);
+  // SIGINT (Ctrl-C), SIGTERM, SIGUSR1: stop after the step with a checkpoint; again, later: at once
+  // the stop signals are caught by the native library (its handler runs wherever the signal lands)
+  if (!(be instanceof NativeBackend)) throw new Error("runTraining: needs a NativeBackend (the native library catches the stop signals)");
+  const signals = watchStopSignals(be.library, { announce: main });
   let ok = false;
-  let stoppedBy: NodeJS.Signals | null = null;
+  let stoppedBy: StopSignal | null = null;
   let evals: InLoopEval | null = null;
   try {
     // the end-of-run sample's prompt is checked now, not after the training it follows
@@ -162,7 +142,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
         throw new UserError(`rank ${rank} sees the newest checkpoint ${mine} but rank 0 sees ${leader}: ${runDir} must be a folder every rank shares`);
       }
     }
-    const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log);
+    const resumed = ckpt.restoreOrInit((s, out) => initTensor(s, out, cfg.model.initStd, cfg.train.initSeed), data, log, opts.acceptChanges);
     checkResumePoint(trainer.state.step, trainer.totalSteps, opts.stopAfterStep, resumed ?? runDir);
     log(openingLine(cfg, be, { runtime: opts.runtime, tp, dpWorld, runDir, totalSteps: trainer.totalSteps, activationBytes: trainer.model.activationBytes }));
     if (resumed) log(resumedLine(resumed, trainer.state.step, trainer.totalSteps));
@@ -183,7 +163,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
         evaluate: ev ? (step, first) => (ev.due(step, first) ? ev.run(step) : null) : undefined,
         afterStep: (step, _r, stopping) => ckpt.maybeSave(step, () => data.state(), stopping || step === opts.stopAfterStep),
         stopAfterStep: opts.stopAfterStep,
-        stopRequested: () => preempt.signal !== null,
+        stopRequested: () => stopSignal() !== null,
       });
       ckpt.finish(); // the last save may still be written in the background
       // nobody exits before rank 0 published it (a launcher may stop the job when one rank exits)
@@ -207,7 +187,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     const saved = ckpt.latestName();
     if (saved) log(`checkpoint: ${saved}`);
     if (trainer.stoppedAtStep !== null) {
-      stoppedBy = preempt.signal;
+      stoppedBy = stopSignal();
       log(`stopped after step ${trainer.stoppedAtStep} on ${stoppedBy}: rerun the same command to resume from ${saved ?? "its checkpoint"} (exit code ${PREEMPTED_EXIT_CODE})`);
     } else if (main && tp > 1 && cfg.train.samplePrompt && cfg.train.sampleTokens > 0) {
       log("sample: skipped under tensor parallelism (olmo generate on the checkpoint samples from it)");
@@ -220,7 +200,7 @@ async function trainHoldingLock(be: Backend, cfg: RunConfig, runDir: string, opt
     }
     ok = true;
   } finally {
-    preempt.release();
+    signals.release();
     ckpt.close();
     evals?.free();
     trainer.free();

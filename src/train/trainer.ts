@@ -18,7 +18,7 @@ import { StepMonitors } from "./monitors.ts";
 import { flopsPerToken } from "./plan.ts";
 import { Progress, formatDuration } from "../progress.ts";
 import { RunMetrics } from "../metrics/run-metrics.ts";
-import { evalStepLine, stepLine } from "./run-log.ts";
+import { etaSeconds, evalStepLine, stepLine } from "./run-log.ts";
 import type { MetricsRecord, StepRecord } from "../metrics/records.ts";
 
 /** Where batches come from: the data loader, already positioned for resume. */
@@ -165,8 +165,8 @@ export class Trainer {
   }
 
   /**
-   * Train from state.step+1 to totalSteps, or until a stop is requested (then `stopped` is set).
-   * Between steps the event loop runs once, so signal handlers can ask for a stop.
+   * Train from state.step+1 to totalSteps, or until a stop is requested (then `stopped` is set;
+   * src/parallel/stop-signals.ts records the signals asking for it whenever they arrive).
    */
   async run(source: BatchSource, hooks: TrainHooks = {}): Promise<StepRecord[]> {
     const main = this.isMain;
@@ -185,6 +185,7 @@ export class Trainer {
         sink?.write(atStart.records.map(stamp));
         log(evalStepLine(this.state.step, this.totalSteps, atStart.summary));
       }
+      const loopStart = performance.now();
       for (let step = firstStep; step <= this.totalSteps; step++) {
         const micro = source.nextBatch();
         if (micro.length !== this.microPerStep) throw new Error(`batch source gave ${micro.length} micro-batches, expected ${this.microPerStep}`);
@@ -197,13 +198,14 @@ export class Trainer {
         // a skipped step, a spike or an evaluation is always logged: it is an event, not a sample
         if (step % this.cfg.train.logEvery === 0 || step === this.totalSteps || step === firstStep || r.step_skipped || ev || mon.notes.length) {
           bar.clear();
-          log(stepLine(step, this.totalSteps, r, mon.fields.mfu, ev ? ev.summary : null));
+          const eta = etaSeconds((performance.now() - loopStart) / 1000, step - firstStep + 1, this.totalSteps - step);
+          log(stepLine(step, this.totalSteps, r, mon.fields.mfu, ev ? ev.summary : null, eta));
           for (const n of mon.notes) log(`  ${n}`);
         }
         bar.update(step);
         let stop = false;
         if (hooks.stopRequested) {
-          await new Promise((resolve) => setImmediate(resolve)); // let a signal handler run
+          await new Promise((resolve) => setImmediate(resolve)); // the event loop turns once per step
           stop = this.anyRank(hooks.stopRequested());
         }
         hooks.afterStep?.(step, r, stop);

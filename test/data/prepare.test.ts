@@ -43,14 +43,14 @@ test("prepareDocuments round-trips through cl100k_base with one EOS per document
   expect(ds.numInstances).toBeGreaterThan(0);
 });
 
-test("readDocuments: .txt is one document, .jsonl / .jsonl.gz one per line from `text`", async () => {
+test("readDocuments: .txt is one document with txt \"file\", .jsonl / .jsonl.gz one per line from `text`", async () => {
   const d = tempDir("olmo-prep-in-");
   writeFileSync(join(d, "a.txt"), docs[1]);
   const jsonl = docs.map((t) => JSON.stringify({ text: t, id: 1 })).join("\n") + "\n\n";
   writeFileSync(join(d, "b.jsonl"), jsonl);
   writeFileSync(join(d, "c.jsonl.gz"), gzipSync(jsonl));
   const got: string[] = [];
-  for await (const t of readDocuments([join(d, "a.txt"), join(d, "b.jsonl"), join(d, "c.jsonl.gz")])) got.push(t);
+  for await (const t of readDocuments([join(d, "a.txt"), join(d, "b.jsonl"), join(d, "c.jsonl.gz")], undefined, { txt: "file" })) got.push(t);
   expect(got).toEqual([docs[1], ...docs, ...docs]);
   writeFileSync(join(d, "bad.jsonl"), '{"text": "ok"}\n{"txt": "no"}\n');
   const bad = async () => { for await (const _ of readDocuments([join(d, "bad.jsonl")])); };

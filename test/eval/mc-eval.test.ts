@@ -178,7 +178,7 @@ describe("a model trained on what the task asks", () => {
 
   test("olmo eval --task on the final checkpoint gives the in-loop accuracies", () => {
     const ckpt = listCheckpoints(runDir).pop()!.path;
-    const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "eval", "--from", ckpt, "--task", taskPath], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "1" } });
+    const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "eval", "--from", ckpt, "--task", taskPath, "--json"], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "1" } });
     expect(p.stderr.toString()).toBe("");
     const out = JSON.parse(p.stdout.toString());
     const last = metrics().filter((r) => r.eval === "capitals").pop();

@@ -16,6 +16,8 @@ import { TINY_MODEL, tinyRunConfig, writeTinyTokens } from "../support/tiny-job.
 import { olmoCoreRows, setupOlmoCoreBadInputs } from "./bad-input-olmo-core.ts";
 import { inputRows, setupInputBadInputs } from "./bad-input-inputs.ts";
 import { peerRows, startPeerStores } from "./bad-input-peers.ts";
+import { RUN_UX_AT2_COPIES, runUxRows, setupRunUxBadInputs } from "./bad-input-run-ux.ts";
+import { runWithoutLibraries } from "../support/hide-libs.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -52,6 +54,8 @@ interface Row {
   /** paths that must not exist afterwards (outputs that a failed command must not leave) */
   absent?: () => string[];
   env?: Record<string, string>;
+  /** run with these system libraries hidden from the dynamic loader (test/support/hide-libs.ts) */
+  hide?: string[];
   skip?: () => string | null;
 }
 
@@ -62,7 +66,7 @@ const train = (id: string, ...extra: string[]) => ["train", cfg(), `--run-dir=${
 export const rows: Row[] = [
   { mistake: "wrong config path", args: () => ["train", p("nope.ts")], message: /config file not found: .*nope\.ts/ },
   { mistake: "config file without a default export", args: () => ["train", p("noexport.ts")], message: /must have a default export/ },
-  { mistake: "config field typo (override)", args: () => train("typo", "--optim.lerning_rate=1e-3"), message: /invalid config at optim: .*lerning_rate/, absent: () => [runDir("typo")] },
+  { mistake: "config field typo (override)", args: () => train("typo", "--optim.lerning_rate=1e-3"), message: /--optim\.lerning_rate on the command line is not a config field \(optim's fields: lr, /, absent: () => [runDir("typo")] },
   { mistake: "config field typo (in the file)", args: () => ["train", p("typo.ts")], message: /invalid config at train: .*globalBatchInstance/ },
   { mistake: "negative learning rate", args: () => train("lr", "--optim.lr=-1"), message: /invalid config at optim\.lr/, absent: () => [runDir("lr")] },
   { mistake: "learning rate so high the run diverges", args: () => train("lr-huge", "--optim.lr=1e30"), message: /training diverged: the loss is not finite at step 2 \(.*\); the last finite loss was \d+\.\d+ at step 1; this step's update was not applied .*; no checkpoint was saved before it/ },
@@ -74,7 +78,7 @@ export const rows: Row[] = [
   { mistake: "batch not divisible by micro-batch × DP", args: () => ["plan", cfg(), "--dp", "3"], message: /globalBatchInstances 4 is not divisible by microBatchInstances × dp = 2 × 3/ },
   { mistake: "sequence longer than the RoPE range", args: () => train("rope", "--train.seqLen=128"), message: /train\.seqLen: seqLen 128 exceeds model\.maxSeqLen 64/ },
   { mistake: "bad --a.b override type", args: () => train("type", "--train.steps=abc"), message: /invalid config at train\.steps/ },
-  { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /override --optim\.lr\.value: lr is not an object/ },
+  { mistake: "override below a non-object field", args: () => train("nonobj", "--optim.lr.value=1"), message: /--optim\.lr\.value on the command line: optim\.lr is a number field, not a section/ },
   { mistake: "data file missing", args: () => train("nofile", `--data.paths=["${p("missing.u32")}"]`), message: /token file not found/, absent: () => [runDir("nofile")] },
   { mistake: "data root (mix baseDir) missing", args: () => train("noroot", "--data.paths=[]", `--data.mixFile=${p("mix.txt")}`, `--data.baseDir=${p("no-such-root")}`), message: /no-such-root/, absent: () => [runDir("noroot")] },
   { mistake: "empty data file", args: () => train("empty", `--data.paths=["${p("empty.u32")}"]`), message: /the data has 0 instances/, absent: () => [runDir("empty")] },
@@ -155,6 +159,7 @@ export const rows: Row[] = [
   { mistake: "per-layer recompute list of the wrong length", args: () => train("recompute2", '--train.recompute=["block"]'), message: /train\.recompute: lists 1 modes for 2 layers/, absent: () => [runDir("recompute2")] },
   ...inputRows({ p, train, runDir }),
   ...peerRows(train),
+  ...runUxRows(p, train, runDir),
 ];
 
 let fullFsMounted = false;
@@ -199,13 +204,14 @@ beforeAll(async () => {
   setupOlmoCoreBadInputs(p);
   setupInputBadInputs(p);
   stopPeerStores = startPeerStores();
+  setupRunUxBadInputs(p);
   // a run folder held by a live trainer (this test process stands in for it)
   mkdirSync(runDir("locked"), { recursive: true });
   writeFileSync(join(runDir("locked"), "train.lock"), JSON.stringify({ pid: process.pid, host: hostname(), pidStart: null, since: "now" }));
   // a finished 2-step run, copied for the resume rows (each its own folder: rows run in parallel)
   const made = Bun.spawnSync([process.execPath, "src/cli/main.ts", ...train("at2")], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "1" }, stderr: "pipe" });
   if (made.exitCode !== 0) throw new Error(`making the at2 run failed: ${made.stderr}`);
-  for (const id of ["at2-stop", "at2-past", "at2-partial"]) cpSync(runDir("at2"), runDir(id), { recursive: true });
+  for (const id of ["at2-stop", "at2-past", "at2-partial", ...RUN_UX_AT2_COPIES]) cpSync(runDir("at2"), runDir(id), { recursive: true });
   editMeta(join(runDir("at2-partial"), "stage1-step2-tokens1B"), (m) => (m.tensors = m.tensors.filter((t: any) => !(t.group === "adam_m" && t.name === "model.layers.0.self_attn.q_proj.weight"))));
   // checkpoints with a damaged or crafted index (re-checksummed: the validation must catch these)
   const full = { model: arena(model, 1), adamM: arena(model, 2), adamV: arena(model, 3).map(Math.abs) };
@@ -248,6 +254,11 @@ beforeAll(async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [r, i] = next;
       if (r.skip?.()) continue;
+      if (r.hide) {
+        const h = runWithoutLibraries(r.hide, [process.execPath, "src/cli/main.ts", ...r.args()], { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", ...r.env } });
+        results[i] = { code: h.code, stderr: h.err };
+        continue;
+      }
       const proc = Bun.spawn([process.execPath, "src/cli/main.ts", ...r.args()], {
         cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", ...r.env }, stdout: "pipe", stderr: "pipe",
       });

@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { dolma2TokenizerJson, specialTokensMapJson } from "../../src/checkpoint/hf/tokenizer.ts";
 import { commands } from "../../src/cli/commands.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
+import { hidingUnavailable, runWithoutLibraries } from "../support/hide-libs.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-compile-"));
@@ -59,8 +60,10 @@ describe("dist/olmo: a single executable", () => {
     expect(rows.filter((r) => r.eval === undefined)).toHaveLength(3);
     expect(rows.filter((r) => r.eval === "brown-heldout").map((r) => r.step)).toEqual([3]); // the held-out documents, at the end
     expect(readdirSync(join(work, "runs/tiny")).some((f) => f.startsWith("events.out.tfevents."))).toBe(true);
-    // the tokenized corpus came out of the binary, not from node_modules (there is none)
-    expect(existsSync(join(work, ".olmo-cache/brown-cl100k/part-00000.npy"))).toBe(true);
+    // the tokenized corpus came out of the binary, not from node_modules (there is none), into the
+    // user's cache ($HOME/.cache/olmo-bun without XDG_CACHE_HOME), not the folder it ran in
+    expect(existsSync(join(work, ".cache/olmo-bun/brown-cl100k/part-00000.npy"))).toBe(true);
+    expect(readdirSync(work).filter((f) => f.includes("cache"))).toEqual([".cache"]);
     expect(existsSync(join(work, "node_modules"))).toBe(false);
 
     const s = olmo("olmo", "soup", ck, ck, "--out", join(work, "soup"), "--format", "hf");
@@ -134,5 +137,15 @@ describe("dist/olmo: a single executable", () => {
     const r = olmo("olmo-cpu", "train", "cuda.ts");
     expect(r.code).toBe(2);
     expect(r.err.trim().split("\n")).toEqual([expect.stringMatching(/CUDA backend requested but no GPU is usable: libolmo_cuda\.so not found/)]);
+  });
+
+  const hideWhy = hidingUnavailable();
+  test.skipIf(hideWhy !== null)(`on a machine without libopenblas0 or libgomp1, it names the package to install${hideWhy ? ` (skipped: ${hideWhy})` : ""}`, () => {
+    for (const [soname, pkg] of [["libopenblas.so.0", "libopenblas0"], ["libgomp.so.1", "libgomp1"]]) {
+      const r = runWithoutLibraries([soname], [join(work, "olmo"), "train", "--train.steps=1", "--run-dir", "runs/nolib"], { cwd: work, env: { ...bare, OLMO_BACKEND: "cpu" } });
+      expect(r.code).toBe(2);
+      expect(r.err.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^olmo: error: cannot load libolmo_cpu\\.so \\(.*\\): it needs ${soname.replaceAll(".", "\\.")}, which is not installed: install it with apt-get install ${pkg} `))]);
+    }
+    expect(existsSync(join(work, "runs/nolib"))).toBe(false);
   });
 });

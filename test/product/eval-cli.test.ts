@@ -35,7 +35,7 @@ describe("olmo eval --from-hf", () => {
     const T = 8, B = 3;
     const tokens = Uint32Array.from({ length: B * T + 5 }, (_, i) => (i * 37 + 11) % 250); // tail of 5 is dropped
     writeFileSync(join(dir, "tokens.bin"), tokens);
-    const r = olmo(["eval", "--from-hf", join(dir, "hf"), "--data", join(dir, "tokens.bin"), "--seq-len", `${T}`, "--grad"]);
+    const r = olmo(["eval", "--from-hf", join(dir, "hf"), "--data", join(dir, "tokens.bin"), "--seq-len", `${T}`, "--grad", "--json"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout.trim());

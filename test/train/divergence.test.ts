@@ -34,7 +34,7 @@ test("a run that diverges after a resume: the save of the diverged state is refu
   const runDir = join(dir, "resume");
   const a = await olmo(["train", cfgPath, "--run-dir", runDir, "--quiet", "--checkpoint.saveInterval=1", "--stop-after", "2"]);
   expect(a.err).toBe("");
-  const r = await olmo(["train", cfgPath, "--run-dir", runDir, "--quiet", "--checkpoint.saveInterval=1", "--optim.lr=1e30"]);
+  const r = await olmo(["train", cfgPath, "--run-dir", runDir, "--quiet", "--checkpoint.saveInterval=1", "--optim.lr=1e30", "--accept-change=optim.lr"]);
   expect(r.code).toBe(2);
   expect(oneLine(r.err)).toMatch(/^olmo: error: training diverged at step 3: the weights of \S+ are NaN, infinite or beyond ~1e19 \(their squares overflow\); this state is not saved; the newest checkpoint \S+stage1-step2-tokens1B is intact$/);
   const ck = listCheckpoints(runDir);

@@ -88,7 +88,7 @@ describe("in-loop eval", () => {
     const ckpt = listCheckpoints(join(dir, "eval")).pop()!.path;
     const ev = lines(join(dir, "eval")).filter((r) => r.step === 8 && r.eval !== undefined);
     for (const [name, extra] of [["win", []], ["doc", ["--documents", "--eos", `${EOS}`, "--max-tokens", "200"]]] as const) {
-      const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "eval", "--from", ckpt, "--data", join(dir, "eval.u32"), "--seq-len", "16", "--batch", "2", ...extra],
+      const p = Bun.spawnSync([process.execPath, "src/cli/main.ts", "eval", "--from", ckpt, "--data", join(dir, "eval.u32"), "--seq-len", "16", "--batch", "2", "--json", ...extra],
         { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu", OLMO_THREADS: "1" } });
       expect(p.stderr.toString()).toBe("");
       const out = JSON.parse(p.stdout.toString());

@@ -48,7 +48,7 @@ for (const [mode, extra] of [["synchronous", []], ["asynchronous (checkpoint.asy
     // the kills landed while the run progressed (saves every step, prunes to 2)
     expect(new Set(steps).size).toBeGreaterThan(3);
     const end = Math.max(...steps) + 20;
-    const last = train(runDir, ...extra, `--train.steps=${end}`, "--data.allowRepetition=true");
+    const last = train(runDir, ...extra, `--train.steps=${end}`, "--data.allowRepetition=true", "--accept-change=train.steps");
     const [code, err] = [await last.exited, await new Response(last.stderr).text()];
     expect({ code, err: err.split("\n").filter((l) => /error/.test(l)) }).toEqual({ code: 0, err: [] });
     expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([end - 1, end]);

@@ -13,6 +13,7 @@ import { Scratch } from "../../checkpoint/io.ts";
 import { UserError } from "../../errors.ts";
 import { paramSpecs, totalParams } from "../../model/params.ts";
 import type { CommandSpec } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 import { byteProgress, gb, modelLine } from "../text.ts";
 import { olmoCoreInfo } from "./ckpt-olmo-core.ts";
 
@@ -44,7 +45,7 @@ export const ckptCommand: CommandSpec = {
   ],
   async run(args) {
     if (args.positional.length !== 1) throw new UserError(`ckpt info takes one PATH, got ${args.positional.length}`);
-    const path = args.positional[0];
+    const path = checkpointArg(args.positional[0]);
     const quick = !!args.opts.quick;
     const rows: [string, string][] = [["path", path]];
     const t0 = performance.now();

@@ -4,7 +4,7 @@ import { UserError } from "../../errors.ts";
 import { DOLMA2_VOCAB } from "../../model/config.ts";
 import { loadConfig } from "../../config/load.ts";
 import { globalBatchTokens } from "../../config/schema.ts";
-import { type Dataset, DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
+import { cl100k, type Dataset, DataLoader, globalOrder, openDataset, type TokenDtype } from "../../data/index.ts";
 import { embeddedBrownSplit } from "../../data/brown/files.ts";
 import { type CommandSpec, type ParsedArgs, req } from "../args.ts";
 
@@ -12,6 +12,26 @@ function int(args: ParsedArgs, name: string, cmd: string, min = 0): number {
   const v = args.opts[name] as number;
   if (!Number.isSafeInteger(v) || v < min) throw new UserError(`${cmd}: --${name} must be an integer >= ${min}, got ${v}`);
   return v;
+}
+
+/**
+ * Token ids as text: runs of ids the cl100k_base encoder knows are decoded together (a character may
+ * span tokens); an id it does not know (dolma2's padding, ids past the vocabulary) shows as ⟨id N⟩.
+ */
+function decodeForDisplay(enc: { decode(ids: number[]): string }, ids: number[]): string {
+  let out = "", run: number[] = [];
+  const flush = () => {
+    if (run.length) out += enc.decode(run);
+    run = [];
+  };
+  for (const id of ids) {
+    if (enc.decode([id]) === "") {
+      flush();
+      out += `⟨id ${id}⟩`;
+    } else run.push(id);
+  }
+  flush();
+  return out;
 }
 
 export const dataOrderCommand: CommandSpec = {
@@ -57,6 +77,7 @@ export const dataInspectCommand: CommandSpec = {
     { name: "dp-world", type: "number", help: "also show which DP rank gets each instance", default: 1, metavar: "W" },
     { name: "tokens", type: "number", help: "tokens shown per instance", default: 8, metavar: "K" },
     { name: "allow-repetition", type: "boolean", help: "allow steps beyond the first epoch" },
+    { name: "text", type: "boolean", help: "also show each instance's tokens decoded (cl100k_base / dolma2), as a quoted string" },
     { name: "json", type: "boolean", help: "print one JSON object instead of a table" },
   ],
   overrides: true,
@@ -88,10 +109,12 @@ export const dataInspectCommand: CommandSpec = {
     const { epoch, instanceIds } = loader.globalBatch(step - 1);
     const K = Math.min(int(args, "tokens", cmd), ds.seqLen);
     const buf = new Int32Array(ds.seqLen);
+    const enc = args.opts.text ? await cl100k() : null;
     const rows = Array.from(instanceIds, (id, col) => {
       const loc = ds.locate(id);
       ds.readInstance(id, buf, 0);
-      return { instance: id, rank: col % dpWorld, file: loc.path, label: loc.label, tokenOffset: loc.tokenOffset, tokens: Array.from(buf.subarray(0, K)) };
+      const tokens = Array.from(buf.subarray(0, K));
+      return { instance: id, rank: col % dpWorld, file: loc.path, label: loc.label, tokenOffset: loc.tokenOffset, tokens, ...(enc ? { text: decodeForDisplay(enc, tokens) } : {}) };
     });
     if (args.opts.json) {
       console.log(JSON.stringify({ step, globalBatch: step - 1, epoch, seed: loader.seed, instances: rows }));
@@ -101,6 +124,7 @@ export const dataInspectCommand: CommandSpec = {
       `${ds.numInstances} instances, ${loader.batchesPerEpoch} batches per epoch`);
     for (const r of rows) {
       console.log(`  #${r.instance}${dpWorld > 1 ? ` rank ${r.rank}` : ""}  ${r.label ? `${r.label} ` : ""}${r.file} @${r.tokenOffset}  [${r.tokens.join(", ")}${K < ds.seqLen ? ", …" : ""}]`);
+      if (r.text !== undefined) console.log(`      ${JSON.stringify(r.text)}${K < ds.seqLen ? " …" : ""}`);
     }
   },
 };

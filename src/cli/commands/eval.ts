@@ -1,5 +1,6 @@
 // olmo eval --from CKPT|HF_DIR (--data FILE... --seq-len T [--documents] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl)
-// The model outside a run, through the in-loop evaluators (src/eval/evaluate.ts): one JSON line.
+// The model outside a run, through the in-loop evaluators (src/eval/evaluate.ts): one line of text,
+// or with --json one JSON object (the numbers exactly as metrics.jsonl holds them).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { createBackend } from "../../backend/native-backend.ts";
@@ -13,6 +14,9 @@ import { paddedVocab } from "../../model/config.ts";
 import { cutInstances, evaluate, evaluateSet, evaluateTask } from "../../eval/evaluate.ts";
 import { recordEval } from "../../metrics/run-metrics.ts";
 import { type CommandSpec, type ParsedArgs } from "../args.ts";
+import { MC_METRICS } from "../../eval/mc-eval.ts";
+import { formatRate } from "../../progress.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 
 function positiveInt(args: ParsedArgs, name: string, min: number): number | undefined {
   const v = args.opts[name] as number | undefined;
@@ -20,12 +24,26 @@ function positiveInt(args: ParsedArgs, name: string, min: number): number | unde
   return v;
 }
 
+/** The result as a person reads it: perplexity and losses, or the accuracies; the throughput. */
+function resultLine(name: string, r: Record<string, number>, task: boolean): string {
+  const rate = r.tokens_per_s !== undefined ? `, ${formatRate(r.tokens_per_s)} tokens/s` : "";
+  const time = r.ms !== undefined ? ` (${(r.ms / 1000).toFixed(2)} s${rate})` : "";
+  if (task) {
+    const accs = MC_METRICS.map((m) => `${m} ${(100 * r[m]).toFixed(1)}%`).join(", ");
+    return `eval ${name}: ${accs} over ${r.n_questions} questions${time}`;
+  }
+  const grad = r.grad_norm !== undefined ? `, grad norm ${r.grad_norm.toPrecision(5)}` : "";
+  const ppl = r.ppl !== undefined ? `, ppl ${r.ppl.toFixed(2)}` : "";
+  return `eval ${name}: loss ${r.loss.toFixed(4)} (ce ${r.ce_loss.toFixed(4)} + z ${r.z_loss.toExponential(2)})${ppl}${grad} ` +
+    `over ${r.n_tokens} tokens${r.n_instances !== undefined ? ` in ${r.n_instances} instances` : ""}${time}`;
+}
+
 export const evalCommand: CommandSpec = {
   name: "eval",
   summary: "Evaluate a checkpoint or HF model: loss / perplexity on token files, or multiple-choice accuracy",
   usage: "olmo eval --from CKPT|HF_DIR (--data FILE[,FILE...] --seq-len T [--documents [--eos ID]] [--max-tokens N] [--batch B] [--grad] | --task FILE.jsonl [--max-questions N]) [--record DIR [--name NAME]]",
   options: [
-    { name: "from", type: "string", help: "native checkpoint or HF model folder (config.json + safetensors)", metavar: "DIR" },
+    { name: "from", type: "string", help: "native checkpoint, HF model folder (config.json + safetensors), or a run folder (its newest checkpoint)", metavar: "DIR" },
     { name: "from-hf", type: "string", help: "the same as --from (kept for older scripts)", metavar: "DIR" },
     { name: "data", type: "list", help: "raw headerless little-endian uint32 token files, one set", metavar: "FILES" },
     { name: "seq-len", type: "number", help: "tokens per instance", metavar: "T" },
@@ -39,11 +57,12 @@ export const evalCommand: CommandSpec = {
     { name: "max-questions", type: "number", help: "score at most the task's first N questions", metavar: "N" },
     { name: "record", type: "string", help: "also append the result as an eval record to DIR/metrics.jsonl (olmo report draws it beside runs)", metavar: "DIR" },
     { name: "name", type: "string", help: "the set's or task's name in that record (default: the file name)", metavar: "NAME" },
+    { name: "json", type: "boolean", help: "print the result as one JSON object (for scripts) instead of a line of text" },
   ],
   async run(args) {
     if (args.positional.length) throw new UserError(`eval takes no positional arguments, got ${args.positional.join(" ")}`);
-    const from = (args.opts.from ?? args.opts["from-hf"]) as string | undefined;
-    if (!from) throw new UserError("eval: missing required option --from (a native checkpoint or an HF folder)");
+    const fromArg = (args.opts.from ?? args.opts["from-hf"]) as string | undefined;
+    if (!fromArg) throw new UserError("eval: missing required option --from (a native checkpoint or an HF folder)");
     const dataPaths = args.opts.data as string[] | undefined;
     const taskPath = args.opts.task as string | undefined;
     if (!!dataPaths?.length === !!taskPath) throw new UserError("eval: give --data FILE (perplexity) or --task FILE.jsonl (multiple choice), one of them");
@@ -66,8 +85,10 @@ export const evalCommand: CommandSpec = {
     const batch = positiveInt(args, "batch", 1)!;
     const maxTokens = positiveInt(args, "max-tokens", 1);
     const maxQuestions = positiveInt(args, "max-questions", 1);
+    const from = checkpointArg(fromArg);
     const src = openSource(from);
     let out: Record<string, number>;
+    const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
     try {
       const config = src.config;
       const fill = (s: { name: string }, o: Float32Array) => src.read(s.name, o);
@@ -97,7 +118,6 @@ export const evalCommand: CommandSpec = {
         out = { ...evaluateSet(be(), config, fill, set, { zLossMult, batch }) };
       }
       if (recordDir) {
-        const name = (args.opts.name as string | undefined) ?? basename(taskPath ?? dataPaths![0]).replace(/\.(jsonl|npy|u32|bin)$/, "");
         const step = typeof src.trainState.step === "number" ? src.trainState.step : 0;
         const repaired = recordEval(recordDir, { step, eval: name, kind: taskPath ? "mc" : "lm", ...out, checkpoint: resolve(from) });
         if (repaired) console.error(`eval: ${repaired}`);
@@ -105,6 +125,6 @@ export const evalCommand: CommandSpec = {
     } finally {
       src.close();
     }
-    console.log(JSON.stringify(out));
+    console.log(args.opts.json ? JSON.stringify(out) : resultLine(name, out, !!taskPath));
   },
 };

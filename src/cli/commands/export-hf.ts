@@ -4,6 +4,7 @@ import { HfSink } from "../../checkpoint/hf/folder.ts";
 import { checkFreshOutDir } from "../../output-dir.ts";
 import { copyModel, openSource } from "../../checkpoint/soup.ts";
 import { type CommandSpec, parseDtype, req } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 import { byteProgress } from "../text.ts";
 
 export const exportHfCommand: CommandSpec = {
@@ -22,7 +23,8 @@ export const exportHfCommand: CommandSpec = {
     const gb = args.opts["max-shard-gb"] as number;
     if (!(gb > 0)) throw new UserError(`export-hf: --max-shard-gb must be > 0, got ${gb}`);
     checkFreshOutDir(out, "export-hf");
-    const src = openSource(args.positional[0]);
+    const ckpt = checkpointArg(args.positional[0]);
+    const src = openSource(ckpt);
     const p = byteProgress("export-hf");
     let tokenizer = false;
     try {
@@ -34,6 +36,6 @@ export const exportHfCommand: CommandSpec = {
       src.close();
     }
     const tok = tokenizer ? "dolma2 tokenizer" : `no tokenizer: dolma2's ids do not fit the model's ${src.config.vocabSize}-token vocabulary`;
-    console.log(`exported ${args.positional[0]} -> ${out} (${dtype}, ${src.specs.length} tensors, ${tok})`);
+    console.log(`exported ${ckpt} -> ${out} (${dtype}, ${src.specs.length} tensors, ${tok})`);
   },
 };

@@ -12,6 +12,7 @@ import { presetVocabSize, tokenizerIds } from "../../data/tokenizers.ts";
 import { UserError } from "../../errors.ts";
 import { lrAt } from "../../optim/schedule.ts";
 import { type CommandSpec, req } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 import { byteProgress } from "../text.ts";
 
 /** The run that wrote the checkpoint, as OLMo-core sees it, at its step; undefined without a run config. */
@@ -42,7 +43,7 @@ export const exportOlmoCoreCommand: CommandSpec = {
     if (args.positional.length !== 1) throw new UserError(`export-olmo-core takes one CKPT, got ${args.positional.length}`);
     const out = req<string>(args, "out", "export-olmo-core");
     checkFreshOutDir(out, "export-olmo-core");
-    const ckpt = args.positional[0];
+    const ckpt = checkpointArg(args.positional[0]);
     const p = byteProgress("export-olmo-core");
     let r;
     try {

@@ -11,11 +11,12 @@ import { UserError } from "../../errors.ts";
 import { generateIds } from "../../model/decode.ts";
 import { ParamStore } from "../../model/param-store.ts";
 import { type CommandSpec, req } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 
 export const generateCommand: CommandSpec = {
   name: "generate",
   summary: "Sample text from a checkpoint or HF folder (KV cache, temperature + top-p), streamed",
-  usage: "olmo generate CKPT|HF_DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S]",
+  usage: "olmo generate CKPT|HF_DIR|RUN_DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S]",
   options: [
     { name: "prompt", type: "string", help: "text to continue (tokenized with cl100k_base / dolma2)", metavar: "TEXT" },
     { name: "max-tokens", type: "number", help: "most new tokens (also capped by the model's maxSeqLen)", default: 64, metavar: "N" },
@@ -27,7 +28,7 @@ export const generateCommand: CommandSpec = {
     if (args.positional.length !== 1) {
       throw new UserError(`generate takes one checkpoint or HF folder path, got ${args.positional.length ? args.positional.join(" ") : "none"}`);
     }
-    const path = args.positional[0];
+    const path = checkpointArg(args.positional[0]);
     const prompt = req<string>(args, "prompt", "generate");
     const maxTokens = args.opts["max-tokens"] as number;
     const temperature = args.opts.temperature as number;

@@ -6,6 +6,7 @@ import { checkFreshOutDir } from "../../output-dir.ts";
 import { importOlmoCore } from "../../checkpoint/olmo-core/import.ts";
 import { UserError } from "../../errors.ts";
 import { type CommandSpec, req } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 import { byteProgress } from "../text.ts";
 
 export const importOlmoCoreCommand: CommandSpec = {
@@ -21,13 +22,14 @@ export const importOlmoCoreCommand: CommandSpec = {
     if (args.positional.length !== 1) throw new UserError(`import-olmo-core takes one DIR, got ${args.positional.length}`);
     const out = resolve(req<string>(args, "out", "import-olmo-core"));
     checkFreshOutDir(out, "import-olmo-core");
+    const dir = checkpointArg(args.positional[0]);
     const p = byteProgress("import-olmo-core");
     let r;
     try {
-      r = importOlmoCore(args.positional[0], out, { configPath: args.opts.config as string | undefined, compress: !!args.opts.compress, onProgress: p.cb });
+      r = importOlmoCore(dir, out, { configPath: args.opts.config as string | undefined, compress: !!args.opts.compress, onProgress: p.cb });
     } finally {
       p.bar?.done();
     }
-    console.log(`imported ${args.positional[0]} -> ${out} (${r.tensors} tensors${r.optimizer ? " with Adam moments and step counters" : ", weights only"}${r.step !== null ? `, trainer state at step ${r.step}` : ""})`);
+    console.log(`imported ${dir} -> ${out} (${r.tensors} tensors${r.optimizer ? " with Adam moments and step counters" : ", weights only"}${r.step !== null ? `, trainer state at step ${r.step}` : ""})`);
   },
 };

@@ -16,6 +16,7 @@ export const launchCommand: CommandSpec = {
     { name: "max-restarts", type: "number", help: "start all local ranks again this many times when one fails (they resume from the newest checkpoint)", default: 0, metavar: "N" },
     { name: "exec", type: "boolean", help: "run the command after -- as is, not as an olmo subcommand (like torchrun --no-python)" },
   ],
+  commandAfterDashDash: true,
   async run(args) {
     const nproc = req<number>(args, "nproc-per-node", "launch");
     const cmd = args.opts.exec ? args.positional : [...selfCommand(join(import.meta.dir, "../main.ts")), ...args.positional];

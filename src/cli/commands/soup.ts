@@ -8,6 +8,7 @@ import { openSource, soup, soupWeights } from "../../checkpoint/soup.ts";
 import type { TensorSink, TensorSource } from "../../checkpoint/source.ts";
 import { UserError } from "../../errors.ts";
 import { type CommandSpec, parseDtype, req } from "../args.ts";
+import { checkpointArg } from "../checkpoint-arg.ts";
 import { byteProgress } from "../text.ts";
 
 export const soupCommand: CommandSpec = {
@@ -22,8 +23,7 @@ export const soupCommand: CommandSpec = {
     { name: "compress", type: "boolean", help: "native output: lz4-compress the tensor files" },
   ],
   async run(args) {
-    const paths = args.positional;
-    if (paths.length < 2) throw new UserError(`soup: needs at least 2 checkpoints, got ${paths.length} (a soup of one is a copy; use export-hf)`);
+    if (args.positional.length < 2) throw new UserError(`soup: needs at least 2 checkpoints, got ${args.positional.length} (a soup of one is a copy; use export-hf)`);
     const out = resolve(req<string>(args, "out", "soup"));
     const weightsRaw = args.opts.weights as string[] | undefined;
     const weights = weightsRaw?.map((w) => {
@@ -31,11 +31,12 @@ export const soupCommand: CommandSpec = {
       if (w.trim() === "" || !Number.isFinite(x)) throw new UserError(`soup: --weights must be numbers, got "${w}"`);
       return x;
     });
-    const norm = soupWeights(paths.length, weights);
+    const norm = soupWeights(args.positional.length, weights);
     const fmt = args.opts.format as string | undefined;
     if (fmt !== undefined && fmt !== "hf" && fmt !== "native") throw new UserError(`soup: --format must be hf or native, got "${fmt}"`);
     const dtype = parseDtype(args.opts.dtype as string, "soup");
     checkFreshOutDir(out, "soup");
+    const paths = args.positional.map(checkpointArg);
     const sources: TensorSource[] = [];
     const p = byteProgress("soup");
     try {

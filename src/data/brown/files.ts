@@ -2,9 +2,10 @@
 // into a cache through the same path as `olmo prepare` (or unpacked from a compiled binary), and
 // split by document into training and held-out parts (split.ts).
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { writeFileAtomic } from "../../output-dir.ts";
 import { DOLMA2_EOS_ID, prepareDocuments } from "../index.ts";
+import { cacheDir as defaultCacheDir } from "../cache-dir.ts";
 import { brownDocuments, embeddedBrownTokens } from "./corpus.ts";
 import { type CorpusSplit, splitByDocument } from "./split.ts";
 
@@ -32,6 +33,6 @@ export async function brownTokenFiles(cacheDir: string, log: (l: string) => void
 /** The embedded corpus split by document (split.ts): `data.embedded` trains on
  *  `train`, the eval set `embedded: "brown-heldout"` is `heldout`. */
 export async function embeddedBrownSplit(cacheDir: string | undefined, log: (l: string) => void): Promise<CorpusSplit> {
-  const dir = cacheDir ?? resolve(process.env.OLMO_CACHE ?? ".olmo-cache");
+  const dir = cacheDir ?? defaultCacheDir();
   return splitByDocument(await brownTokenFiles(dir, log), join(dir, "brown-cl100k-split"), DOLMA2_EOS_ID);
 }

@@ -6,15 +6,15 @@
 //    (checked where both processes share a pid namespace). Without `olmo launch` (srun, torchrun) a
 //    gone peer ends the wait at once, naming it. Under olmo launch (OLMO_LAUNCHED=1) the launcher
 //    names the rank that failed first and stops the others with SIGTERM: then the next rule applies.
-//  - Was this process asked to stop (SIGTERM/SIGUSR1, recorded natively: ../stop-signals.ts)? While
-//    the peers live the wait goes on: a preemption finishes the step on every rank and saves. A gone
-//    peer ends it at once: that step can never finish, so there is nothing to save, and waiting
-//    would only last until the launcher's SIGKILL (torchrun: 30 s later, measured in
-//    test/parallel/launch/torchrun-real.test.ts). A second stop signal more than SIGNAL_ECHO_MS
-//    after the first exits at once, as the JavaScript listener would.
+//  - Was this process asked to stop (SIGINT/SIGTERM/SIGUSR1, caught natively: ../stop-signals.ts)?
+//    While the peers live the wait goes on: a preemption finishes the step on every rank and saves.
+//    A gone peer ends it at once: that step can never finish, so there is nothing to save, and
+//    waiting would only last until the launcher's SIGKILL (torchrun: 30 s later, measured in
+//    test/parallel/launch/torchrun-real.test.ts). A second stop signal past the echo window ends
+//    the process from the native handler itself, wherever it is.
 import { UserError } from "../../errors.ts";
 import { processGone } from "../../process.ts";
-import { SIGNAL_ECHO_MS, type SignalRecord, exitAtOnce } from "../stop-signals.ts";
+import type { StopSignal } from "../stop-signals.ts";
 
 /** how often a waiting rank looks at its peers and at the signal record */
 export const CHECK_MS = 20;
@@ -37,20 +37,17 @@ export class PeerWait {
     private readonly peers: PeerView,
     /** end the wait on a gone peer even without a stop signal (not under olmo launch) */
     private readonly watchExits: boolean,
-    private readonly signals: () => SignalRecord,
+    /** the signal that asked this process to stop, or null (stop-signals.ts stopSignal) */
+    private readonly stopSignal: () => StopSignal | null,
   ) {}
 
   /** Called in the wait's loop with the group ranks not yet arrived; acts at most every CHECK_MS. */
   poll(missing: () => number[], now: number): void {
     if (now < this.nextCheckMs) return;
     this.nextCheckMs = now + CHECK_MS;
-    const record = this.signals();
-    record.watch();
-    const sig = record.caught();
-    if (sig.count >= 2 && sig.spreadMs > SIGNAL_ECHO_MS) exitAtOnce(sig.last ?? "SIGTERM");
-    const stopping = sig.count > 0;
-    if (!this.watchExits && !stopping) return;
-    const why = stopping ? ` (stopping on ${sig.last})` : "";
+    const sig = this.stopSignal();
+    if (!this.watchExits && sig === null) return;
+    const why = sig !== null ? ` (stopping on ${sig})` : "";
     const me = this.peers.global(this.me);
     for (const q of missing()) {
       const them = this.peers.global(q);

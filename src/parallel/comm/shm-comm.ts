@@ -34,7 +34,7 @@ import { UserError } from "../../errors.ts";
 import { type Comm, type ReduceOp, checkArgs, checkRoot, reduceInto } from "./comm.ts";
 import { commTimeoutMs } from "../env.ts";
 import { pidNamespace } from "../../process.ts";
-import { signalRecord } from "../stop-signals.ts";
+import { stopSignal } from "../stop-signals.ts";
 import { PeerWait } from "./peer-wait.ts";
 import { listRanks } from "../store/rendezvous.ts";
 import type { Rendezvous } from "../store/rendezvous.ts";
@@ -101,7 +101,7 @@ export class ShmComm implements Comm {
       // a pid names the same process only within one pid namespace
       pid: (q) => (ns !== null && Atomics.load(this.hdr, line(q) + PID_NS) === (ns | 0 || 1) ? Atomics.load(this.hdr, line(q) + PID) : null),
       global: this.global,
-    }, process.env.OLMO_LAUNCHED !== "1", signalRecord);
+    }, process.env.OLMO_LAUNCHED !== "1", stopSignal);
     process.on("exit", this.onExit);
     this.spinMs = (opts.spinUs ?? Number(process.env.OLMO_COMM_SPIN_US ?? 100)) / 1000;
     this.smallFloats = Math.min(this.slotFloats, (opts.smallBytes ?? 256 << 10) / 4);

@@ -1,7 +1,7 @@
 // A torchrun-style local launcher: start this node's ranks as child processes with the rank
 // environment (RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT), prefix their
-// output lines with "[rank r] ", forward SIGINT/SIGTERM/SIGUSR1, and when one rank fails stop the
-// others (SIGTERM, then SIGKILL after a grace period) and return that rank's exit code — or, with
+// output lines with "[rank r] ", forward SIGINT/SIGTERM/SIGUSR1 (the ranks save and stop; once more,
+// later: at once), and when one rank fails stop the others (SIGTERM, then SIGKILL after a grace period) and return that rank's exit code — or, with
 // maxRestarts, start all of them again (they resume from the newest complete checkpoint), as
 // torchrun --max-restarts does. A rank that exits with PREEMPTED_EXIT_CODE stopped on a preemption
 // signal after a checkpoint (every rank stops at the same step): not a failure, and nothing
@@ -10,6 +10,7 @@
 import type { Subprocess } from "bun";
 import { PREEMPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError } from "../../errors.ts";
 import { DEFAULT_MASTER_PORT } from "../env.ts";
+import { stopEchoMs } from "../stop-signals.ts";
 
 export interface LaunchOptions {
   nprocPerNode: number;
@@ -25,7 +26,7 @@ export interface LaunchOptions {
   /** seconds between SIGTERM and SIGKILL when stopping ranks after a failure (default 5) */
   graceS?: number;
   /**
-   * seconds the ranks get to save and exit after a forwarded SIGTERM/SIGUSR1 before SIGKILL
+   * seconds the ranks get to save and exit after a forwarded SIGINT/SIGTERM/SIGUSR1 before SIGKILL
    * (default 600: a preemption save of a large model takes minutes; the scheduler's own kill comes anyway)
    */
   stopGraceS?: number;
@@ -110,6 +111,7 @@ async function runAttempt(opts: LaunchOptions, attempt: number, log: (l: string)
   const world = nnodes * nproc;
   const base = opts.env ?? process.env;
   const quiet = nproc === 1;
+  const echoMs = stopEchoMs(base);
 
   const procs: Subprocess<"pipe", "pipe" | "inherit", "pipe" | "inherit">[] = [];
   const pumps: Promise<void>[] = [];
@@ -162,13 +164,19 @@ async function runAttempt(opts: LaunchOptions, attempt: number, log: (l: string)
     if (!killTimer) killAfter(opts.graceS ?? 5);
   };
   let received: NodeJS.Signals | null = null;
+  let firstAt = 0;
   const forward = (sig: NodeJS.Signals) => {
-    received = sig;
+    // SIGINT (Ctrl-C), SIGTERM and SIGUSR1 ask the ranks to save and stop after their step
+    // (src/parallel/stop-signals.ts): give them the time to. A repeat within the echo window is the
+    // same event (a terminal's Ctrl-C reaches us and the ranks at once): the ranks ignore it, and so
+    // do we. A later one stops the ranks at once: they need no more time.
+    const now = performance.now();
+    if (received && now - firstAt <= echoMs) return;
+    const again = received !== null;
+    if (!again) [received, firstAt] = [sig, now];
     stopping = true;
     for (const p of procs) if (alive(p)) p.kill(sig);
-    // SIGTERM/SIGUSR1 ask the ranks to save and stop after their step (train/run.ts): give them the time
-    // to; Ctrl-C (SIGINT) stops now
-    if (!killTimer) killAfter(sig === "SIGINT" ? (opts.graceS ?? 5) : (opts.stopGraceS ?? 600));
+    if (again || !killTimer) killAfter(again ? (opts.graceS ?? 5) : (opts.stopGraceS ?? 600));
   };
   process.on("SIGINT", forward);
   process.on("SIGTERM", forward);
@@ -184,7 +192,7 @@ async function runAttempt(opts: LaunchOptions, attempt: number, log: (l: string)
         if (stopping) {
           // a rank that fails while the others save after a stop signal: they would wait for it in a
           // collective, so they get the short grace, not the long one
-          if (code !== PREEMPTED_EXIT_CODE && received && received !== "SIGINT") killAfter(opts.graceS ?? 5);
+          if (code !== PREEMPTED_EXIT_CODE && received) killAfter(opts.graceS ?? 5);
           return;
         }
         // stopped after a checkpoint on a signal of its own (e.g. SLURM signalling every task): the

@@ -61,8 +61,8 @@ export class RunCheckpointer {
   }
 
   /** Returns the checkpoint path resumed from, or null for a fresh start (restore.ts). */
-  restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void): string | null {
-    const run: RunContext = { cfg: this.cfg, runDir: this.runDir, trainer: this.trainer };
+  restoreOrInit(initTensor: (spec: ParamSpec, out: Float32Array) => void, data: DataStateful, log: (l: string) => void, acceptChanges: readonly string[] = []): string | null {
+    const run: RunContext = { cfg: this.cfg, runDir: this.runDir, trainer: this.trainer, acceptChanges };
     const resumed = restoreOrInit(run, initTensor, data, log);
     this.olmoCoreForm = run.olmoCoreForm;
     if (resumed) this.latest = resumed;

@@ -5,9 +5,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HfSource } from "../../checkpoint/hf/folder.ts";
+import { resolveCheckpointArg } from "../../checkpoint/locate.ts";
 import { findLatestCheckpoint } from "../../checkpoint/naming.ts";
 import { isOlmoCoreCheckpoint } from "../../checkpoint/olmo-core/read.ts";
 import { configMismatch } from "../../checkpoint/source.ts";
+import { describeChanges, resumeChanges, resumeRefusal } from "../../config/resume.ts";
 import type { RunConfig } from "../../config/schema.ts";
 import { UserError } from "../../errors.ts";
 import { paddedVocab } from "../../model/config.ts";
@@ -30,6 +32,8 @@ export interface RunContext {
   trainer: Trainer;
   /** set when the optimizer state came from OLMo-core (directly or through our checkpoints): its form, carried on */
   olmoCoreForm?: OlmoCoreOrigin;
+  /** config fields whose change since the checkpoint the user accepted (olmo train --accept-change) */
+  acceptChanges?: readonly string[];
 }
 
 /** β = (0.9, 0.95): bias correction at step 1 scales the step by √(1 − β2) / (1 − β1) */
@@ -40,11 +44,12 @@ export function restoreOrInit(run: RunContext, initTensor: (spec: ParamSpec, out
   const store = run.trainer.params;
   const latest = findLatestCheckpoint(run.runDir);
   if (latest) {
-    loadState(run, openNativeState(latest), { optimizer: true, trainer: true, data }, log);
+    const src = openNativeState(latest);
+    checkSettings(run, src, log);
+    loadState(run, src, { optimizer: true, trainer: true, data }, log);
     return latest;
   }
-  const from = run.cfg.checkpoint.loadPath;
-  if (!from) {
+  if (!run.cfg.checkpoint.loadPath) {
     // each tensor generated whole from (seed, name), then this rank's part kept
     const init = shardedRange(run.trainer, (full, start, o) => {
       const whole = new Float32Array(full.numel);
@@ -55,12 +60,18 @@ export function restoreOrInit(run: RunContext, initTensor: (spec: ParamSpec, out
     warnFrozenCounter(run, log);
     return null;
   }
+  // a run folder (stage 1's) means its newest complete checkpoint
+  const loc = resolveCheckpointArg(run.cfg.checkpoint.loadPath);
+  if (loc.note) log(`checkpoint.loadPath: ${loc.note}`);
+  const from = loc.path;
   let what: string;
   const trainerState = run.cfg.checkpoint.loadTrainerState;
   const native = existsSync(join(from, "metadata.msgpack"));
   if (native || isOlmoCoreCheckpoint(from)) {
     // an OLMo-core step folder (the release's "OLMo format") loads like ours: weights, moments, counters
     const src = native ? openNativeState(from) : openOlmoCoreState(from);
+    // continuing another folder's run (its trainer state) is a resume too; a stage-2 start is not
+    if (trainerState) checkSettings(run, src, log);
     loadState(run, src, { optimizer: true, trainer: trainerState, data }, log);
     what = `${native ? "" : " (an OLMo-core checkpoint)"}${trainerState ? "" : " (weights and optimizer state; fresh step, data order and LR)"}`;
   } else if (existsSync(join(from, "config.json"))) {
@@ -79,6 +90,50 @@ export function restoreOrInit(run: RunContext, initTensor: (spec: ParamSpec, out
   log(`initialized from ${from}${what}`);
   warnFrozenCounter(run, log);
   return null;
+}
+
+/**
+ * Continuing a run under other settings than it was trained with (a longer cosine schedule, another
+ * LR or batch) is refused in one line naming each change, unless the user accepted it
+ * (src/config/resume.ts owns which fields count). Before anything large is read.
+ */
+function checkSettings(run: RunContext, src: StateSource, log: (l: string) => void): void {
+  let saved;
+  try {
+    saved = src.savedSettings();
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+  if (!saved) {
+    log(`resume check: "${src.path}" carries no run config to compare this run's with`);
+    return;
+  }
+  // a checkpoint past the new end is its own refusal (after loading: checkResumePoint in run.ts)
+  const step = src.trainState().step;
+  const changes = resumeChanges(saved, run.cfg).filter((c) => !(c.rule === "length" && typeof c.now === "number" && c.now < step));
+  const refusal = resumeRefusal(`"${src.path}"`, changes, run.cfg, run.acceptChanges ?? []);
+  if (refusal) {
+    src.close();
+    throw new UserError(refusal);
+  }
+  if (changes.length) log(`resume: continuing with the changes accepted by --accept-change: ${describeChanges(changes)}`);
+}
+
+/** What `olmo train` would do with this run folder (--print-config): start, or resume and whether the check lets it. */
+export function resumePreview(cfg: RunConfig, runDir: string, acceptChanges: readonly string[]): string {
+  const latest = findLatestCheckpoint(runDir);
+  if (!latest) return `start: no checkpoint in ${runDir} yet${cfg.checkpoint.loadPath ? ` (from checkpoint.loadPath ${cfg.checkpoint.loadPath})` : ""}`;
+  const src = openNativeState(latest);
+  try {
+    const saved = src.savedSettings();
+    if (!saved) return `resume from ${latest} (it carries no run config to compare with)`;
+    const changes = resumeChanges(saved, cfg);
+    const refusal = resumeRefusal(`"${latest}"`, changes, cfg, acceptChanges);
+    return refusal ? `would refuse to resume: ${refusal}` : `resume from ${latest} at step ${src.trainState().step}${changes.length ? ` with the accepted changes ${describeChanges(changes)}` : ""}`;
+  } finally {
+    src.close();
+  }
 }
 
 /** stepIncrementBug with counters at 0: say what that means (it is not what stage 2 ran with). */

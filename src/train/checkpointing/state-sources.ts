@@ -9,6 +9,8 @@ import { OlmoCoreReader } from "../../checkpoint/olmo-core/read.ts";
 import { olmoCoreCursor } from "../../checkpoint/olmo-core/train-state.ts";
 import type { OlmoCoreOrigin } from "../../checkpoint/olmo-core/import.ts";
 import { originOf } from "../../checkpoint/olmo-core/export-state.ts";
+import { type SavedSettings, settingsOf } from "../../config/resume.ts";
+import { PyFloat, PyTuple, type PyValue } from "../../checkpoint/torch/pickle-read.ts";
 import { UserError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { SkipHistory } from "../../optim/skip-step.ts";
@@ -33,6 +35,9 @@ export interface StateSource {
    * export gives OLMo-core the optimizer it had; undefined when the state did not come from OLMo-core.
    */
   olmoCoreForm(): OlmoCoreOrigin | undefined;
+
+  /** what the checkpoint says about the settings of the run that wrote it (the resume check), or null */
+  savedSettings(): SavedSettings | null;
   close(): void;
 }
 
@@ -55,8 +60,38 @@ export function openNativeState(path: string): StateSource {
     dataCursor: () => r.meta.dataCursor ?? null,
     skipHistory: () => r.meta.optim?.skipHistory,
     olmoCoreForm: () => formOf(originOf(r.meta)),
+    savedSettings: () => (r.meta.runConfig !== null && typeof r.meta.runConfig === "object" ? settingsOf(r.meta.runConfig as Record<string, unknown>) : null),
     close: () => r.close(),
   };
+}
+
+const pyNumber = (v: PyValue): number | undefined => (v instanceof PyFloat ? v.value : typeof v === "number" ? v : undefined);
+
+/**
+ * The settings an OLMo-core checkpoint carries (allenai/OLMo-core @ d7301e62): the trainer state's
+ * max_steps, the schedule's length unless the scheduler has its own t_max
+ * (src/olmo_core/train/callbacks/scheduler.py passes trainer.max_steps to Scheduler.get_lr;
+ * src/olmo_core/optim/scheduler.py), and torch AdamW's param groups: initial_lr (the peak LR the
+ * scheduler callback keeps in each group), betas, eps, weight_decay (the largest: the embeddings'
+ * group has none). Its schedule kind and warmup live only in its experiment config, not compared.
+ */
+function olmoCoreSettings(r: OlmoCoreReader): SavedSettings {
+  const out: SavedSettings = {};
+  if (r.trainState?.maxSteps != null) out["train.steps"] = r.trainState.maxSteps;
+  if (r.paramGroupFormat() !== "unflattened") return out;
+  const groups: ((f: string) => PyValue)[] = [];
+  for (let i = 0; r.byteItem(`optim.param_groups.${i}.params`) !== undefined; i++) groups.push((f) => r.byteItem(`optim.param_groups.${i}.${f}`));
+  if (!groups.length) return out;
+  const lr = pyNumber(groups[0]("initial_lr")), eps = pyNumber(groups[0]("eps")), betas = groups[0]("betas");
+  if (lr !== undefined) out["optim.lr"] = lr;
+  if (eps !== undefined) out["optim.eps"] = eps;
+  if (betas instanceof PyTuple && betas.items.length === 2) {
+    const [b1, b2] = betas.items.map(pyNumber);
+    if (b1 !== undefined && b2 !== undefined) [out["optim.beta1"], out["optim.beta2"]] = [b1, b2];
+  }
+  const wd = groups.map((g) => pyNumber(g("weight_decay"))).filter((w): w is number => w !== undefined);
+  if (wd.length) out["optim.weightDecay"] = Math.max(...wd);
+  return out;
 }
 
 /** OLMo-core's `train/rank0.pt` position: per epoch (its loader resets at each epoch), with its fingerprint. */
@@ -75,6 +110,7 @@ export function openOlmoCoreState(path: string): StateSource {
     // OLMo-core kept the skip rule's history in memory only
     skipHistory: () => undefined,
     olmoCoreForm: () => formOf({ config: null, trainer: null, items: r.keptItems(), paramGroupFormat: r.paramGroupFormat() }),
+    savedSettings: () => olmoCoreSettings(r),
     close: () => r.close(),
   };
 }
