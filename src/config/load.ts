@@ -14,7 +14,9 @@ function parseValue(path: string, raw: string): unknown {
     return parseJson(raw);
   } catch (e) {
     if (/^\s*[[{"]/.test(raw)) {
-      throw new UserError(`--${path}=${raw} on the command line is not valid JSON (${(e as Error).message.split("\n")[0]})`);
+      // the value is echoed only in part: an argument may be 128 KiB
+      const shown = raw.length > 80 ? `${raw.slice(0, 60)}… (${raw.length} characters)` : raw;
+      throw new UserError(`--${path}=${shown} on the command line is not valid JSON (${(e as Error).message.split("\n")[0]})`);
     }
     return raw;
   }

@@ -6,9 +6,13 @@
 //   computes  the update of every later step (optimizer, schedule, batch): accept with --accept-change
 //   length    the run's length (train.steps, also when it comes from budgetTokens): only while the LR
 //             schedule spans the run (cosine/linear without tMaxSteps), then as `computes`
-//   data      the data order: not compared here — the data position's fingerprint (files, sizes, dtype,
-//             sequence length, seed) refuses a change when the run is loaded, and only a real one (the
-//             data moved to another root is fine); data.ignoreFingerprintMismatch accepts it
+//   data      the data order: not compared here — the data position's rule (src/data/resume.ts, after
+//             OLMo-core's loader) decides when the run is loaded: other files are refused (but not the
+//             same data under another root), another data.seed continues the checkpoint's order with a
+//             `data:` line, as OLMo-core does; data.ignoreFingerprintMismatch accepts other data
+// train.seqLen is `computes`: a resume under another instance length is what OLMo-core allows (the
+// order of max-target chunks continues at the same token), but it changes every later step's
+// batches, so it is not silent here — accepted with --accept-change, then the data rule applies.
 //   model     the weights' shapes: a checkpoint of another model is refused when it is loaded
 //   free      logging, evaluation, checkpointing, performance knobs, where the run's files go
 import { CONFIG_FIELDS } from "./fields.ts";
@@ -21,7 +25,7 @@ const RULES: Record<string, ResumeRule> = {
   name: "free", runDir: "free", stage: "free", ingredient: "free", backend: "free", threads: "free",
   model: "model", "model.initStd": "free", "model.maxSeqLen": "free", // init only; the RoPE table's length (train.seqLen is what is computed)
   data: "data", "data.allowRepetition": "free", "data.ignoreFingerprintMismatch": "free",
-  "train.seqLen": "data", "train.globalBatchInstances": "computes",
+  "train.seqLen": "computes", "train.globalBatchInstances": "computes",
   "train.steps": "length", "train.budgetTokens": "length",
   // micro-batches and recompute give the same gradients (any layout resumes any checkpoint); initSeed only initializes
   "train.microBatchInstances": "free", "train.recompute": "free", "train.initSeed": "free",

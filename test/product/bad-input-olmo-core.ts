@@ -47,14 +47,16 @@ export function olmoCoreRows(p: (...x: string[]) => string): OlmoCoreRow[] {
     {
       // the resume rule (src/data/resume.ts): the order is a shuffle of max-target-length chunks
       mistake: "resume with another max-target length than the checkpoint's data order",
-      args: () => ["train", p("cfg.ts"), `--run-dir=${p("runs", "oc-chunk")}`, "--quiet", `--checkpoint.loadPath=${p("oc-fixture", "step5")}`, "--checkpoint.loadTrainerState=true", ...fixtureModel],
+      args: () => ["train", p("cfg.ts"), `--run-dir=${p("runs", "oc-chunk")}`, "--quiet", `--checkpoint.loadPath=${p("oc-fixture", "step5")}`, "--checkpoint.loadTrainerState=true", ...fixtureModel,
+        "--accept-change=train.seqLen,optim.lr"],
       message: /resume from OLMo-core: the checkpoint's data order shuffles instances of 64 tokens, this run's instances of 16 tokens \(data\.maxTargetSeqLen, else train\.seqLen\): the order would not continue; set data\.maxTargetSeqLen 64/,
       absent: () => [join(p("runs", "oc-chunk"), "metrics.jsonl")],
     },
     {
       mistake: "resume from OLMo-core with a tokenizer olmo has no EOS/PAD ids for",
       args: () => ["train", p("cfg.ts"), `--run-dir=${p("runs", "oc-tok")}`, "--quiet", `--checkpoint.loadPath=${p("oc-fixture", "step5")}`, "--checkpoint.loadTrainerState=true", ...fixtureModel,
-        "--train.seqLen=64", "--train.globalBatchInstances=8", "--train.microBatchInstances=4", "--train.steps=8", "--data.allowRepetition=true", "--data.tokenizer=my/tokenizer"],
+        "--train.seqLen=64", "--train.globalBatchInstances=8", "--train.microBatchInstances=4", "--train.steps=8", "--data.allowRepetition=true", "--data.tokenizer=my/tokenizer",
+        "--accept-change=train.steps,optim.lr"],
       message: /resume from OLMo-core: its dataset fingerprint hashes the tokenizer's EOS and PAD ids, and data\.tokenizer "my\/tokenizer" is not one olmo knows; set data\.eosTokenId and data\.padTokenId$/,
       absent: () => [join(p("runs", "oc-tok"), "metrics.jsonl")],
     },

@@ -55,7 +55,7 @@ describe("override mistakes name the command line and the field meant", () => {
   });
 
   test("a name with nothing near lists its section's fields", async () => {
-    expect(await refusal(["train", cfgPath, "--optim.lerning_rate=1e-3"])).toMatch(/not a config field \(optim's fields: lr, beta1, .*skipStepSigmas, schedule\)$/);
+    expect(await refusal(["train", cfgPath, "--optim.lerning_rate=1e-3"])).toMatch(/not a config field \(optim's fields: lr, beta1, .*skipStepSigmas, skipStepLoss, schedule\)$/);
   });
 
   test("a field below a field that is not a section", async () => {

@@ -59,7 +59,7 @@ describe("read-only token files are read, never opened for writing", () => {
     });
 
     test.skipIf(c.skip !== null)(`olmo eval --data on ${c.what} gives its loss${c.skip ? ` — skipped: ${c.skip}` : ""}`, () => {
-      const r = olmo(["eval", "--from", join(dir, "hf"), "--data", c.file(), "--seq-len", "16"]);
+      const r = olmo(["eval", "--from", join(dir, "hf"), "--data", c.file(), "--seq-len", "16", "--json"]);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
       expect(JSON.parse(r.stdout.trim()).loss).toBeGreaterThan(0);
     });

@@ -32,7 +32,7 @@ test("olmo prepare: a 16 KB line of spaces and a 30,000-dash run tokenize in sec
   const docs = [`Hello${" ".repeat(16384)}world\n`, `a ${"-".repeat(30_000)} b`];
   writeFileSync(join(dir, "spaces.txt"), docs[0]);
   writeFileSync(join(dir, "dashes.jsonl"), `${JSON.stringify({ text: docs[1] })}\n`);
-  const r = olmo(["prepare", join(dir, "spaces.txt"), join(dir, "dashes.jsonl"), "--out", join(dir, "prepared")]);
+  const r = olmo(["prepare", join(dir, "spaces.txt"), join(dir, "dashes.jsonl"), "--out", join(dir, "prepared"), "--txt-documents", "file"]);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
   expect(r.ms).toBeLessThan(BOUND_MS);
   const b = readFileSync(join(dir, "prepared", "part-00000.npy"));
@@ -49,7 +49,7 @@ test("olmo eval --task: a question holding a 30,000-dash run is scored in second
   initParams(arena, paramSpecs(cfg), 0.02, 5);
   exportHf(cfg, arena, join(dir, "hf"), { dtype: "f32" });
   writeFileSync(join(dir, "task.jsonl"), `${JSON.stringify({ context: `Q: ${"-".repeat(30_000)}`, choices: [" -", " --"], gold: 0 })}\n`);
-  const r = olmo(["eval", "--from", join(dir, "hf"), "--task", join(dir, "task.jsonl")]);
+  const r = olmo(["eval", "--from", join(dir, "hf"), "--task", join(dir, "task.jsonl"), "--json"]);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
   expect(r.ms).toBeLessThan(BOUND_MS);
   expect(Object.keys(JSON.parse(r.stdout.trim())).length).toBeGreaterThan(0);

@@ -20,7 +20,7 @@ test("ephemeral saves every 2 steps keep only the newest; permanent saves every 
   expect(listCheckpoints(`${dir}/run`).map((c) => c.step)).toEqual([4, 6, 8, 9]);
   // a resume continues the rule: the next ephemeral save (step 10) removes step 6; step 9, the first
   // run's last, is at neither interval and stays (as OLMo-core's ephemeral_only removal leaves it)
-  const more = await olmo(["train", cfgPath, "--run-dir", `${dir}/run`, "--quiet", "--train.steps=11"]);
+  const more = await olmo(["train", cfgPath, "--run-dir", `${dir}/run`, "--quiet", "--train.steps=11", "--accept-change=train.steps"]);
   expect(more.err).toBe("");
   expect(listCheckpoints(`${dir}/run`).map((c) => c.step)).toEqual([4, 8, 9, 10, 11]);
 }, 60_000);

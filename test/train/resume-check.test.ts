@@ -83,10 +83,11 @@ describe("changes that alter the resumed steps are refused", () => {
     expectRefused(await resume(["--optim.schedule.warmupSteps=3", "--optim.skipSteps"]), ["optim.schedule.warmupSteps 2 → 3", "optim.skipSteps false → true"]);
   }, 120_000);
 
-  test("the data order (seed, sequence length) is refused by the data position's check, in one line", async () => {
+  test("another sequence length is refused like a computing change; another data seed keeps the checkpoint's order, saying so", async () => {
+    expectRefused(await resume(["--train.seqLen=32"]), ["train.seqLen 16 → 32"]);
     const seed = await resume(["--data.seed=8"]);
-    expect(seed.code).toBe(2);
-    expect(seed.err.trim()).toBe("olmo: error: resume: the data seed differs (checkpoint 7, now 8); the data order would not continue where the run stopped — restore the original data/seed or override with ignore-fingerprint-mismatch");
+    expect({ code: seed.code, err: seed.err }).toEqual({ code: 0, err: "" });
+    expect(seed.out).toContain("data: continuing the checkpoint's data order (seed 7), not data.seed 8");
   }, 60_000);
 });
 
@@ -149,15 +150,16 @@ describe("starting from another folder's checkpoint", () => {
     expect(existsSync(join(dir, "continued", "metrics.jsonl"))).toBe(false);
   }, 60_000);
 
-  test("an OLMo-core checkpoint: what its state carries (the param groups' initial_lr, betas, eps) is compared", async () => {
+  test("an OLMo-core checkpoint: what its state carries (max_steps, the param groups' initial_lr, betas, eps) is compared", async () => {
     const oc = join(dir, "oc", "step6");
     const e = await olmo(["export-olmo-core", ckpt6(), "--out", oc], env);
     expect(e.code).toBe(0);
     const r = await olmo(["train", cfgPath, `--run-dir=${join(dir, "oc-run")}`, "--quiet", more, `--checkpoint.loadPath=${oc}`, "--optim.lr=0.02", "--optim.beta2=0.99", "--train.steps=8"], env);
     expect(r.code).toBe(2);
-    expect(r.err.trim()).toBe(`olmo: error: "${oc}" was trained with other settings: optim.lr 0.01 → 0.02, optim.beta2 0.95 → 0.99; resuming would change what the next steps compute. ` +
-      "To continue with the new values add --accept-change=optim.lr,optim.beta2; to keep the run as it was, drop the changes (or train elsewhere with --run-dir)");
-    const ok = await olmo(["train", cfgPath, `--run-dir=${join(dir, "oc-run")}`, "--quiet", more, `--checkpoint.loadPath=${oc}`, "--train.steps=8"], env);
+    expect(r.err.trim()).toBe(`olmo: error: "${oc}" was trained with other settings: train.steps 6 → 8 (the cosine schedule spans the run: the LR of every step left changes), ` +
+      "optim.lr 0.01 → 0.02, optim.beta2 0.95 → 0.99; resuming would change what the next steps compute. " +
+      "To continue with the new values add --accept-change=train.steps,optim.lr,optim.beta2; to keep the run as it was, drop the changes (or train elsewhere with --run-dir)");
+    const ok = await olmo(["train", cfgPath, `--run-dir=${join(dir, "oc-run")}`, "--quiet", more, `--checkpoint.loadPath=${oc}`, "--train.steps=8", "--accept-change=train.steps"], env);
     expect({ code: ok.code, err: ok.err }).toEqual({ code: 0, err: "" });
   }, 60_000);
 });

@@ -78,6 +78,7 @@ const pyNumber = (v: PyValue): number | undefined => (v instanceof PyFloat ? v.v
 function olmoCoreSettings(r: OlmoCoreReader): SavedSettings {
   const out: SavedSettings = {};
   if (r.trainState?.maxSteps != null) out["train.steps"] = r.trainState.maxSteps;
+  if (r.trainState?.dataLoader?.sequenceLength != null) out["train.seqLen"] = r.trainState.dataLoader.sequenceLength;
   if (r.paramGroupFormat() !== "unflattened") return out;
   const groups: ((f: string) => PyValue)[] = [];
   for (let i = 0; r.byteItem(`optim.param_groups.${i}.params`) !== undefined; i++) groups.push((f) => r.byteItem(`optim.param_groups.${i}.${f}`));
