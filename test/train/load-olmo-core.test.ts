@@ -90,7 +90,9 @@ describe("checkpoint.loadPath = an OLMo-core step folder", () => {
     expect(refused.code).toBe(2);
     expect(refused.err.trim().split("\n")).toHaveLength(1);
     expect(refused.err).toContain("resume from OLMo-core: the dataset differs from the one the checkpoint was trained on");
-    const shorter = await olmo(["train", cfgPath, "--run-dir", join(dir, "cont-seq"), ...cont, "--train.seqLen=32", "--train.globalBatchInstances=16"]);
+    // a new sequence length is a change to accept first (the resume check); then the data rule decides
+    const shorter = await olmo(["train", cfgPath, "--run-dir", join(dir, "cont-seq"), ...cont.filter((a) => !a.startsWith("--accept-change")),
+      "--train.seqLen=32", "--train.globalBatchInstances=16", "--accept-change=train.steps,optim.lr,train.seqLen"]);
     expect(shorter.err.trim()).toEndWith("resume from OLMo-core: the checkpoint's data order shuffles instances of 64 tokens, this run's instances of 32 tokens " +
       "(data.maxTargetSeqLen, else train.seqLen): the order would not continue; set data.maxTargetSeqLen 64 (a sequence length that divides it may differ)");
     const runDir = join(dir, "cont");

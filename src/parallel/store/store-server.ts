@@ -187,7 +187,7 @@ export class StoreServer {
       const d = s.data;
       if (d.dropped) continue;
       if (d.lines.pendingBytes > 0 && now - d.lines.partialSince > this.slowLineMs) this.drop(s, `kept a line incomplete for more than ${fmtS(this.slowLineMs)}`);
-      else if (!d.sawLine && now - d.openedAt > this.slowLineMs) this.drop(s, `sent no complete line within ${fmtS(this.slowLineMs)} of connecting`);
+      else if (!d.sawLine && d.lines.pendingBytes === 0 && now - d.openedAt > this.slowLineMs) this.drop(s, `sent no complete line within ${fmtS(this.slowLineMs)} of connecting`);
     }
   }
 
