@@ -6,7 +6,7 @@ import type { Socket } from "bun";
 import { UserError } from "../../errors.ts";
 import { type Rendezvous, publishFromRank0 } from "./rendezvous.ts";
 import { type Op, parseReply } from "./store-protocol.ts";
-import { LineBuffer, MAX_KEY_BYTES, MAX_VALUE_BYTES, WireError, fmtS, replyDeadlineMs, storeTimeoutMs, utf8Bytes } from "./wire.ts";
+import { LineBuffer, MAX_KEY_BYTES, MAX_VALUE_BYTES, OutQueue, WireError, fmtS, replyDeadlineMs, storeTimeoutMs, utf8Bytes } from "./wire.ts";
 
 interface Pending {
   op: Op;
@@ -24,7 +24,7 @@ export class StoreClient implements Rendezvous {
   /** why the connection was given up, for every later request */
   private failure: string | null = null;
   private readonly lines = new LineBuffer();
-  private out: Uint8Array[] = [];
+  private readonly out = new OutQueue();
   private sock!: Socket<undefined>;
 
   private constructor(readonly timeoutMs: number, private readonly where: string) {}
@@ -90,23 +90,11 @@ export class StoreClient implements Rendezvous {
   }
 
   private send(bytes: Uint8Array): void {
-    if (this.out.length) {
-      this.out.push(bytes);
-      return;
-    }
-    const n = this.sock.write(bytes);
-    if (n < bytes.length) this.out.push(bytes.subarray(Math.max(n, 0)));
+    this.out.send((b) => this.sock.write(b), bytes);
   }
 
   private drain(): void {
-    while (this.out.length) {
-      const head = this.out[0], n = this.sock.write(head);
-      if (n < head.length) {
-        this.out[0] = head.subarray(Math.max(n, 0));
-        return;
-      }
-      this.out.shift();
-    }
+    this.out.drain((b) => this.sock.write(b));
   }
 
   /** Send a request; its reply must come within deadlineMs (else the connection is given up). */

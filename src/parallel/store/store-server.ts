@@ -19,7 +19,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { UserError } from "../../errors.ts";
 import { listRanks } from "./rendezvous.ts";
 import { type Request, parseRequest } from "./store-protocol.ts";
-import { LineBuffer, MAX_VALUE_BYTES, WireError, fmtS, utf8Bytes } from "./wire.ts";
+import { LineBuffer, MAX_VALUE_BYTES, OutQueue, WireError, fmtS, utf8Bytes } from "./wire.ts";
 
 const MAX_WAITING = 64;
 const MAX_OUT_BYTES = 4 << 20;
@@ -31,8 +31,8 @@ const DEFAULT_LOG_EVERY_MS = 1000;
 
 interface Conn {
   lines: LineBuffer;
-  out: Uint8Array[];
-  outBytes: number;
+  /** replies the client has not read yet */
+  out: OutQueue;
   waiting: number;
   openedAt: number;
   sawLine: boolean;
@@ -106,7 +106,7 @@ export class StoreServer {
   // ---- connections ----
 
   private onOpen(s: Socket<Conn>): void {
-    s.data = { lines: new LineBuffer(), out: [], outBytes: 0, waiting: 0, openedAt: performance.now(), sawLine: false, dropped: false };
+    s.data = { lines: new LineBuffer(), out: new OutQueue(), waiting: 0, openedAt: performance.now(), sawLine: false, dropped: false };
     this.conns.add(s);
     if (this.conns.size > this.maxConns) this.drop(s, `more than ${this.maxConns} connections at once (4 per rank of ${this.world}, + 64)`);
   }
@@ -196,26 +196,12 @@ export class StoreServer {
   private reply(s: Socket<Conn>, id: number, value: unknown, error?: string): void {
     if (s.data.dropped || !this.conns.has(s)) return;
     const bytes = enc.encode(JSON.stringify(error === undefined ? { id, ok: true, value } : { id, ok: false, error }) + "\n");
-    if (s.data.out.length) {
-      s.data.out.push(bytes);
-    } else {
-      const n = s.write(bytes);
-      if (n < bytes.length) s.data.out.push(bytes.subarray(Math.max(n, 0)));
-    }
-    s.data.outBytes = s.data.out.reduce((a, b) => a + b.length, 0);
-    if (s.data.outBytes > MAX_OUT_BYTES) this.drop(s, `left more than ${MAX_OUT_BYTES} bytes of replies unread`);
+    s.data.out.send((b) => s.write(b), bytes);
+    if (s.data.out.bytes > MAX_OUT_BYTES) this.drop(s, `left more than ${MAX_OUT_BYTES} bytes of replies unread`);
   }
 
   private drain(s: Socket<Conn>): void {
-    while (s.data.out.length) {
-      const head = s.data.out[0], n = s.write(head);
-      if (n < head.length) {
-        s.data.out[0] = head.subarray(Math.max(n, 0));
-        break;
-      }
-      s.data.out.shift();
-    }
-    s.data.outBytes = s.data.out.reduce((a, b) => a + b.length, 0);
+    s.data.out.drain((b) => s.write(b));
   }
 
   // ---- requests ----

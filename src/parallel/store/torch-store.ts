@@ -28,7 +28,7 @@
 import type { Socket } from "bun";
 import { UserError } from "../../errors.ts";
 import { type Rendezvous, listRanks, publishFromRank0 } from "./rendezvous.ts";
-import { MAX_VALUE_BYTES, WireError, fmtS, replyDeadlineMs } from "./wire.ts";
+import { MAX_VALUE_BYTES, OutQueue, WireError, fmtS, replyDeadlineMs } from "./wire.ts";
 
 export const TORCH_STORE_MAGIC = 0x3c85f7ce;
 export const Q = { VALIDATE: 0, SET: 1, GET: 3, ADD: 4, CHECK: 5, WAIT: 6, CANCEL_WAIT: 12, PING: 13 } as const;
@@ -109,28 +109,16 @@ export class TorchStoreClient implements Rendezvous {
     return c;
   }
 
-  private out: Uint8Array[] = [];
+  private readonly out = new OutQueue();
 
-  /** Write all of `bytes` (a socket may take only part of a buffer; the rest goes at drain). */
+  /** Write all of `bytes` (the socket may take part now, the rest at drain). */
   private send(bytes: Uint8Array): void {
     if (this.closed) return;
-    if (this.out.length) {
-      this.out.push(bytes);
-      return;
-    }
-    const n = this.sock.write(bytes);
-    if (n < bytes.length) this.out.push(bytes.subarray(Math.max(n, 0)));
+    this.out.send((b) => this.sock.write(b), bytes);
   }
 
   private drain(): void {
-    while (this.out.length) {
-      const head = this.out[0], n = this.sock.write(head);
-      if (n < head.length) {
-        this.out[0] = head.subarray(Math.max(n, 0));
-        return;
-      }
-      this.out.shift();
-    }
+    this.out.drain((b) => this.sock.write(b));
   }
 
   private wire(what: string): string {

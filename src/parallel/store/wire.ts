@@ -95,3 +95,38 @@ export class LineBuffer {
     this.bytes += part.length;
   }
 }
+
+/**
+ * What a socket has not taken yet. socket.write may take only part of a buffer; the rest waits here
+ * and goes, in order, when the socket drains. Every store connection (server, both clients) writes
+ * through one.
+ */
+export class OutQueue {
+  private parts: Uint8Array[] = [];
+  /** bytes waiting */
+  bytes = 0;
+
+  /** Write `data` now, or after what is still waiting. */
+  send(write: (b: Uint8Array) => number, data: Uint8Array): void {
+    if (this.parts.length === 0) {
+      const n = Math.max(write(data), 0);
+      if (n >= data.length) return;
+      data = data.subarray(n);
+    }
+    this.parts.push(data);
+    this.bytes += data.length;
+  }
+
+  /** Write what waits, as far as the socket takes it. */
+  drain(write: (b: Uint8Array) => number): void {
+    while (this.parts.length) {
+      const head = this.parts[0], n = Math.max(write(head), 0);
+      this.bytes -= Math.min(n, head.length);
+      if (n < head.length) {
+        this.parts[0] = head.subarray(n);
+        return;
+      }
+      this.parts.shift();
+    }
+  }
+}
