@@ -25,8 +25,17 @@ int olmo_cpu_fail(const char* fn, const char* fmt, ...)
     __attribute__((format(printf, 2, 3), visibility("hidden")));
 #define FAIL(...) olmo_cpu_fail(__func__, __VA_ARGS__)
 
-/* Pin OpenBLAS to one thread (idempotent); gemm.c parallelizes GEMMs with OpenMP instead. */
-void olmo_cpu_blas_single_threaded(void) __attribute__((visibility("hidden")));
+/* The GEMM library chosen at build time: gemm_onednn.c (-DOLMO_GEMM_ONEDNN) or gemm_openblas.c.
+ *  - olmo_cpu_gemm_name: "oneDNN" or "OpenBLAS" (olmo_device_name says it)
+ *  - olmo_cpu_gemm_max_dim: the largest M, N or Kd its interface takes
+ *  - olmo_cpu_gemm_setup(): idempotent; OpenBLAS is pinned to one thread (gemm.c splits C itself)
+ *  - olmo_cpu_gemm_rowmajor(): C = op(A) op(B) + beta C, row-major; 0 or the library's error status */
+extern const char olmo_cpu_gemm_name[] __attribute__((visibility("hidden")));
+extern const int64_t olmo_cpu_gemm_max_dim __attribute__((visibility("hidden")));
+void olmo_cpu_gemm_setup(void) __attribute__((visibility("hidden")));
+int olmo_cpu_gemm_rowmajor(int transA, int transB, int64_t M, int64_t N, int64_t Kd, const float* A,
+                           int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                           int64_t ldc) __attribute__((visibility("hidden")));
 
 /* Argument checks; each returns from the calling function with a message naming the argument. */
 #define CHECK_PTR(p) \
