@@ -6,7 +6,14 @@
 // code showed in the same run.
 import { loadavg } from "node:os";
 
-export interface Contestant { name: string; run: () => number | Promise<number> }
+/** settleMs: a pause after each sample, so that threads still spinning after it (OpenBLAS' pool in
+ *  PyTorch's process burns ~0.1 s of a core after each call; libgomp's a few ms) do not slow down
+ *  whichever contestant comes next */
+export interface Contestant { name: string; run: () => number | Promise<number>; settleMs?: number }
+
+/** PyTorch's process (measured: ~90 ms of one core after each reply), and ours (~10 ms) */
+export const TORCH_SETTLE_MS = 150;
+export const OURS_SETTLE_MS = 20;
 
 /** `rounds` rounds of every contestant; round r starts at contestant r mod n. Samples by name. */
 export async function interleave(contestants: Contestant[], rounds: number): Promise<Record<string, number[]>> {
@@ -15,6 +22,7 @@ export async function interleave(contestants: Contestant[], rounds: number): Pro
     for (let i = 0; i < contestants.length; i++) {
       const c = contestants[(r + i) % contestants.length];
       out[c.name].push(await c.run());
+      if (c.settleMs) await Bun.sleep(c.settleMs);
     }
   }
   return out;

@@ -5,7 +5,8 @@
 // FMA peak (bench/cpu/fma_peak.c), measured in the same run before and after.
 // Per shape: warm-up, then OLMO_MATMUL_ROUNDS rounds of three contestants in rotated order, N timed
 // reps each, device-synchronized: ours, torch (bench/matmul_torch.py, a server process so that its
-// timings interleave with ours) and ours again ("self"). The medians give ratio = torch / ours
+// timings interleave with ours) and ours again ("self"), with a pause after each sample on the CPU
+// (interleave.ts: PyTorch's BLAS threads spin on after each call). The medians give ratio = torch / ours
 // (> 1: ours faster) and the self-vs-self ratio; the spread of the self ratios over all shapes is the
 // run's noise floor (bench/interleave.ts), and a shape is called slower only below it. Each row
 // carries the 1-minute load average when it was measured. A table, then one JSON line.
@@ -14,7 +15,7 @@
 import type { Backend } from "../src/backend/backend.ts";
 import { createBackend, cudaUsable } from "../src/backend/native-backend.ts";
 import { measureFmaPeak } from "./cpu-peak.ts";
-import { fmtLoad, geomean, interleave, loadNow, median, noiseFloor } from "./interleave.ts";
+import { fmtLoad, geomean, interleave, loadNow, median, noiseFloor, OURS_SETTLE_MS, TORCH_SETTLE_MS } from "./interleave.ts";
 import { LineServer } from "./line-server.ts";
 import { CPU_MAX_FLOP, matmulShapes, scaleDown, type Shape } from "./matmul-shapes.ts";
 import { findPython } from "./python.ts";
@@ -104,9 +105,9 @@ async function main(): Promise<void> {
     }
     const t = torch;
     const samples = await interleave([
-      { name: "ours", run: ours.time },
-      ...(t ? [{ name: "torch", run: async () => (await t.request<{ s: number }>({ op: "time", reps })).s }] : []),
-      { name: "self", run: ours.time },
+      { name: "ours", run: ours.time, settleMs: cpu ? OURS_SETTLE_MS : 0 },
+      ...(t ? [{ name: "torch", run: async () => (await t.request<{ s: number }>({ op: "time", reps })).s, settleMs: cpu ? TORCH_SETTLE_MS : 0 }] : []),
+      { name: "self", run: ours.time, settleMs: cpu ? OURS_SETTLE_MS : 0 },
     ], rounds);
     ours.free();
     const flop = 2 * s.M * s.N * s.K;
