@@ -16,6 +16,14 @@
  * scratch, K also transposed so the score loop vectorizes over s) and all H/K query heads that
  * read it. So dk/dv accumulate in task-private buffers: no races, and the summation order is
  * fixed, which makes results bitwise reproducible for any thread count.
+ *
+ * Speed without changing a bit: every output element is the same chain of fp32 operations as in
+ * the plain loops above (sums from 0 in ascending s, d or t order; -ffp-contract=off keeps each
+ * a*b + c a multiply and an add). What changes is which loop is outermost: the running sums of a
+ * chunk of outputs stay in vector registers (rows.h's f32x8) while the loop walks the summed index
+ * (scores over d, dq over s, dk/dv over the query rows of a block) instead of going through memory
+ * at every step. The backward keeps the P and dS rows of ATT_ROWS query rows and then walks the key rows
+ * once per block, so each dk/dv row is loaded and stored once per block rather than once per row.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,15 +53,103 @@ static void pack_kv(float* kT, float* kp, float* vp, float* vT, const float* k, 
   }
 }
 
-/* sc[s] = scale * q . k_s for s < n (kT is [D,T]) */
+/* Query rows of one backward block: their P and dS rows are kept (2 * ATT_ROWS * T floats). */
+#define ATT_ROWS 16
+
+/* sc[s] = scale * q . k_s for s < n (kT is [D,T]): per s, sc = 0 then sc += (q[d]*scale) * kT[d][s]
+ * for d ascending. Whole vectors may run past n (up to T): sc must hold T floats; those extra
+ * entries are never read. */
 static inline void scores(float* restrict sc, const float* restrict qt, const float* restrict kT,
                           int64_t n, int64_t T, int64_t D, float scale) {
-  for (int64_t s = 0; s < n; s++) sc[s] = 0.0f;
-  for (int64_t d = 0; d < D; d++) {
-    float qd = qt[d] * scale;
-    const float* kd = kT + d * T;
-#pragma omp simd
-    for (int64_t s = 0; s < n; s++) sc[s] += qd * kd[s];
+  int64_t s0 = 0;
+  for (; s0 < n && s0 + 32 <= T; s0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t d = 0; d < D; d++) {
+      float qd = qt[d] * scale;
+      const float* kd = kT + d * T + s0;
+      a0 += qd * f32x8_load(kd);
+      a1 += qd * f32x8_load(kd + 8);
+      a2 += qd * f32x8_load(kd + 16);
+      a3 += qd * f32x8_load(kd + 24);
+    }
+    f32x8_store(sc + s0, a0);
+    f32x8_store(sc + s0 + 8, a1);
+    f32x8_store(sc + s0 + 16, a2);
+    f32x8_store(sc + s0 + 24, a3);
+  }
+  for (; s0 < n && s0 + 8 <= T; s0 += 8) {
+    f32x8 a = {0};
+    for (int64_t d = 0; d < D; d++) a += (qt[d] * scale) * f32x8_load(kT + d * T + s0);
+    f32x8_store(sc + s0, a);
+  }
+  for (int64_t s = s0; s < n; s++) {
+    float acc = 0.0f;
+    for (int64_t d = 0; d < D; d++) acc += (qt[d] * scale) * kT[d * T + s];
+    sc[s] = acc;
+  }
+}
+
+/* dq = scale * sum_{s<n} ds[s] k_s (kp is [T,D]; the sum from 0 in ascending s) */
+static inline void dq_row(float* restrict dqt, const float* restrict ds, const float* restrict kp,
+                          int64_t n, int64_t D, float scale) {
+  int64_t d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t s = 0; s < n; s++) {
+      float dss = ds[s];
+      const float* ks = kp + s * D + d0;
+      a0 += dss * f32x8_load(ks);
+      a1 += dss * f32x8_load(ks + 8);
+      a2 += dss * f32x8_load(ks + 16);
+      a3 += dss * f32x8_load(ks + 24);
+    }
+    f32x8_store(dqt + d0, scale * a0);
+    f32x8_store(dqt + d0 + 8, scale * a1);
+    f32x8_store(dqt + d0 + 16, scale * a2);
+    f32x8_store(dqt + d0 + 24, scale * a3);
+  }
+  for (; d0 + 8 <= D; d0 += 8) {
+    f32x8 a = {0};
+    for (int64_t s = 0; s < n; s++) a += ds[s] * f32x8_load(kp + s * D + d0);
+    f32x8_store(dqt + d0, scale * a);
+  }
+  for (int64_t d = d0; d < D; d++) {
+    float acc = 0.0f;
+    for (int64_t s = 0; s < n; s++) acc += ds[s] * kp[s * D + d];
+    dqt[d] = scale * acc;
+  }
+}
+
+/* Key row s's share of one block of query rows j = j0..rows-1 (row j at Q/dO + j*row_stride,
+ * its P and dS entries at P/dS[j*T + s]), added in ascending j:
+ *   dk_s += (scale * dS_js) q_j,   dv_s += P_js dout_j */
+static inline void kv_grad_row(float* restrict dk, float* restrict dv, const float* restrict P,
+                               const float* restrict dS, const float* restrict Q,
+                               const float* restrict dO, int64_t row_stride, int64_t s, int64_t j0,
+                               int64_t rows, int64_t T, int64_t D, float scale) {
+  int64_t d0 = 0;
+  for (; d0 + 16 <= D; d0 += 16) {
+    f32x8 k0 = f32x8_load(dk + d0), k1 = f32x8_load(dk + d0 + 8);
+    f32x8 v0 = f32x8_load(dv + d0), v1 = f32x8_load(dv + d0 + 8);
+    for (int64_t j = j0; j < rows; j++) {
+      float ps = P[j * T + s], dks = scale * dS[j * T + s];
+      const float* qj = Q + j * row_stride + d0;
+      const float* oj = dO + j * row_stride + d0;
+      k0 += dks * f32x8_load(qj);
+      k1 += dks * f32x8_load(qj + 8);
+      v0 += ps * f32x8_load(oj);
+      v1 += ps * f32x8_load(oj + 8);
+    }
+    f32x8_store(dk + d0, k0);
+    f32x8_store(dk + d0 + 8, k1);
+    f32x8_store(dv + d0, v0);
+    f32x8_store(dv + d0 + 8, v1);
+  }
+  for (int64_t d = d0; d < D; d++) {
+    for (int64_t j = j0; j < rows; j++) {
+      dk[d] += (scale * dS[j * T + s]) * Q[j * row_stride + d];
+      dv[d] += P[j * T + s] * dO[j * row_stride + d];
+    }
   }
 }
 
@@ -117,40 +213,36 @@ int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, cons
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : oom) if (B * K > 1 && B * T * H * D > 4096)
   for (int64_t task = 0; task < B * K; task++) {
     int64_t b = task / K, kh = task % K;
-    float* buf = malloc(sizeof(float) * (size_t)(5 * T * D + 2 * T + D));
+    float* buf = malloc(sizeof(float) * (size_t)(5 * T * D + 2 * ATT_ROWS * T));
     if (!buf) { oom = 1; continue; }
     float *kT = buf, *kp = kT + T * D, *vT = kp + T * D, *dkp = vT + T * D, *dvp = dkp + T * D;
-    float *p = dvp + T * D, *ds = p + T, *dqa = ds + T;
+    float *P = dvp + T * D, *dS = P + ATT_ROWS * T;
     pack_kv(kT, kp, NULL, vT, Kt, Vt, b, kh, T, K, D);
     for (int64_t i = 0; i < 2 * T * D; i++) dkp[i] = 0.0f;
+    const int64_t row_stride = H * D; /* from query row t to t+1 of one head */
     for (int64_t h = kh * rep; h < (kh + 1) * rep; h++) {
-      for (int64_t t = 0; t < T; t++) {
-        int64_t row = ((b * T + t) * H + h) * D;
-        const float *qt = Q + row, *dot = dO + row, *ot = O + row;
-        int64_t n = t + 1;
-        float lse = lse_BHT[(b * H + h) * T + t];
-        scores(p, qt, kT, n, T, D, scale);
+      for (int64_t t0 = 0; t0 < T; t0 += ATT_ROWS) {
+        int64_t rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
+        int64_t row0 = ((b * T + t0) * H + h) * D;
+        for (int64_t j = 0; j < rows; j++) {
+          int64_t t = t0 + j, row = row0 + j * row_stride, n = t + 1;
+          const float *qt = Q + row, *dot = dO + row, *ot = O + row;
+          float *p = P + j * T, *ds = dS + j * T;
+          float lse = lse_BHT[(b * H + h) * T + t];
+          scores(p, qt, kT, n, T, D, scale);
 #pragma omp simd
-        for (int64_t s = 0; s < n; s++) p[s] = fast_expf(p[s] - lse);
-        float delta = 0.0f;
-        for (int64_t d = 0; d < D; d++) delta += dot[d] * ot[d];
-        scores(ds, dot, vT, n, T, D, 1.0f); /* ds = dP = dout . v_s */
+          for (int64_t s = 0; s < n; s++) p[s] = fast_expf(p[s] - lse);
+          float delta = 0.0f;
+          for (int64_t d = 0; d < D; d++) delta += dot[d] * ot[d];
+          scores(ds, dot, vT, n, T, D, 1.0f); /* ds = dP = dout . v_s */
 #pragma omp simd
-        for (int64_t s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - delta);
-        for (int64_t d = 0; d < D; d++) dqa[d] = 0.0f;
-        for (int64_t s = 0; s < n; s++) {
-          float dss = ds[s], ps = p[s], dks = scale * dss;
-          const float* ks = kp + s * D;
-          float *dks_row = dkp + s * D, *dvs_row = dvp + s * D;
-#pragma omp simd
-          for (int64_t d = 0; d < D; d++) {
-            dqa[d] += dss * ks[d];
-            dks_row[d] += dks * qt[d];
-            dvs_row[d] += ps * dot[d];
-          }
+          for (int64_t s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - delta);
+          dq_row(dQ + row, ds, kp, n, D, scale);
         }
-        float* dqt = dQ + row;
-        for (int64_t d = 0; d < D; d++) dqt[d] = scale * dqa[d];
+        /* key rows s < t0 + rows: every row j of the block with t0 + j >= s */
+        for (int64_t s = 0; s < t0 + rows; s++)
+          kv_grad_row(dkp + s * D, dvp + s * D, P, dS, Q + row0, dO + row0, row_stride, s,
+                      s > t0 ? s - t0 : 0, rows, T, D, scale);
       }
     }
     for (int64_t s = 0; s < T; s++) {

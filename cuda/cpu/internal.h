@@ -7,6 +7,7 @@
  *    fast-math needed). Range reduction x = n*ln2 + r with |r| <= ln2/2, a degree-6 polynomial
  *    (FMA) for e^r and 2^n built in the exponent bits. Max relative error ~2 ulp; exactly 0
  *    below -87.3 (where softmax probabilities are 0 in fp32 anyway), +inf above ~88.4, NaN -> NaN.
+ *  - f32x8: eight fp32 lanes for loops that hold running sums or maxima in registers.
  */
 #ifndef OLMO_CPU_INTERNAL_H
 #define OLMO_CPU_INTERNAL_H
@@ -47,6 +48,18 @@ int olmo_cpu_gemm_rowmajor(int transA, int transB, int64_t M, int64_t N, int64_t
 /* A pointer may be NULL only when the tensor it points to is empty. */
 #define CHECK_PTR_IF(p, count) \
   do { if ((count) > 0 && (p) == NULL) return FAIL("%s is NULL", #p); } while (0)
+
+/* Eight fp32 lanes (one AVX2 register) through GCC's vector extensions: element-wise operations
+ * exactly like the scalar ones (a * b + c stays a multiply and an add under -ffp-contract=off), so
+ * a loop that keeps running sums in these instead of in memory gives the same bits. A scalar
+ * operand is broadcast. Loads and stores are unaligned. */
+typedef float f32x8 __attribute__((vector_size(32)));
+static inline f32x8 f32x8_load(const float* p) {
+  f32x8 x;
+  memcpy(&x, p, sizeof x);
+  return x;
+}
+static inline void f32x8_store(float* p, f32x8 x) { memcpy(p, &x, sizeof x); }
 
 /* Elementwise loops below this size stay on one thread (thread wake-up costs more than the work). */
 #define OLMO_PAR_MIN 32768

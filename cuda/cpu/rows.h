@@ -134,15 +134,37 @@ static inline float softmax_times_v(float* out, float* sc, float* acc, const flo
     sc[s] = p;
     sum += p;
   }
-  for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
+  float inv = 1.0f / sum;
+  /* out[d] = (sum over s ascending of P_s v_s[d], from 0) * inv: the same operations per element as
+   * one d at a time, with 32 or 8 outputs' sums held in vector registers while s runs */
+  int64_t d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t s = 0; s < n; s++) {
+      float p = sc[s];
+      const float* vs = v + s * vstride + d0;
+      a0 += p * f32x8_load(vs);
+      a1 += p * f32x8_load(vs + 8);
+      a2 += p * f32x8_load(vs + 16);
+      a3 += p * f32x8_load(vs + 24);
+    }
+    f32x8_store(out + d0, a0 * inv);
+    f32x8_store(out + d0 + 8, a1 * inv);
+    f32x8_store(out + d0 + 16, a2 * inv);
+    f32x8_store(out + d0 + 24, a3 * inv);
+  }
+  for (; d0 + 8 <= D; d0 += 8) {
+    f32x8 a = {0};
+    for (int64_t s = 0; s < n; s++) a += sc[s] * f32x8_load(v + s * vstride + d0);
+    f32x8_store(out + d0, a * inv);
+  }
+  for (int64_t d = d0; d < D; d++) acc[d] = 0.0f;
   for (int64_t s = 0; s < n; s++) {
     float p = sc[s];
     const float* vs = v + s * vstride;
-#pragma omp simd
-    for (int64_t d = 0; d < D; d++) acc[d] += p * vs[d];
+    for (int64_t d = d0; d < D; d++) acc[d] += p * vs[d];
   }
-  float inv = 1.0f / sum;
-  for (int64_t d = 0; d < D; d++) out[d] = acc[d] * inv;
+  for (int64_t d = d0; d < D; d++) out[d] = acc[d] * inv;
   return mx + logf(sum);
 }
 
