@@ -20,12 +20,24 @@
 #define CE_BLOCK 2048
 #define LANES 16 /* independent partial results: two AVX2 registers, so the loops pipeline */
 
+/* max_j x_j over LANES interleaved partial maxima (lane k sees j = k mod LANES; a NaN is never
+ * taken, like the scalar select); the lanes are merged in order k = 0..LANES-1. The select is
+ * written with integer masks on f32x8 vectors because gcc left the plain loop scalar. */
 static float row_max(const float* x, int64_t V) {
-  float m[LANES];
-  for (int k = 0; k < LANES; k++) m[k] = -INFINITY;
+  typedef int32_t i32x8 __attribute__((vector_size(32)));
+  f32x8 m0 = {0}, m1 = {0};
+  m0 -= INFINITY;
+  m1 -= INFINITY;
   int64_t j = 0;
-  for (; j + LANES <= V; j += LANES)
-    for (int k = 0; k < LANES; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
+  for (; j + LANES <= V; j += LANES) {
+    f32x8 x0 = f32x8_load(x + j), x1 = f32x8_load(x + j + 8);
+    i32x8 g0 = x0 > m0, g1 = x1 > m1; /* all ones where x > m */
+    m0 = (f32x8)(((i32x8)x0 & g0) | ((i32x8)m0 & ~g0));
+    m1 = (f32x8)(((i32x8)x1 & g1) | ((i32x8)m1 & ~g1));
+  }
+  float m[LANES];
+  f32x8_store(m, m0);
+  f32x8_store(m + 8, m1);
   float mx = -INFINITY;
   for (int k = 0; k < LANES; k++) mx = m[k] > mx ? m[k] : mx;
   for (; j < V; j++) mx = x[j] > mx ? x[j] : mx;
