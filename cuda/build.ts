@@ -69,16 +69,17 @@ function findOneDnn(): { ok: true; version: string } | { ok: false; why: string 
 
 interface Gemm { name: "oneDNN" | "OpenBLAS"; flags: string[]; libs: string[]; detail: string }
 
-/** OLMO_GEMM=onednn|openblas, or (unset) oneDNN when it is installed and usable, else OpenBLAS */
-function chooseGemm(): Gemm {
+/** OLMO_GEMM=onednn|openblas, or (unset) oneDNN when it is installed and usable, else OpenBLAS;
+ *  a string says why neither can be built */
+function chooseGemm(): Gemm | string {
   const asked = (process.env.OLMO_GEMM ?? "").toLowerCase();
   if (asked && asked !== "onednn" && asked !== "openblas") fail(`OLMO_GEMM=${process.env.OLMO_GEMM}: must be onednn or openblas (unset: oneDNN when installed)`);
   const dnnl = asked === "openblas" ? null : findOneDnn();
   if (dnnl?.ok) return { name: "oneDNN", flags: ["-DOLMO_GEMM_ONEDNN"], libs: ["-ldnnl"], detail: `oneDNN ${dnnl.version} dnnl_sgemm` };
-  if (asked === "onednn") fail(`OLMO_GEMM=onednn but oneDNN is not usable (${dnnl!.why}). Install: apt-get install -y libdnnl-dev`);
+  if (asked === "onednn") return `OLMO_GEMM=onednn but oneDNN is not usable (${dnnl!.why}). Install: apt-get install -y libdnnl-dev`;
   if (!findOpenBlasHeader()) {
-    fail(`no GEMM library: oneDNN ${dnnl ? `not usable (${dnnl.why})` : "not asked for"} and no OpenBLAS headers (cblas.h). ` +
-      "Install: apt-get install -y libdnnl-dev libopenblas-dev");
+    return `no GEMM library: oneDNN ${dnnl ? `not usable (${dnnl.why})` : "not asked for (OLMO_GEMM=openblas)"} and no OpenBLAS headers (cblas.h). ` +
+      "Install: apt-get install -y libdnnl-dev libopenblas-dev";
   }
   const why = dnnl ? `oneDNN not usable: ${dnnl.why}` : "OLMO_GEMM=openblas";
   return { name: "OpenBLAS", flags: [], libs: ["-lopenblas"], detail: `OpenBLAS cblas_sgemm (${why})` };
@@ -98,8 +99,12 @@ function buildCpu(): void {
   const gemm = chooseGemm();
   const srcs = sources("cuda/cpu", ".c");
   const out = join(outDir, "libolmo_cpu.so"), stamp = join(outDir, "libolmo_cpu.gemm");
-  const sameGemm = existsSync(stamp) && readFileSync(stamp, "utf8").trim() === gemm.name;
-  if (sameGemm && upToDate(out, [...srcs, "cuda/include/olmo.h", ...sources("cuda/cpu", ".h")])) return;
+  const built = existsSync(stamp) ? readFileSync(stamp, "utf8").trim() : null;
+  // up to date: built from today's sources with the GEMM asked for; with nothing installed to build
+  // with (bench/gpu-check.sh's BLAS shim build) and no OLMO_GEMM, the library already there stays
+  const wanted = typeof gemm === "string" ? (process.env.OLMO_GEMM ? null : built) : gemm.name;
+  if (built && built === wanted && upToDate(out, [...srcs, "cuda/include/olmo.h", ...sources("cuda/cpu", ".h")])) return;
+  if (typeof gemm === "string") fail(gemm);
   run([cc, "-std=c11", "-O3", "-march=x86-64-v3", "-mtune=native", "-fopenmp", "-fPIC", "-shared",
     "-Wall", "-Wextra", "-Wno-unused-parameter", ...gemm.flags, "-Icuda/include", "-o", out, ...srcs, ...gemm.libs, "-lm"]);
   writeFileSync(stamp, `${gemm.name}\n`);
