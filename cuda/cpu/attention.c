@@ -56,12 +56,12 @@ static void pack_kv(float* kT, float* kp, float* vp, float* vT, const float* k, 
 /* Query rows of one backward block: their P and dS rows are kept (2 * ATT_ROWS * T floats). */
 #define ATT_ROWS 16
 
-/* sc[s] = scale * q . k_s for s < n (kT is [D,T]): per s, sc = 0 then sc += (q[d]*scale) * kT[d][s]
- * for d ascending. Whole vectors may run past n (up to T): sc must hold T floats; those extra
- * entries are never read. */
+/* sc[s] = scale * q . k_s for first <= s < n (kT is [D,T]): per s, sc = 0 then
+ * sc += (q[d]*scale) * kT[d][s] for d ascending. Whole vectors may run past n (up to T): sc must
+ * hold T floats; those extra entries are never read. */
 static inline void scores(float* restrict sc, const float* restrict qt, const float* restrict kT,
-                          int64_t n, int64_t T, int64_t D, float scale) {
-  int64_t s0 = 0;
+                          int64_t first, int64_t n, int64_t T, int64_t D, float scale) {
+  int64_t s0 = first;
   for (; s0 < n && s0 + 32 <= T; s0 += 32) {
     f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     for (int64_t d = 0; d < D; d++) {
@@ -89,15 +89,16 @@ static inline void scores(float* restrict sc, const float* restrict qt, const fl
   }
 }
 
-/* dq = scale * sum_{s<n} ds[s] k_s (kp is [T,D]; the sum from 0 in ascending s) */
+/* dq = scale * sum_{s<n} ds[s] k_s for D outputs (row s of k at kp + s*kstride; the sum from 0 in
+ * ascending s) */
 static inline void dq_row(float* restrict dqt, const float* restrict ds, const float* restrict kp,
-                          int64_t n, int64_t D, float scale) {
+                          int64_t n, int64_t D, float scale, int64_t kstride) {
   int64_t d0 = 0;
   for (; d0 + 32 <= D; d0 += 32) {
     f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     for (int64_t s = 0; s < n; s++) {
       float dss = ds[s];
-      const float* ks = kp + s * D + d0;
+      const float* ks = kp + s * kstride + d0;
       a0 += dss * f32x8_load(ks);
       a1 += dss * f32x8_load(ks + 8);
       a2 += dss * f32x8_load(ks + 16);
@@ -110,13 +111,125 @@ static inline void dq_row(float* restrict dqt, const float* restrict ds, const f
   }
   for (; d0 + 8 <= D; d0 += 8) {
     f32x8 a = {0};
-    for (int64_t s = 0; s < n; s++) a += ds[s] * f32x8_load(kp + s * D + d0);
+    for (int64_t s = 0; s < n; s++) a += ds[s] * f32x8_load(kp + s * kstride + d0);
     f32x8_store(dqt + d0, scale * a);
   }
   for (int64_t d = d0; d < D; d++) {
     float acc = 0.0f;
-    for (int64_t s = 0; s < n; s++) acc += ds[s] * kp[s * D + d];
+    for (int64_t s = 0; s < n; s++) acc += ds[s] * kp[s * kstride + d];
     dqt[d] = scale * acc;
+  }
+}
+
+/* Two score rows at once (their 8 running sums hide the add latency that 4 leave exposed):
+ * sc0 from (q0, k0T, scale0) and sc1 from (q1, k1T, scale1), each element exactly as scores()
+ * computes it; both over s < n (whole vectors may run past n, up to T). */
+static inline void scores_pair(float* restrict sc0, const float* restrict q0, const float* restrict k0T,
+                               float scale0, float* restrict sc1, const float* restrict q1,
+                               const float* restrict k1T, float scale1, int64_t n, int64_t T, int64_t D) {
+  int64_t s0 = 0;
+  for (; s0 < n && s0 + 32 <= T; s0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    for (int64_t d = 0; d < D; d++) {
+      float qa = q0[d] * scale0, qb = q1[d] * scale1;
+      const float *ka = k0T + d * T + s0, *kb = k1T + d * T + s0;
+      a0 += qa * f32x8_load(ka);
+      a1 += qa * f32x8_load(ka + 8);
+      a2 += qa * f32x8_load(ka + 16);
+      a3 += qa * f32x8_load(ka + 24);
+      b0 += qb * f32x8_load(kb);
+      b1 += qb * f32x8_load(kb + 8);
+      b2 += qb * f32x8_load(kb + 16);
+      b3 += qb * f32x8_load(kb + 24);
+    }
+    f32x8_store(sc0 + s0, a0);
+    f32x8_store(sc0 + s0 + 8, a1);
+    f32x8_store(sc0 + s0 + 16, a2);
+    f32x8_store(sc0 + s0 + 24, a3);
+    f32x8_store(sc1 + s0, b0);
+    f32x8_store(sc1 + s0 + 8, b1);
+    f32x8_store(sc1 + s0 + 16, b2);
+    f32x8_store(sc1 + s0 + 24, b3);
+  }
+  if (s0 < n) {
+    scores(sc0, q0, k0T, s0, n, T, D, scale0);
+    scores(sc1, q1, k1T, s0, n, T, D, scale1);
+  }
+}
+
+/* out0/out1 = (sum over s ascending of p[s] v_s, from 0) * inv for two rows, p0 over s < n and p1
+ * over s < n + 1 (the next query row), with each loaded v row used by both; per element the
+ * operations of pv_row (rows.h). D mod 8 trailing outputs go through pv_row itself. */
+static inline void pv_pair(float* out0, const float* p0, float inv0, float* out1, const float* p1,
+                           float inv1, float* acc, const float* v, int64_t n, int64_t D) {
+  int64_t d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    for (int64_t s = 0; s <= n; s++) {
+      const float* vs = v + s * D + d0;
+      f32x8 v0 = f32x8_load(vs), v1 = f32x8_load(vs + 8), v2 = f32x8_load(vs + 16), v3 = f32x8_load(vs + 24);
+      float pb = p1[s];
+      b0 += pb * v0;
+      b1 += pb * v1;
+      b2 += pb * v2;
+      b3 += pb * v3;
+      if (s == n) break; /* row 0 stops one key row earlier */
+      float pa = p0[s];
+      a0 += pa * v0;
+      a1 += pa * v1;
+      a2 += pa * v2;
+      a3 += pa * v3;
+    }
+    f32x8_store(out0 + d0, a0 * inv0);
+    f32x8_store(out0 + d0 + 8, a1 * inv0);
+    f32x8_store(out0 + d0 + 16, a2 * inv0);
+    f32x8_store(out0 + d0 + 24, a3 * inv0);
+    f32x8_store(out1 + d0, b0 * inv1);
+    f32x8_store(out1 + d0 + 8, b1 * inv1);
+    f32x8_store(out1 + d0 + 16, b2 * inv1);
+    f32x8_store(out1 + d0 + 24, b3 * inv1);
+  }
+  if (d0 < D) {
+    pv_row(out0 + d0, p0, inv0, acc, v + d0, D, n, D - d0);
+    pv_row(out1 + d0, p1, inv1, acc, v + d0, D, n + 1, D - d0);
+  }
+}
+
+/* dq for two query rows, ds0 over s < n and ds1 over s < n + 1, each as dq_row computes it, with
+ * each loaded key row used by both. D mod 32 trailing outputs go through dq_row itself. */
+static inline void dq_pair(float* restrict dq0, const float* restrict ds0, float* restrict dq1,
+                           const float* restrict ds1, const float* restrict kp, int64_t n, int64_t D,
+                           float scale) {
+  int64_t d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    for (int64_t s = 0; s <= n; s++) {
+      const float* ks = kp + s * D + d0;
+      f32x8 k0 = f32x8_load(ks), k1 = f32x8_load(ks + 8), k2 = f32x8_load(ks + 16), k3 = f32x8_load(ks + 24);
+      float db = ds1[s];
+      b0 += db * k0;
+      b1 += db * k1;
+      b2 += db * k2;
+      b3 += db * k3;
+      if (s == n) break; /* row 0 stops one key row earlier */
+      float da = ds0[s];
+      a0 += da * k0;
+      a1 += da * k1;
+      a2 += da * k2;
+      a3 += da * k3;
+    }
+    f32x8_store(dq0 + d0, scale * a0);
+    f32x8_store(dq0 + d0 + 8, scale * a1);
+    f32x8_store(dq0 + d0 + 16, scale * a2);
+    f32x8_store(dq0 + d0 + 24, scale * a3);
+    f32x8_store(dq1 + d0, scale * b0);
+    f32x8_store(dq1 + d0 + 8, scale * b1);
+    f32x8_store(dq1 + d0 + 16, scale * b2);
+    f32x8_store(dq1 + d0 + 24, scale * b3);
+  }
+  if (d0 < D) {
+    dq_row(dq0 + d0, ds0, kp + d0, n, D - d0, scale, D);
+    dq_row(dq1 + d0, ds1, kp + d0, n + 1, D - d0, scale, D);
   }
 }
 
@@ -128,6 +241,33 @@ static inline void kv_grad_row(float* restrict dk, float* restrict dv, const flo
                                const float* restrict dO, int64_t row_stride, int64_t s, int64_t j0,
                                int64_t rows, int64_t T, int64_t D, float scale) {
   int64_t d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    f32x8 k0 = f32x8_load(dk + d0), k1 = f32x8_load(dk + d0 + 8);
+    f32x8 k2 = f32x8_load(dk + d0 + 16), k3 = f32x8_load(dk + d0 + 24);
+    f32x8 v0 = f32x8_load(dv + d0), v1 = f32x8_load(dv + d0 + 8);
+    f32x8 v2 = f32x8_load(dv + d0 + 16), v3 = f32x8_load(dv + d0 + 24);
+    for (int64_t j = j0; j < rows; j++) {
+      float ps = P[j * T + s], dks = scale * dS[j * T + s];
+      const float* qj = Q + j * row_stride + d0;
+      const float* oj = dO + j * row_stride + d0;
+      k0 += dks * f32x8_load(qj);
+      k1 += dks * f32x8_load(qj + 8);
+      k2 += dks * f32x8_load(qj + 16);
+      k3 += dks * f32x8_load(qj + 24);
+      v0 += ps * f32x8_load(oj);
+      v1 += ps * f32x8_load(oj + 8);
+      v2 += ps * f32x8_load(oj + 16);
+      v3 += ps * f32x8_load(oj + 24);
+    }
+    f32x8_store(dk + d0, k0);
+    f32x8_store(dk + d0 + 8, k1);
+    f32x8_store(dk + d0 + 16, k2);
+    f32x8_store(dk + d0 + 24, k3);
+    f32x8_store(dv + d0, v0);
+    f32x8_store(dv + d0 + 8, v1);
+    f32x8_store(dv + d0 + 16, v2);
+    f32x8_store(dv + d0 + 24, v3);
+  }
   for (; d0 + 16 <= D; d0 += 16) {
     f32x8 k0 = f32x8_load(dk + d0), k1 = f32x8_load(dk + d0 + 8);
     f32x8 v0 = f32x8_load(dv + d0), v1 = f32x8_load(dv + d0 + 8);
@@ -172,17 +312,26 @@ int olmo_attention_forward(void* out, float* lse_BHT, const void* q, const void*
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : oom) if (B * K > 1 && B * T * H * D > 4096)
   for (int64_t task = 0; task < B * K; task++) {
     int64_t b = task / K, kh = task % K;
-    float* buf = malloc(sizeof(float) * (size_t)(2 * T * D + T + D));
+    float* buf = malloc(sizeof(float) * (size_t)(2 * T * D + 2 * T + D));
     if (!buf) { oom = 1; continue; }
-    float *kT = buf, *vp = kT + T * D, *sc = vp + T * D, *acc = sc + T;
+    float *kT = buf, *vp = kT + T * D, *sc = vp + T * D, *sc1 = sc + T, *acc = sc1 + T;
     pack_kv(kT, NULL, vp, NULL, Kt, Vt, b, kh, T, K, D);
     for (int64_t h = kh * rep; h < (kh + 1) * rep; h++) {
-      for (int64_t t = 0; t < T; t++) {
+      float* lse = lse_BHT + (b * H + h) * T;
+      int64_t t = 0;
+      for (; t + 1 < T; t += 2) { /* query rows t and t + 1 together */
         const float* qt = Q + ((b * T + t) * H + h) * D;
-        int64_t n = t + 1;
-        scores(sc, qt, kT, n, T, D, scale);
         float* ot = O + ((b * T + t) * H + h) * D;
-        lse_BHT[(b * H + h) * T + t] = softmax_times_v(ot, sc, acc, vp, D, n, D);
+        scores_pair(sc, qt, kT, scale, sc1, qt + H * D, kT, scale, t + 2, T, D);
+        float sum0, sum1;
+        float mx0 = softmax_exp_row(sc, t + 1, &sum0), mx1 = softmax_exp_row(sc1, t + 2, &sum1);
+        pv_pair(ot, sc, 1.0f / sum0, ot + H * D, sc1, 1.0f / sum1, acc, vp, t + 1, D);
+        lse[t] = mx0 + logf(sum0);
+        lse[t + 1] = mx1 + logf(sum1);
+      }
+      if (t < T) {
+        scores(sc, Q + ((b * T + t) * H + h) * D, kT, 0, t + 1, T, D, scale);
+        lse[t] = softmax_times_v(O + ((b * T + t) * H + h) * D, sc, acc, vp, D, t + 1, D);
       }
     }
     free(buf);
@@ -224,21 +373,27 @@ int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, cons
       for (int64_t t0 = 0; t0 < T; t0 += ATT_ROWS) {
         int64_t rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
         int64_t row0 = ((b * T + t0) * H + h) * D;
+        /* Delta_t = dout_t . out_t, summed over d in order: the rows' sums interleaved, so their
+         * dependent adds overlap */
+        float delta[ATT_ROWS] = {0};
+        for (int64_t d = 0; d < D; d++)
+          for (int64_t j = 0; j < rows; j++) delta[j] += dO[row0 + j * row_stride + d] * O[row0 + j * row_stride + d];
         for (int64_t j = 0; j < rows; j++) {
           int64_t t = t0 + j, row = row0 + j * row_stride, n = t + 1;
-          const float *qt = Q + row, *dot = dO + row, *ot = O + row;
+          const float *qt = Q + row, *dot = dO + row;
           float *p = P + j * T, *ds = dS + j * T;
           float lse = lse_BHT[(b * H + h) * T + t];
-          scores(p, qt, kT, n, T, D, scale);
+          scores_pair(p, qt, kT, scale, ds, dot, vT, 1.0f, n, T, D); /* P's scores; dP = dout . v_s */
 #pragma omp simd
           for (int64_t s = 0; s < n; s++) p[s] = fast_expf(p[s] - lse);
-          float delta = 0.0f;
-          for (int64_t d = 0; d < D; d++) delta += dot[d] * ot[d];
-          scores(ds, dot, vT, n, T, D, 1.0f); /* ds = dP = dout . v_s */
 #pragma omp simd
-          for (int64_t s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - delta);
-          dq_row(dQ + row, ds, kp, n, D, scale);
+          for (int64_t s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - delta[j]);
         }
+        int64_t j = 0;
+        for (; j + 1 < rows; j += 2)
+          dq_pair(dQ + row0 + j * row_stride, dS + j * T, dQ + row0 + (j + 1) * row_stride, dS + (j + 1) * T, kp,
+                  t0 + j + 1, D, scale);
+        if (j < rows) dq_row(dQ + row0 + j * row_stride, dS + j * T, kp, t0 + j + 1, D, scale, D);
         /* key rows s < t0 + rows: every row j of the block with t0 + j >= s */
         for (int64_t s = 0; s < t0 + rows; s++)
           kv_grad_row(dkp + s * D, dvp + s * D, P, dS, Q + row0, dO + row0, row_stride, s,
