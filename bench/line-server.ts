@@ -4,7 +4,7 @@ import type { Subprocess } from "bun";
 
 export class LineServer {
   private readonly proc: Subprocess<"pipe", "pipe", "pipe">;
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> };
   private buf = "";
   private readonly decoder = new TextDecoder();
 
