@@ -55,6 +55,7 @@ function ourGemm(be: Backend, s: Shape, seed: number, reps: number): { time: () 
   be.synchronize();
   return {
     time: () => {
+      be.synchronize();
       const t0 = performance.now();
       for (let r = 0; r < reps; r++) f();
       be.synchronize();
