@@ -10,13 +10,20 @@
  * contents of C (they may be NaN): both libraries guarantee that, and the Kd == 0 edge case is
  * handled here explicitly (C = beta*C, or zeros) because some BLAS builds reject lda = 0.
  *
- * Threads, one of three per call (gemm_plan):
- *   serial  — below GEMM_PAR_MIN multiply-adds one thread does it all (fork/join costs more);
- *   split   — the library cuts C into one block of rows or columns (the larger dimension) per
- *             OpenMP thread and each thread runs a single-threaded sgemm on its block (no
- *             synchronisation but the final join);
- *   library — one sgemm call from the calling thread on oneDNN's own OpenMP threads.
- * OpenBLAS always splits (gemm_openblas.c says why it stays single-threaded).
+ * Threads: below GEMM_PAR_MIN multiply-adds one thread does it all (fork/join costs more);
+ * above, the library cuts C into one block of rows or columns (the larger dimension) per OpenMP
+ * thread and each thread runs a single-threaded sgemm on its block, with no synchronisation but
+ * the final join. OpenBLAS must work that way (gemm_openblas.c says why). oneDNN could also thread
+ * one call itself (gemm_onednn.c: it shares this library's OpenMP pool, so no oversubscription);
+ * `bun run bench:gemm-threads` times both on every GEMM of the bench:step step and the 74
+ * bench:matmul CPU shapes. On the 2-core Zen 4 VM (2026-12-06, load 0.85 at the start), split over
+ * oneDNN's threads per class of shape, geomean GFLOP/s ratio: NN 1.00 (M>=N) and 1.39 (M<N), NT
+ * 1.11 and 1.09, TN 1.00 and 1.08, TN += 0.99 and 1.03. The lowest single shape, 0.81, is inside
+ * that run's noise floor (0.54: the split timed against itself; the VM had slow stretches). The
+ * step's lm_head GEMMs
+ * at full size (668 x 100352 x 256 and its two backward products): split by rows 212 / 218 / 186
+ * GFLOP/s, by columns 203 / 206 / 174, oneDNN's threads 202 / 205 / 187, a K split 192 / 218 / 180.
+ * So both libraries split, by the rule below.
  */
 #include <omp.h>
 
@@ -26,8 +33,6 @@
 #define GEMM_PAR_MIN (1 << 18)
 /* Block boundaries are multiples of this many rows/columns (64-byte lines of C never shared). */
 #define GEMM_ALIGN 16
-
-enum gemm_plan { GEMM_SERIAL, GEMM_SPLIT, GEMM_LIBRARY };
 
 struct gemm {
   const float* A;
@@ -49,13 +54,9 @@ static int gemm_block(const struct gemm* g, int64_t m0, int64_t m1, int64_t n0, 
                                 g->beta, g->C + m0 * g->N + n0, g->N);
 }
 
-static enum gemm_plan gemm_plan(const struct gemm* g, int threads) {
-  if (threads <= 1 || (double)g->M * (double)g->N * (double)g->Kd < GEMM_PAR_MIN) return GEMM_SERIAL;
-  return GEMM_SPLIT;
-}
-
 /* One thread: OpenMP's thread count is pinned to 1 around the call so that a library with its own
- * OpenMP threads (oneDNN) stays on this one too (the setting is per calling thread). */
+ * OpenMP threads (oneDNN, outside a parallel region) stays on this one too (the setting is per
+ * calling thread). */
 static int gemm_serial(const struct gemm* g) {
   int before = omp_get_max_threads();
   if (before > 1) omp_set_num_threads(1);
@@ -104,12 +105,8 @@ static int sgemm(const char* fn, float* C, const float* A, const float* B, int64
   int threads = omp_get_max_threads();
   int64_t len = M >= N ? M : N;
   if (threads > len / GEMM_ALIGN) threads = (int)(len / GEMM_ALIGN);
-  int st = 0;
-  switch (gemm_plan(&g, threads)) {
-    case GEMM_SERIAL: st = gemm_serial(&g); break;
-    case GEMM_SPLIT: st = gemm_split(&g, threads); break;
-    case GEMM_LIBRARY: st = gemm_block(&g, 0, M, 0, N); break;
-  }
+  int serial = threads <= 1 || (double)M * (double)N * (double)Kd < GEMM_PAR_MIN;
+  int st = serial ? gemm_serial(&g) : gemm_split(&g, threads);
   if (st != 0)
     return olmo_cpu_fail(fn, "%s sgemm failed with status %d (M=%lld N=%lld Kd=%lld)",
                          olmo_cpu_gemm_name, st, (long long)M, (long long)N, (long long)Kd);
