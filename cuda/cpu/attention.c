@@ -367,7 +367,8 @@ int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, cons
     float *kT = buf, *kp = kT + T * D, *vT = kp + T * D, *dkp = vT + T * D, *dvp = dkp + T * D;
     float *P = dvp + T * D, *dS = P + ATT_ROWS * T;
     pack_kv(kT, kp, NULL, vT, Kt, Vt, b, kh, T, K, D);
-    for (int64_t i = 0; i < 2 * T * D; i++) dkp[i] = 0.0f;
+    /* dk, dv start at 0; P and dS too, since their vector loops may read entries past n */
+    memset(dkp, 0, sizeof(float) * (size_t)(2 * T * D + 2 * ATT_ROWS * T));
     const int64_t row_stride = H * D; /* from query row t to t+1 of one head */
     for (int64_t h = kh * rep; h < (kh + 1) * rep; h++) {
       for (int64_t t0 = 0; t0 < T; t0 += ATT_ROWS) {
@@ -384,10 +385,17 @@ int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, cons
           float *p = P + j * T, *ds = dS + j * T;
           float lse = lse_BHT[(b * H + h) * T + t];
           scores_pair(p, qt, kT, scale, ds, dot, vT, 1.0f, n, T, D); /* P's scores; dP = dout . v_s */
-#pragma omp simd
-          for (int64_t s = 0; s < n; s++) p[s] = fast_expf(p[s] - lse);
-#pragma omp simd
-          for (int64_t s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - delta[j]);
+          /* P = exp(s - lse), dS = P (dP - Delta); whole vectors may run past n (up to T) */
+          int64_t s = 0;
+          for (; s < n && s + 8 <= T; s += 8) {
+            f32x8 pv = fast_expf_x8(f32x8_load(p + s) - lse);
+            f32x8_store(p + s, pv);
+            f32x8_store(ds + s, pv * (f32x8_load(ds + s) - delta[j]));
+          }
+          for (; s < n; s++) {
+            p[s] = fast_expf(p[s] - lse);
+            ds[s] = p[s] * (ds[s] - delta[j]);
+          }
         }
         int64_t j = 0;
         for (; j + 1 < rows; j += 2)
