@@ -62,8 +62,6 @@ static inline f32x8 f32x8_load(const float* p) {
 }
 static inline void f32x8_store(float* p, f32x8 x) { memcpy(p, &x, sizeof x); }
 typedef int32_t i32x8 __attribute__((vector_size(32)));
-/* where mask (all ones / zeros per lane) is set a, else b: the lane-wise form of `c ? a : b` */
-static inline i32x8 i32x8_select(i32x8 mask, i32x8 a, i32x8 b) { return (a & mask) | (b & ~mask); }
 
 /* Elementwise loops below this size stay on one thread (thread wake-up costs more than the work). */
 #define OLMO_PAR_MIN 32768
@@ -109,8 +107,9 @@ static inline f32x8 fast_expf_x8(f32x8 x) {
   f32x8 t = x * 1.44269504088896341f + 12582912.0f;
   f32x8 n = t - 12582912.0f;
   i32x8 ni = (i32x8)t - 0x4B400000;
-  ni = i32x8_select(ni < -126, (i32x8){0} - 126, ni);
-  ni = i32x8_select(ni > 128, (i32x8){0} + 128, ni);
+  /* the clamps: integer max/min are exactly `ni < -126 ? -126 : ni` and `ni > 128 ? 128 : ni` */
+  ni = (i32x8)_mm256_max_epi32((__m256i)ni, _mm256_set1_epi32(-126));
+  ni = (i32x8)_mm256_min_epi32((__m256i)ni, _mm256_set1_epi32(128));
   f32x8 r = (f32x8)_mm256_fmadd_ps((__m256)n, (__m256)((f32x8){0} - 0.693359375f), (__m256)x);
   r = (f32x8)_mm256_fmadd_ps((__m256)n, (__m256)((f32x8){0} + 2.12194440e-4f), (__m256)r);
 #define FMA8(a, b, c) (f32x8) _mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)((f32x8){0} + (c)))

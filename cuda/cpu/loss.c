@@ -18,12 +18,12 @@
 
 #include "rows.h"
 
-#define CE_BLOCK 2048
+#define CE_BLOCK 2048 /* a multiple of 2 * LANES */
 #define LANES 16 /* independent partial results: two AVX2 registers, so the loops pipeline */
 
 /* max_j x_j over LANES interleaved partial maxima (lane k sees j = k mod LANES; a NaN is never
- * taken, like the scalar select); the lanes are merged in order k = 0..LANES-1. The select is
- * written with integer masks on f32x8 vectors because gcc left the plain loop scalar. */
+ * taken, like the scalar select); the lanes are merged in order k = 0..LANES-1. Written with
+ * vector maxima because gcc left the plain loop scalar. */
 static float row_max(const float* x, int64_t V) {
   f32x8 m0 = {0}, m1 = {0};
   m0 -= INFINITY;
@@ -31,8 +31,9 @@ static float row_max(const float* x, int64_t V) {
   int64_t j = 0;
   for (; j + LANES <= V; j += LANES) {
     f32x8 x0 = f32x8_load(x + j), x1 = f32x8_load(x + j + 8);
-    m0 = (f32x8)i32x8_select(x0 > m0, (i32x8)x0, (i32x8)m0);
-    m1 = (f32x8)i32x8_select(x1 > m1, (i32x8)x1, (i32x8)m1);
+    /* maxps(x, m) is exactly `x > m ? x : m`, NaN and signed zeros included */
+    m0 = (f32x8)_mm256_max_ps((__m256)x0, (__m256)m0);
+    m1 = (f32x8)_mm256_max_ps((__m256)x1, (__m256)m1);
   }
   float m[LANES];
   f32x8_store(m, m0);
@@ -57,15 +58,23 @@ static double exp_shift_sum(float* x, int64_t V, float mx, const float* next, in
   int64_t j = 0;
   for (; j + CE_BLOCK <= V; j += CE_BLOCK) {
     f32x8 s0 = {0}, s1 = {0};
-    for (int64_t i = j; i < j + CE_BLOCK; i += LANES) {
+    /* two LANES-wide steps per trip: four independent exps in flight, the sums still taken in
+     * ascending j per lane */
+    for (int64_t i = j; i < j + CE_BLOCK; i += 2 * LANES) {
       PREFETCH_NEXT_ROW(next, i);
+      PREFETCH_NEXT_ROW(next, i + LANES);
       f32x8 e0 = fast_expf_x8(f32x8_load(x + i) - mx), e1 = fast_expf_x8(f32x8_load(x + i + 8) - mx);
+      f32x8 e2 = fast_expf_x8(f32x8_load(x + i + 16) - mx), e3 = fast_expf_x8(f32x8_load(x + i + 24) - mx);
       if (store) {
         f32x8_store(x + i, e0);
         f32x8_store(x + i + 8, e1);
+        f32x8_store(x + i + 16, e2);
+        f32x8_store(x + i + 24, e3);
       }
       s0 += e0;
       s1 += e1;
+      s0 += e2;
+      s1 += e3;
     }
     float s[LANES];
     f32x8_store(s, s0);
