@@ -122,16 +122,17 @@ static inline void dq_row(float* restrict dqt, const float* restrict ds, const f
 }
 
 /* Two score rows at once (their 8 running sums hide the add latency that 4 leave exposed):
- * sc0 from (q0, k0T, scale0) and sc1 from (q1, k1T, scale1), each element exactly as scores()
- * computes it; both over s < n (whole vectors may run past n, up to T). */
+ * sc0 from (q0, k0T) and sc1 from (q1, k1T), the query rows already multiplied by their scale
+ * (q[d]*scale computed once per row is the same float scores() computes at every chunk), each
+ * element exactly as scores() computes it; both over s < n (whole vectors may run past n). */
 static inline void scores_pair(float* restrict sc0, const float* restrict q0, const float* restrict k0T,
-                               float scale0, float* restrict sc1, const float* restrict q1,
-                               const float* restrict k1T, float scale1, int64_t n, int64_t T, int64_t D) {
+                               float* restrict sc1, const float* restrict q1, const float* restrict k1T,
+                               int64_t n, int64_t T, int64_t D) {
   int64_t s0 = 0;
   for (; s0 < n && s0 + 32 <= T; s0 += 32) {
     f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
     for (int64_t d = 0; d < D; d++) {
-      float qa = q0[d] * scale0, qb = q1[d] * scale1;
+      float qa = q0[d], qb = q1[d];
       const float *ka = k0T + d * T + s0, *kb = k1T + d * T + s0;
       a0 += qa * f32x8_load(ka);
       a1 += qa * f32x8_load(ka + 8);
@@ -152,8 +153,8 @@ static inline void scores_pair(float* restrict sc0, const float* restrict q0, co
     f32x8_store(sc1 + s0 + 24, b3);
   }
   if (s0 < n) {
-    scores(sc0, q0, k0T, s0, n, T, D, scale0);
-    scores(sc1, q1, k1T, s0, n, T, D, scale1);
+    scores(sc0, q0, k0T, s0, n, T, D, 1.0f); /* q * 1 is q: the same products */
+    scores(sc1, q1, k1T, s0, n, T, D, 1.0f);
   }
 }
 
@@ -312,9 +313,9 @@ int olmo_attention_forward(void* out, float* lse_BHT, const void* q, const void*
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : oom) if (B * K > 1 && B * T * H * D > 4096)
   for (int64_t task = 0; task < B * K; task++) {
     int64_t b = task / K, kh = task % K;
-    float* buf = malloc(sizeof(float) * (size_t)(2 * T * D + 2 * T + D));
+    float* buf = malloc(sizeof(float) * (size_t)(2 * T * D + 2 * T + 3 * D));
     if (!buf) { oom = 1; continue; }
-    float *kT = buf, *vp = kT + T * D, *sc = vp + T * D, *sc1 = sc + T, *acc = sc1 + T;
+    float *kT = buf, *vp = kT + T * D, *sc = vp + T * D, *sc1 = sc + T, *acc = sc1 + T, *qs = acc + D;
     pack_kv(kT, NULL, vp, NULL, Kt, Vt, b, kh, T, K, D);
     for (int64_t h = kh * rep; h < (kh + 1) * rep; h++) {
       float* lse = lse_BHT + (b * H + h) * T;
@@ -322,7 +323,11 @@ int olmo_attention_forward(void* out, float* lse_BHT, const void* q, const void*
       for (; t + 1 < T; t += 2) { /* query rows t and t + 1 together */
         const float* qt = Q + ((b * T + t) * H + h) * D;
         float* ot = O + ((b * T + t) * H + h) * D;
-        scores_pair(sc, qt, kT, scale, sc1, qt + H * D, kT, scale, t + 2, T, D);
+        for (int64_t d = 0; d < D; d++) {
+          qs[d] = qt[d] * scale;
+          qs[D + d] = qt[H * D + d] * scale;
+        }
+        scores_pair(sc, qs, kT, sc1, qs + D, kT, t + 2, T, D);
         float sum0, sum1;
         float mx0 = softmax_exp_row(sc, t + 1, &sum0), mx1 = softmax_exp_row(sc1, t + 2, &sum1);
         pv_pair(ot, sc, 1.0f / sum0, ot + H * D, sc1, 1.0f / sum1, acc, vp, t + 1, D);
@@ -362,10 +367,10 @@ int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, cons
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : oom) if (B * K > 1 && B * T * H * D > 4096)
   for (int64_t task = 0; task < B * K; task++) {
     int64_t b = task / K, kh = task % K;
-    float* buf = malloc(sizeof(float) * (size_t)(5 * T * D + 2 * ATT_ROWS * T));
+    float* buf = malloc(sizeof(float) * (size_t)(5 * T * D + 2 * ATT_ROWS * T + D));
     if (!buf) { oom = 1; continue; }
     float *kT = buf, *kp = kT + T * D, *vT = kp + T * D, *dkp = vT + T * D, *dvp = dkp + T * D;
-    float *P = dvp + T * D, *dS = P + ATT_ROWS * T;
+    float *P = dvp + T * D, *dS = P + ATT_ROWS * T, *qs = dS + ATT_ROWS * T;
     pack_kv(kT, kp, NULL, vT, Kt, Vt, b, kh, T, K, D);
     /* dk, dv start at 0; P and dS too, since their vector loops may read entries past n */
     memset(dkp, 0, sizeof(float) * (size_t)(2 * T * D + 2 * ATT_ROWS * T));
@@ -384,7 +389,8 @@ int olmo_attention_backward(void* dq, void* dk, void* dv, const void* dout, cons
           const float *qt = Q + row, *dot = dO + row;
           float *p = P + j * T, *ds = dS + j * T;
           float lse = lse_BHT[(b * H + h) * T + t];
-          scores_pair(p, qt, kT, scale, ds, dot, vT, 1.0f, n, T, D); /* P's scores; dP = dout . v_s */
+          for (int64_t d = 0; d < D; d++) qs[d] = qt[d] * scale;
+          scores_pair(p, qs, kT, ds, dot, vT, n, T, D); /* P's scores; dP = dout . v_s */
           /* P = exp(s - lse), dS = P (dP - Delta); whole vectors may run past n (up to T) */
           int64_t s = 0;
           for (; s < n && s + 8 <= T; s += 8) {
