@@ -15,14 +15,13 @@
  * thread and each thread runs a single-threaded sgemm on its block, with no synchronisation but
  * the final join. OpenBLAS must work that way (gemm_openblas.c says why). oneDNN could also thread
  * one call itself (gemm_onednn.c: it shares this library's OpenMP pool, so no oversubscription);
- * `bun run bench:gemm-threads` times both on every GEMM of the bench:step step and the 74
- * bench:matmul CPU shapes. On the 2-core Zen 4 VM (2026-12-06, load 0.85 at the start), split over
- * oneDNN's threads per class of shape, geomean GFLOP/s ratio: NN 1.00 (M>=N) and 1.39 (M<N), NT
- * 1.11 and 1.09, TN 1.00 and 1.08, TN += 0.99 and 1.03. The lowest single shape, 0.81, is inside
- * that run's noise floor (0.54: the split timed against itself; the VM had slow stretches). The
- * step's lm_head GEMMs
- * at full size (668 x 100352 x 256 and its two backward products): split by rows 212 / 218 / 186
- * GFLOP/s, by columns 203 / 206 / 174, oneDNN's threads 202 / 205 / 187, a K split 192 / 218 / 180.
+ * `bun run bench:gemm-threads` times both on the 19 distinct GEMM shapes of the bench:step step and
+ * the 53 of bench:matmul's CPU shapes. On the 2-core Zen 4 VM (2026-12-06, load 0.31 at the start; noise floor,
+ * the split timed against itself, 0.971), split over oneDNN's threads per class of shape, geomean
+ * of the GFLOP/s ratio: NN 1.02 (M>=N) and 1.05 (M<N), NT 1.03 and 1.08, TN 1.00 and 1.00, TN +=
+ * 1.00 and 1.00, NN += 1.00; the step's lm_head GEMMs 1.08 (668x100352x256 NT), 1.01 (its dgrad)
+ * and 1.00 (its wgrad +=). One shape of 72 went the other way beyond the floor (1344x832x832 NT,
+ * 0.96), against 1.32 for the 44-row lm_head chunk and 1.16 for 1536x384x1536 NT.
  * So both libraries split, by the rule below.
  */
 #include <omp.h>
