@@ -6,7 +6,8 @@
 # its function and add one run_step line to the list at the end (the order is the priority: the
 # budget skips what comes last).
 #   build        : nvidia-smi, the nvidia wheels (cuBLASLt, NCCL), libolmo_cuda.so (sm_90a),
-#                  libolmo_cpu.so (system OpenBLAS, else numpy's via bench/gpu/blas_shim), and the
+#                  libolmo_cpu.so (system oneDNN, else system OpenBLAS, else numpy's OpenBLAS via
+#                  bench/gpu/blas_shim), and the
 #                  one-GPU NCCL stand-in (build/nccl-standin/libnccl.so.2, a test tool)
 #   vendor       : bench/gpu/vendor_check.cpp static_asserts cuda/gpu/vendor.h against the real headers
 #   profile      : bench:step --profile on the ~1.5B model: device time per kernel class (CUDA events)
@@ -140,6 +141,11 @@ build_cpu() {
   for d in /usr/include /usr/include/x86_64-linux-gnu /usr/include/openblas /usr/include/x86_64-linux-gnu/openblas-pthread; do
     [[ -f $d/cblas.h ]] && hdr=1
   done
+  if [[ -f /usr/include/oneapi/dnnl/dnnl.h ]] && ldconfig -p | grep -q 'libdnnl\.so '; then
+    echo "system oneDNN found"
+    bun cuda/build.ts cpu
+    return
+  fi
   if (( hdr )) && ldconfig -p | grep -q libopenblas; then
     echo "system OpenBLAS found"
     bun cuda/build.ts cpu
@@ -163,10 +169,16 @@ PYEOF
   fi
   export OLMO_BLAS_LIB
   echo "no system OpenBLAS (cblas.h=$hdr); using blas_shim with OLMO_BLAS_LIB=$OLMO_BLAS_LIB"
-  [[ -n "$OLMO_BLAS_LIB" ]] || { echo "no BLAS library found (numpy.libs/scipy.libs)"; return 3; }
+  [[ -n "$OLMO_BLAS_LIB" ]] || {
+    echo "no GEMM library found: no oneDNN (oneapi/dnnl/dnnl.h + libdnnl.so), no system OpenBLAS (cblas.h=$hdr + libopenblas), no OpenBLAS in numpy.libs/scipy.libs"
+    return 3
+  }
   mkdir -p build
+  # the OpenBLAS backend (cuda/cpu/gemm_openblas.c) against the shim; the stamp tells cuda/build.ts
+  # which GEMM this library has, so the test runs' build check keeps it
   cc -std=c11 -O3 -march=x86-64-v3 -fopenmp -fPIC -shared -Wall -Wextra -Wno-unused-parameter \
-    -Icuda/include -Ibench/gpu/blas_shim -o build/libolmo_cpu.so cuda/cpu/*.c bench/gpu/blas_shim/blas_shim.c -ldl -lm
+    -Icuda/include -Ibench/gpu/blas_shim -o build/libolmo_cpu.so cuda/cpu/*.c bench/gpu/blas_shim/blas_shim.c -ldl -lm &&
+    echo OpenBLAS > build/libolmo_cpu.gemm
 }
 
 step_build() {
@@ -253,7 +265,7 @@ export -f build_cpu step_build step_vendor step_profile step_tests step_determin
   step_hf_parity step_olmo_core step_matmul step_step step_recompute
 
 # ---------------------------------------------------------------- the list (order = priority)
-run_step build 420 'grep -E "error|OpenBLAS|blas_shim|stand-in" | tail -3'
+run_step build 420 'grep -E "error|oneDNN|OpenBLAS|blas_shim|stand-in" | tail -3'
 # build_cpu may pick numpy's OpenBLAS: the later steps need the same OLMO_BLAS_LIB
 if [[ -z "${OLMO_BLAS_LIB:-}" ]]; then
   OLMO_BLAS_LIB=$(grep -o 'OLMO_BLAS_LIB=[^ ]*' "$OUT"/*-build.log | tail -1 | cut -d= -f2)

@@ -3,6 +3,8 @@
 CPU: a plain-PyTorch OLMo-2 (fp32, same shapes, same thread count), written from the spec.
 GPU: HF transformers' Olmo2ForCausalLM (SDPA attention, bf16 autocast, fused AdamW) when available,
 else the same plain model under bf16 autocast. Prints one JSON line.
+--serve: after the warm-up, prints a JSON line {impl, torch, threads}, then times one step per line
+{"op": "step"} read from stdin and answers {"ms": ...} (bench/step.ts interleaves them with its own).
 """
 import argparse, json, math, sys, time
 
@@ -13,6 +15,7 @@ p = argparse.ArgumentParser()
 for name in ["d-model", "layers", "heads", "kv-heads", "ffn", "vocab", "seq-len", "batch", "steps", "threads", "warmup"]:
     p.add_argument("--" + name, type=int, required=True)
 p.add_argument("--device", default="cpu")
+p.add_argument("--serve", action="store_true")
 args = p.parse_args()
 torch.manual_seed(0)
 dev = torch.device(args.device)
@@ -146,12 +149,26 @@ def sync():
 for _ in range(args.warmup):
     step()
 sync()
-times = []
-for _ in range(args.steps):
+
+
+def timed_step():
     t0 = time.perf_counter()
     step()
     sync()
-    times.append(time.perf_counter() - t0)
+    return time.perf_counter() - t0
+
+
+if args.serve:
+    print(json.dumps({"impl": impl, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        if json.loads(line).get("op") != "step":
+            print(json.dumps({"error": f"unknown request {line.strip()}"}), flush=True)
+            continue
+        print(json.dumps({"ms": timed_step() * 1000}), flush=True)
+    sys.exit(0)
+times = []
+for _ in range(args.steps):
+    times.append(timed_step())
 times.sort()
 med = times[len(times) // 2]
 print(json.dumps({"impl": impl, "ms_per_step": med * 1000, "tokens_per_s": B * T / med, "torch": torch.__version__,

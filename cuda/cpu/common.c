@@ -20,17 +20,6 @@
 
 #include "internal.h"
 
-void openblas_set_num_threads(int num_threads);
-
-/* Pin OpenBLAS to one thread (idempotent): gemm.c splits GEMMs over OpenMP's threads itself. */
-void olmo_cpu_blas_single_threaded(void) {
-  static int done = 0;
-  if (!done) {
-    openblas_set_num_threads(1);
-    done = 1;
-  }
-}
-
 static _Thread_local char last_error[1024];
 
 int olmo_cpu_fail(const char* fn, const char* fmt, ...) {
@@ -48,7 +37,7 @@ const char* olmo_last_error(void) { return last_error; }
 
 int olmo_init(int device) {
   if (device != 0) return FAIL("device %d does not exist (the CPU library has exactly device 0)", device);
-  olmo_cpu_blas_single_threaded();
+  olmo_cpu_gemm_setup();
   return 0;
 }
 
@@ -61,7 +50,7 @@ int olmo_device_count(int32_t* out) {
 int olmo_device_name(char* buf, int64_t len) {
   CHECK_PTR(buf);
   CHECK_POS(len);
-  snprintf(buf, (size_t)len, "cpu (OpenBLAS, %d threads)", omp_get_max_threads());
+  snprintf(buf, (size_t)len, "cpu (%s, %d threads)", olmo_cpu_gemm_name, omp_get_max_threads());
   return 0;
 }
 
@@ -105,8 +94,7 @@ int olmo_set_num_threads(int n) {
   CHECK_POS(n);
   /* OpenMP ICVs are per calling thread; all calls come from the one JS thread, so this sticks. */
   omp_set_num_threads(n);
-  /* OpenBLAS itself stays single-threaded: gemm.c splits GEMMs over the OpenMP threads. */
-  olmo_cpu_blas_single_threaded();
+  olmo_cpu_gemm_setup(); /* OpenBLAS itself stays single-threaded: gemm.c splits C itself */
   return 0;
 }
 

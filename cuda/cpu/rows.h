@@ -120,10 +120,9 @@ static inline int check_targets(const char* fn, const int32_t* t, int64_t N, int
 
 /* ---- attention ---- */
 
-/* Softmax of the n scores sc in place (sc becomes exp(s - max)), then out = sum_s P_s v_s with row s
- * of v at v + s*vstride; acc is D floats of scratch. Returns the row's log-sum-exp. */
-static inline float softmax_times_v(float* out, float* sc, float* acc, const float* v, int64_t vstride, int64_t n,
-                                    int64_t D) {
+/* Softmax numerator of the n scores sc in place: sc[s] = exp(sc[s] - max). Returns max; *sum gets
+ * the sum of the exps. */
+static inline float softmax_exp_row(float* sc, int64_t n, float* sum_out) {
   float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
   for (int64_t s = 0; s < n; s++) mx = sc[s] > mx ? sc[s] : mx;
@@ -134,15 +133,52 @@ static inline float softmax_times_v(float* out, float* sc, float* acc, const flo
     sc[s] = p;
     sum += p;
   }
-  for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
-  for (int64_t s = 0; s < n; s++) {
-    float p = sc[s];
-    const float* vs = v + s * vstride;
-#pragma omp simd
-    for (int64_t d = 0; d < D; d++) acc[d] += p * vs[d];
+  *sum_out = sum;
+  return mx;
+}
+
+/* out[d] = (sum over s < n ascending of p[s] v_s[d], from 0) * inv, row s of v at v + s*vstride:
+ * the same operations per element as one d at a time, with 32 or 8 outputs' sums held in vector
+ * registers while s runs; acc is D floats of scratch for the last D mod 8. */
+static inline void pv_row(float* out, const float* p, float inv, float* acc, const float* v, int64_t vstride,
+                          int64_t n, int64_t D) {
+  int64_t d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    f32x8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int64_t s = 0; s < n; s++) {
+      float ps = p[s];
+      const float* vs = v + s * vstride + d0;
+      a0 += ps * f32x8_load(vs);
+      a1 += ps * f32x8_load(vs + 8);
+      a2 += ps * f32x8_load(vs + 16);
+      a3 += ps * f32x8_load(vs + 24);
+    }
+    f32x8_store(out + d0, a0 * inv);
+    f32x8_store(out + d0 + 8, a1 * inv);
+    f32x8_store(out + d0 + 16, a2 * inv);
+    f32x8_store(out + d0 + 24, a3 * inv);
   }
-  float inv = 1.0f / sum;
-  for (int64_t d = 0; d < D; d++) out[d] = acc[d] * inv;
+  for (; d0 + 8 <= D; d0 += 8) {
+    f32x8 a = {0};
+    for (int64_t s = 0; s < n; s++) a += p[s] * f32x8_load(v + s * vstride + d0);
+    f32x8_store(out + d0, a * inv);
+  }
+  for (int64_t d = d0; d < D; d++) acc[d] = 0.0f;
+  for (int64_t s = 0; s < n; s++) {
+    float ps = p[s];
+    const float* vs = v + s * vstride;
+    for (int64_t d = d0; d < D; d++) acc[d] += ps * vs[d];
+  }
+  for (int64_t d = d0; d < D; d++) out[d] = acc[d] * inv;
+}
+
+/* Softmax of the n scores sc in place (sc becomes exp(s - max)), then out = sum_s P_s v_s with row s
+ * of v at v + s*vstride; acc is D floats of scratch. Returns the row's log-sum-exp. */
+static inline float softmax_times_v(float* out, float* sc, float* acc, const float* v, int64_t vstride, int64_t n,
+                                    int64_t D) {
+  float sum;
+  float mx = softmax_exp_row(sc, n, &sum);
+  pv_row(out, sc, 1.0f / sum, acc, v, vstride, n, D);
   return mx + logf(sum);
 }
 

@@ -8,7 +8,8 @@
 export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   "libopenblas.so.0": "libopenblas0", // the CPU library's BLAS (cblas_sgemm)
   "libgomp.so.1": "libgomp1", // OpenMP of the CPU library (gcc -fopenmp)
-  "libdnnl.so.2": "libdnnl2", // oneDNN 2.x (bookworm's onednn)
+  "libdnnl.so.2": "libdnnl2", // oneDNN 2.x (bookworm's onednn): the CPU library's GEMM when built with it
+  "libOpenCL.so.1": "ocl-icd-libopencl1", // a dependency of Debian's libdnnl2
   "libstdc++.so.6": "libstdc++6", // the CUDA library (nvcc's host code is C++)
   "libgcc_s.so.1": "libgcc-s1",
   "libm.so.6": "libc6",

@@ -16,7 +16,7 @@ export function describeBasics(ctx: OpsCtx): void {
       expect(count[0]).toBeGreaterThanOrEqual(1);
       if (ctx.name === "cpu") {
         expect(count[0]).toBe(1);
-        expect(ctx.be.deviceName).toMatch(/^cpu \(OpenBLAS, \d+ threads\)$/);
+        expect(ctx.be.deviceName).toMatch(/^cpu \((oneDNN|OpenBLAS), \d+ threads\)$/);
         expect(ctx.be.actDtype).toBe("f32");
       } else {
         expect(ctx.be.actDtype).toBe("bf16");

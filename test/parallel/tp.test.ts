@@ -183,11 +183,11 @@ for (const name of ["cpu", "cuda"] as const) {
 let dir: string;
 let cfgPath: string;
 
-function expectCurveClose(got: Metric[], want: Metric[]): void {
+function expectCurveClose(got: Metric[], want: Metric[], gradNormTol = 1e-4): void {
   expect(got.map((m) => m.step)).toEqual(want.map((m) => m.step));
   got.forEach((m, i) => {
     expect(Math.abs(m.loss - want[i].loss) / want[i].loss).toBeLessThan(1e-5);
-    expect(Math.abs(m.grad_norm - want[i].grad_norm) / want[i].grad_norm).toBeLessThan(1e-4);
+    expect(Math.abs(m.grad_norm - want[i].grad_norm) / want[i].grad_norm).toBeLessThan(gradNormTol);
     expect(m.tokens_processed).toBe(want[i].tokens_processed);
   });
 }
@@ -286,7 +286,16 @@ describe("tensor parallelism (Megatron) on the CPU library", () => {
     ]);
     expect([r1.err, r1.code, r2.err, r2.code]).toEqual(["", 0, "", 0]);
     expect(r2.out).toContain("initialized from");
-    expectCurveClose(metrics(b), metrics(a));
+    // Step 1 starts from the same weights in both runs, so only the order of fp32 sums differs: the
+    // ranks read their parts of the safetensors right if loss and grad norm agree to ~1e-7 there.
+    // Later steps carry AdamW's amplification of those rounding differences (its first update moves
+    // a weight whose gradient is ~0 by ±lr whatever the gradient's size): from this checkpoint the
+    // grad norm of step 5 differed by 1.1e-4 with oneDNN's GEMM and 5.5e-6 with OpenBLAS' (each
+    // run bitwise repeatable), so after step 1 the grad norm is held to 1e-3 and the loss to 1e-5.
+    const [first, firstOne] = [metrics(b)[0], metrics(a)[0]];
+    expect(Math.abs(first.loss - firstOne.loss) / firstOne.loss).toBeLessThan(1e-7);
+    expect(Math.abs(first.grad_norm - firstOne.grad_norm) / firstOne.grad_norm).toBeLessThan(1e-6);
+    expectCurveClose(metrics(b), metrics(a), 1e-3);
     expectWeightsClose(loadCheckpoint(listCheckpoints(b).at(-1)!.path).model, loadCheckpoint(listCheckpoints(a).at(-1)!.path).model);
   }, 60_000);
 

@@ -39,5 +39,5 @@ test("olmo train uses OLMO_BACKEND over the config's backend, --threads over OLM
   });
   expect(p.stderr.toString()).not.toContain("error");
   expect(p.exitCode).toBe(0);
-  expect(p.stdout.toString()).toMatch(/backend cpu \(cpu \(OpenBLAS, 1 threads\); backend cpu from OLMO_BACKEND, threads 1 from --threads\)/);
+  expect(p.stdout.toString()).toMatch(/backend cpu \(cpu \((oneDNN|OpenBLAS), 1 threads\); backend cpu from OLMO_BACKEND, threads 1 from --threads\)/);
 });
