@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { DEBIAN_PACKAGE_OF, dependencyProblem } from "../../src/native/system-libs.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
-import { hidingUnavailable, runWithoutLibraries } from "../support/hide-libs.ts";
+import { cpuLibraryNeeds, hidingUnavailable, runWithoutLibraries } from "../support/hide-libs.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const why = hidingUnavailable();
@@ -29,7 +29,11 @@ describe("missing system libraries", () => {
     expect(dependencyProblem(`Failed to open library "${ours}": ${ours}: invalid ELF header`, ours)).toBeNull();
   });
 
-  for (const [soname, pkg] of [["libopenblas.so.0", "libopenblas0"], ["libgomp.so.1", "libgomp1"]] as const) {
+  const needs = cpuLibraryNeeds();
+  test("the built CPU library loads a GEMM library and OpenMP from the system", () => {
+    expect(needs.map((n) => n.soname)).toEqual([expect.stringMatching(/^lib(dnnl\.so\.2|openblas\.so\.0)$/), "libgomp.so.1"]);
+  });
+  for (const { soname, pkg } of needs) {
     test.skipIf(why !== null)(`without ${soname}: one line naming ${pkg}, exit 2`, () => {
       const r = runWithoutLibraries([soname], train, { cwd: root, env: { ...process.env, OLMO_BACKEND: "cpu" } });
       expect(r.hidden.length).toBeGreaterThan(0);

@@ -4,7 +4,7 @@
 // under changed settings, the stop signals' echo window, a missing system library.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hidingUnavailable } from "../support/hide-libs.ts";
+import { cpuLibraryNeeds, hidingUnavailable } from "../support/hide-libs.ts";
 
 interface RunUxRow {
   mistake: string;
@@ -43,9 +43,11 @@ export function runUxRows(p: (...x: string[]) => string, train: (id: string, ...
     { mistake: "--accept-change naming no config field", args: () => train("accept", "--accept-change=optim.lrr"), message: /train: --accept-change optim\.lrr is not a config field; did you mean optim\.lr\?$/, absent: () => [runDir("accept")] },
     { mistake: "OLMO_STOP_ECHO_MS not a number", args: () => train("echo"), env: { OLMO_STOP_ECHO_MS: "3s" }, message: /OLMO_STOP_ECHO_MS="3s" must be a whole number of milliseconds from 0 to 600000$/, absent: () => [join(runDir("echo"), "metrics.jsonl")] },
     { mistake: "prepare --txt-documents not a way to split", args: () => ["prepare", p("doc.txt"), "--out", p("prep-txt"), "--txt-documents", "pages"], message: /prepare: --txt-documents must be one of paragraphs, lines, file, got "pages"$/, absent: () => [p("prep-txt")] },
-    ...(["libopenblas.so.0", "libgomp.so.1"] as const).map((soname) => ({
-      mistake: `${soname} not installed (the CPU library's dependency)`, args: () => train(`nolib-${soname}`), hide: [soname],
-      message: new RegExp(`cannot load libolmo_cpu\\.so \\(.*\\): it needs ${soname.replaceAll(".", "\\.")}, which is not installed: install it with apt-get install ${soname === "libgomp.so.1" ? "libgomp1" : "libopenblas0"} `),
+    // the GEMM library is the one this build linked (oneDNN, else OpenBLAS); OpenMP in both
+    ...cpuLibraryNeeds().map(({ soname, pkg }, i) => ({
+      mistake: i === 0 ? "the CPU library's GEMM library not installed" : `${soname} not installed (the CPU library's OpenMP)`,
+      args: () => train(`nolib-${soname}`), hide: [soname],
+      message: new RegExp(`cannot load libolmo_cpu\\.so \\(.*\\): it needs ${soname.replaceAll(".", "\\.")}, which is not installed: install it with apt-get install ${pkg} `),
       absent: () => [runDir(`nolib-${soname}`)], skip: hidingUnavailable,
     })),
   ];

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { dolma2TokenizerJson, specialTokensMapJson } from "../../src/checkpoint/hf/tokenizer.ts";
 import { commands } from "../../src/cli/commands.ts";
 import { ensureNativeBuilt } from "../support/build.ts";
-import { hidingUnavailable, runWithoutLibraries } from "../support/hide-libs.ts";
+import { cpuLibraryNeeds, hidingUnavailable, runWithoutLibraries } from "../support/hide-libs.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-compile-"));
@@ -140,8 +140,8 @@ describe("dist/olmo: a single executable", () => {
   });
 
   const hideWhy = hidingUnavailable();
-  test.skipIf(hideWhy !== null)(`on a machine without libopenblas0 or libgomp1, it names the package to install${hideWhy ? ` (skipped: ${hideWhy})` : ""}`, () => {
-    for (const [soname, pkg] of [["libopenblas.so.0", "libopenblas0"], ["libgomp.so.1", "libgomp1"]]) {
+  test.skipIf(hideWhy !== null)(`on a machine without its GEMM library or libgomp1, it names the package to install${hideWhy ? ` (skipped: ${hideWhy})` : ""}`, () => {
+    for (const { soname, pkg } of cpuLibraryNeeds()) {
       const r = runWithoutLibraries([soname], [join(work, "olmo"), "train", "--train.steps=1", "--run-dir", "runs/nolib"], { cwd: work, env: { ...bare, OLMO_BACKEND: "cpu" } });
       expect(r.code).toBe(2);
       expect(r.err.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^olmo: error: cannot load libolmo_cpu\\.so \\(.*\\): it needs ${soname.replaceAll(".", "\\.")}, which is not installed: install it with apt-get install ${pkg} `))]);

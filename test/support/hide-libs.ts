@@ -4,7 +4,8 @@
 // binary, no fake loader. Needs root (unshare -m, mount); returns a reason to skip otherwise.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { DEBIAN_PACKAGE_OF } from "../../src/native/system-libs.ts";
 
 const LIB_DIR = "/usr/lib/x86_64-linux-gnu";
 
@@ -34,4 +35,14 @@ export function runWithoutLibraries(sonames: string[], cmd: string[], opts: { cw
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+}
+
+/**
+ * The system libraries a user may lack that the built CPU library loads: its GEMM library (oneDNN's
+ * libdnnl.so.2 or OpenBLAS' libopenblas.so.0, whichever the build linked: cuda/build.ts) and OpenMP,
+ * each with the Debian package that the one-line error names (src/native/system-libs.ts).
+ */
+export function cpuLibraryNeeds(lib = resolve(import.meta.dir, "../../build/libolmo_cpu.so")): { soname: string; pkg: string }[] {
+  const ldd = Bun.spawnSync(["ldd", lib], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  return ["libdnnl.so.2", "libopenblas.so.0", "libgomp.so.1"].filter((s) => ldd.includes(`${s} =>`)).map((soname) => ({ soname, pkg: DEBIAN_PACKAGE_OF[soname] }));
 }
