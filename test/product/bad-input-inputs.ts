@@ -6,6 +6,7 @@
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fixtureTensors, tensorBlob, viewBlob, writeStepFolder } from "../checkpoint/olmo-core/crafted-geometry.ts";
+import type { BadInputRow } from "./bad-input-row.ts";
 
 const FIXTURE = resolve(import.meta.dir, "../checkpoint/olmo-core/fixtures/step5");
 
@@ -16,16 +17,9 @@ interface Ctx {
   runDir: (id: string) => string;
 }
 
-interface InputRow {
-  mistake: string;
-  args: () => string[];
-  message: RegExp;
-  absent?: () => string[];
-}
-
 const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
 
-export function inputRows({ p, train, runDir }: Ctx): InputRow[] {
+export function inputRows({ p, train, runDir }: Ctx): BadInputRow[] {
   return [
     { mistake: "OLMo-core config.json nested 100,000 levels deep", args: () => ["import-olmo-core", p("oc-deep"), "--out", p("imp-oc-deep")],
       message: /oc-deep\/config\.json: not valid JSON \(nested deeper than 512 levels\)/, absent: () => [p("imp-oc-deep")] },

@@ -9,19 +9,13 @@ import { dataclassRecord, pickle } from "../../src/checkpoint/torch/pickle-write
 import { decodeMetadata, encodeMetadata } from "../../src/checkpoint/native/metadata.ts";
 import { importOlmoCore } from "../../src/checkpoint/olmo-core/import.ts";
 import { FIXTURE, systemCall, trainerState, withItemPickle, withTrainerState } from "../checkpoint/olmo-core/crafted.ts";
-
-interface OlmoCoreRow {
-  mistake: string;
-  args: () => string[];
-  message: RegExp;
-  absent?: () => string[];
-}
+import type { BadInputRow } from "./bad-input-row.ts";
 
 /** The fixture's model, over the bad-input config's (whose model is smaller). */
 const fixtureModel = ["--model.dModel=32", "--model.ffnHidden=64"];
 
-export function olmoCoreRows(p: (...x: string[]) => string): OlmoCoreRow[] {
-  const imp = (name: string, mistake: string, message: RegExp): OlmoCoreRow => ({
+export function olmoCoreRows(p: (...x: string[]) => string): BadInputRow[] {
+  const imp = (name: string, mistake: string, message: RegExp): BadInputRow => ({
     mistake, args: () => ["import-olmo-core", p(name), "--out", p(`imp-${name.replace("/", "-")}`)], message, absent: () => [p(`imp-${name.replace("/", "-")}`)],
   });
   return [

@@ -6,13 +6,7 @@
 import type { Socket } from "bun";
 import { Q } from "../../src/parallel/store/torch-store.ts";
 import { startAgentStore } from "../parallel/fixtures/torch-agent-store.ts";
-
-interface PeerRow {
-  mistake: string;
-  args: () => string[];
-  message: RegExp;
-  env: Record<string, string>;
-}
+import type { BadInputRow } from "./bad-input-row.ts";
 
 type Kind = "silentAgent" | "garbageAgent" | "hugeAgent" | "otherService" | "silentStore";
 const ports: Partial<Record<Kind, number>> = {};
@@ -26,8 +20,8 @@ function rankEnv(kind: Kind, agent: boolean, extra: Record<string, string> = {})
   };
 }
 
-export function peerRows(train: (id: string) => string[]): PeerRow[] {
-  const row = (mistake: string, kind: Kind, agent: boolean, message: RegExp): PeerRow => ({
+export function peerRows(train: (id: string) => string[]): BadInputRow[] {
+  const row = (mistake: string, kind: Kind, agent: boolean, message: RegExp): BadInputRow => ({
     mistake, args: () => train(`peer-${kind}`), message,
     get env() {
       return rankEnv(kind, agent);

@@ -5,22 +5,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpuLibraryNeeds, hidingUnavailable } from "../support/hide-libs.ts";
-
-interface RunUxRow {
-  mistake: string;
-  args: () => string[];
-  message: RegExp;
-  absent?: () => string[];
-  env?: Record<string, string>;
-  /** run with these system libraries hidden from the dynamic loader (test/support/hide-libs.ts) */
-  hide?: string[];
-  skip?: () => string | null;
-}
+import type { BadInputRow } from "./bad-input-row.ts";
 
 /** copies of the finished 2-step run the resume rows continue */
 export const RUN_UX_AT2_COPIES = ["at2-longer", "at2-lr"];
 
-export function runUxRows(p: (...x: string[]) => string, train: (id: string, ...extra: string[]) => string[], runDir: (id: string) => string): RunUxRow[] {
+export function runUxRows(p: (...x: string[]) => string, train: (id: string, ...extra: string[]) => string[], runDir: (id: string) => string): BadInputRow[] {
   const cfg = p("cfg.ts");
   return [
     { mistake: "override field typo, with the field meant", args: () => train("stpes", "--train.stpes=5"), message: /train: --train\.stpes on the command line is not a config field; did you mean --train\.steps\?$/, absent: () => [runDir("stpes")] },

@@ -18,6 +18,7 @@ import { inputRows, setupInputBadInputs } from "./bad-input-inputs.ts";
 import { peerRows, startPeerStores } from "./bad-input-peers.ts";
 import { RUN_UX_AT2_COPIES, runUxRows, setupRunUxBadInputs } from "./bad-input-run-ux.ts";
 import { runWithoutLibraries } from "../support/hide-libs.ts";
+import type { BadInputRow } from "./bad-input-row.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const D = mkdtempSync(join(tmpdir(), "olmo-bad-"));
@@ -45,25 +46,11 @@ function arena(m: typeof model, seed: number): Float32Array {
   return a;
 }
 
-interface Row {
-  /** the mistake, as the table in docs/bad-input.md names it */
-  mistake: string;
-  args: () => string[];
-  /** the one-line message must match */
-  message: RegExp;
-  /** paths that must not exist afterwards (outputs that a failed command must not leave) */
-  absent?: () => string[];
-  env?: Record<string, string>;
-  /** run with these system libraries hidden from the dynamic loader (test/support/hide-libs.ts) */
-  hide?: string[];
-  skip?: () => string | null;
-}
-
 const cfg = () => p("cfg.ts");
 const runDir = (id: string) => p("runs", id);
 const train = (id: string, ...extra: string[]) => ["train", cfg(), `--run-dir=${runDir(id)}`, "--quiet", ...extra];
 
-export const rows: Row[] = [
+export const rows: BadInputRow[] = [
   { mistake: "wrong config path", args: () => ["train", p("nope.ts")], message: /config file not found: .*nope\.ts/ },
   { mistake: "config file without a default export", args: () => ["train", p("noexport.ts")], message: /must have a default export/ },
   { mistake: "config field typo (override)", args: () => train("typo", "--optim.lerning_rate=1e-3"), message: /--optim\.lerning_rate on the command line is not a config field \(optim's fields: lr, /, absent: () => [runDir("typo")] },
