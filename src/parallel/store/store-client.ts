@@ -6,7 +6,7 @@ import type { Socket } from "bun";
 import { UserError } from "../../errors.ts";
 import { type Rendezvous, publishFromRank0 } from "./rendezvous.ts";
 import { type Op, parseReply } from "./store-protocol.ts";
-import { LineBuffer, MAX_KEY_BYTES, MAX_VALUE_BYTES, OutQueue, WireError, fmtS, replyDeadlineMs, storeTimeoutMs, utf8Bytes } from "./wire.ts";
+import { LineBuffer, MAX_KEY_BYTES, MAX_VALUE_BYTES, OutQueue, WireError, connectRetrying, fmtS, replyDeadlineMs, storeTimeoutMs, utf8Bytes } from "./wire.ts";
 
 interface Pending {
   op: Op;
@@ -32,25 +32,9 @@ export class StoreClient implements Rendezvous {
   /** Connect to host:port, retrying (the store may not be up yet) until timeoutMs has passed. */
   static async connect(hostname: string, port: number, timeoutMs: number = storeTimeoutMs()): Promise<StoreClient> {
     const c = new StoreClient(timeoutMs, `${hostname}:${port}`);
-    const deadline = performance.now() + timeoutMs;
-    let lastErr = "";
-    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-      try {
-        c.sock = await Bun.connect({
-          hostname,
-          port,
-          socket: { data: (_s, chunk) => c.onData(chunk), drain: () => c.drain(), close: () => c.onClose(), error: () => c.onClose() },
-        });
-        return c;
-      } catch (e) {
-        lastErr = (e as Error).message;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        throw new UserError(`cannot reach the rendezvous store at ${c.where} after ${fmtS(timeoutMs)} (${lastErr}); rank 0 hosts it: did rank 0 start, and are MASTER_ADDR/MASTER_PORT right? (OLMO_STORE_TIMEOUT_S)`);
-      }
-      await Bun.sleep(Math.min(delay, left));
-    }
+    c.sock = await connectRetrying(hostname, port, timeoutMs, { onData: (b) => c.onData(b), drain: () => c.drain(), onClose: () => c.onClose() },
+      (lastErr) => new UserError(`cannot reach the rendezvous store at ${c.where} after ${fmtS(timeoutMs)} (${lastErr}); rank 0 hosts it: did rank 0 start, and are MASTER_ADDR/MASTER_PORT right? (OLMO_STORE_TIMEOUT_S)`));
+    return c;
   }
 
   private onData(chunk: Uint8Array): void {

@@ -28,7 +28,7 @@
 import type { Socket } from "bun";
 import { UserError } from "../../errors.ts";
 import { type Rendezvous, listRanks, publishFromRank0 } from "./rendezvous.ts";
-import { MAX_VALUE_BYTES, OutQueue, WireError, fmtS, replyDeadlineMs } from "./wire.ts";
+import { MAX_VALUE_BYTES, OutQueue, WireError, connectRetrying, fmtS, replyDeadlineMs } from "./wire.ts";
 
 export const TORCH_STORE_MAGIC = 0x3c85f7ce;
 export const Q = { VALIDATE: 0, SET: 1, GET: 3, ADD: 4, CHECK: 5, WAIT: 6, CANCEL_WAIT: 12, PING: 13 } as const;
@@ -81,22 +81,8 @@ export class TorchStoreClient implements Rendezvous {
   /** Connect to the agent's store (retrying until timeoutMs), validate as torch's client does, and PING it. */
   static async connect(hostname: string, port: number, timeoutMs: number, prefix: string): Promise<TorchStoreClient> {
     const c = new TorchStoreClient(timeoutMs, `${hostname}:${port}`, prefix);
-    const deadline = performance.now() + timeoutMs;
-    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-      try {
-        c.sock = await Bun.connect({
-          hostname,
-          port,
-          socket: { data: (_s, chunk) => c.onData(chunk), drain: () => c.drain(), close: () => c.onClose(), error: () => c.onClose() },
-        });
-        break;
-      } catch (e) {
-        if (performance.now() + delay > deadline) {
-          throw new UserError(`cannot reach the torchrun agent's store at ${c.where} after ${fmtS(timeoutMs)} (${(e as Error).message}); TORCHELASTIC_USE_AGENT_STORE=True says the agent serves it at MASTER_ADDR:MASTER_PORT (OLMO_STORE_TIMEOUT_S)`);
-        }
-        await Bun.sleep(delay);
-      }
-    }
+    c.sock = await connectRetrying(hostname, port, timeoutMs, { onData: (b) => c.onData(b), drain: () => c.drain(), onClose: () => c.onClose() },
+      (lastErr) => new UserError(`cannot reach the torchrun agent's store at ${c.where} after ${fmtS(timeoutMs)} (${lastErr}); TORCHELASTIC_USE_AGENT_STORE=True says the agent serves it at MASTER_ADDR:MASTER_PORT (OLMO_STORE_TIMEOUT_S)`));
     const magic = new Uint8Array(4);
     new DataView(magic.buffer).setUint32(0, TORCH_STORE_MAGIC, true);
     c.send(frame(Q.VALIDATE, magic));

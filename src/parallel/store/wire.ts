@@ -7,6 +7,7 @@
 //  - a peer that breaks the protocol is cut off (the client fails its requests; the server drops
 //    only that connection and logs it).
 // The sizes are far above anything olmo's ranks store (paths up to PATH_MAX, a base64 NCCL id, pids).
+import type { Socket } from "bun";
 import { UserError } from "../../errors.ts";
 
 /** a key, as UTF-8 bytes (torchrun's prefix included) */
@@ -128,5 +129,35 @@ export class OutQueue {
       }
       this.parts.shift();
     }
+  }
+}
+
+/** What a store connection hands its socket: bytes in, room to write, the end. */
+export interface ConnectionEvents {
+  onData(chunk: Uint8Array): void;
+  drain(): void;
+  onClose(): void;
+}
+
+/**
+ * Connect to host:port, retrying with a growing pause (the store may not be up yet) until
+ * timeoutMs has passed; then the error `giveUp` makes of the last failure is thrown.
+ */
+export async function connectRetrying(hostname: string, port: number, timeoutMs: number, c: ConnectionEvents, giveUp: (lastErr: string) => Error): Promise<Socket> {
+  const deadline = performance.now() + timeoutMs;
+  let lastErr = "";
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      return await Bun.connect({
+        hostname,
+        port,
+        socket: { data: (_s, chunk) => c.onData(chunk), drain: () => c.drain(), close: () => c.onClose(), error: () => c.onClose() },
+      });
+    } catch (e) {
+      lastErr = (e as Error).message;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) throw giveUp(lastErr);
+    await Bun.sleep(Math.min(delay, left));
   }
 }
