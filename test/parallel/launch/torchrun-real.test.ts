@@ -136,9 +136,12 @@ describe("real torchrun (PyTorch 2.6) starting olmo ranks", () => {
       let t0 = 0;
       await new Promise<void>((resolve, reject) => {
         // the moment rank 0 creates a save's temporary folder, kill rank 1; it counts only if the
-        // folder is still there afterwards (the save was not published yet)
+        // folder is still there afterwards (the save was not published yet). A watch event can
+        // arrive after a small save is already published: such a save is let go, and the next one
+        // (every 20 steps) is waited for
         const w = watch(runDir, (_ev, name) => {
           if (t0 || !name || !/^stage1-step\d+-tokens1B\.tmp-\d+$/.test(String(name))) return;
+          if (!existsSync(join(runDir, String(name)))) return;
           process.kill(old.get(1)!, "SIGKILL");
           t0 = performance.now();
           if (existsSync(join(runDir, String(name)))) hit = String(name);
